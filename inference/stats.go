@@ -1,0 +1,173 @@
+package inference
+
+import "math"
+
+// The lens statistics of one row come from one pass over its V logits: a
+// running (online) softmax normaliser, the sums entropy and KL need, the
+// ranks of the final top-1 and of the target, and the top-k. Nothing is
+// exponentiated twice and no probability vector is stored, except the final
+// row's, which KL needs for every other row of the same position.
+
+// finalRow is what the other rows of a position need from its last row.
+type finalRow struct {
+	top1      int       // argmax of the final logits (smaller id on ties)
+	negEnt    float64   // Σ p_f·log p_f = −H(P_final)
+	probs     []float32 // P_final [V]; nil for the final row itself
+	hasTarget bool
+}
+
+// rowStats fills c from the logits z[V] of one row.
+//
+//	lse     = log Σ exp(z)                      (online: m + log Σ exp(z−m))
+//	H(P)    = lse − Σ p·z                       (p = exp(z − lse))
+//	KL(F‖P) = Σ f·log f − Σ f·log p = −H(F) − Σ f·z + lse       (Σ f = 1)
+//	rank(i) = #{j : z_j > z_i}
+//
+// It returns lse and Σ p·z so the caller can derive the final row's
+// distribution.
+func rowStats(c *Cell, z []float32, fin *finalRow, k, target int) (lse, meanZ float64) {
+	zTop1 := z[fin.top1]
+	zTarget := float32(math.Inf(1))
+	if target >= 0 {
+		zTarget = z[target]
+	}
+	top := newTopK(k)
+
+	m := z[0]       // running max
+	var s, e float64 // Σ exp(z−m), Σ exp(z−m)·z
+	var fz float64   // Σ f·z
+	rankTop1, rankTarget := 0, 0
+	for i, v := range z {
+		if v > m {
+			scale := float64(exp32(m - v))
+			s *= scale
+			e *= scale
+			m = v
+		}
+		w := float64(exp32(v - m))
+		s += w
+		e += w * float64(v)
+		if fin.probs != nil {
+			fz += float64(fin.probs[i]) * float64(v)
+		}
+		if v > zTop1 {
+			rankTop1++
+		}
+		if v > zTarget {
+			rankTarget++
+		}
+		if v > top.min {
+			top.insert(i, v)
+		}
+	}
+	lse = float64(m) + math.Log(s)
+	meanZ = e / s
+	c.Entropy = lse - meanZ
+	if fin.probs != nil {
+		c.KLToFinal = math.Max(0, fin.negEnt-fz+lse)
+	}
+	c.FinalTop1Rank = rankTop1
+	c.FinalTop1Prob = math.Exp(float64(zTop1) - lse)
+	c.TargetRank, c.TargetProb = -1, 0
+	if target >= 0 {
+		c.TargetRank = rankTarget
+		c.TargetProb = math.Exp(float64(zTarget) - lse)
+	}
+	c.Top = make([]Prediction, len(top.ids))
+	for j, id := range top.ids {
+		c.Top[j] = Prediction{ID: id, Prob: math.Exp(float64(top.vals[j]) - lse)}
+	}
+	return lse, meanZ
+}
+
+// argmax returns the index of the largest value, the smaller index on ties.
+func argmax(z []float32) int {
+	best := 0
+	for i, v := range z {
+		if v > z[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// finalRowOf prepares a position's finalRow from its final logits z, writing
+// P_final into probs.
+func finalRowOf(z []float32, probs []float32) finalRow {
+	top1 := argmax(z)
+	m := z[top1]
+	var s float64
+	for _, v := range z {
+		s += float64(exp32(v - m))
+	}
+	lse := float64(m) + math.Log(s)
+	var negEnt float64
+	for i, v := range z {
+		lp := float64(v) - lse
+		p := math.Exp(lp)
+		probs[i] = float32(p)
+		negEnt += p * lp
+	}
+	return finalRow{top1: top1, negEnt: negEnt, probs: probs}
+}
+
+// topK keeps the k largest values seen, descending, the smaller id first
+// among equals (ids arrive in increasing order, and only a strictly larger
+// value displaces another).
+type topK struct {
+	k    int
+	ids  []int
+	vals []float32
+	min  float32 // what a newcomer must beat: −Inf until full
+}
+
+func newTopK(k int) *topK {
+	return &topK{k: k, ids: make([]int, 0, k), vals: make([]float32, 0, k), min: float32(math.Inf(-1))}
+}
+
+func (t *topK) insert(id int, v float32) {
+	if len(t.ids) < t.k {
+		t.ids = append(t.ids, 0)
+		t.vals = append(t.vals, 0)
+	}
+	j := len(t.ids) - 1
+	for j > 0 && t.vals[j-1] < v {
+		t.ids[j], t.vals[j] = t.ids[j-1], t.vals[j-1]
+		j--
+	}
+	t.ids[j], t.vals[j] = id, v
+	if len(t.ids) == t.k {
+		t.min = t.vals[t.k-1]
+	}
+}
+
+// exp32 returns eˣ in float32 with a relative error of about 1e-7: x = n·ln2 + r,
+// |r| ≤ ln2/2, eʳ from Cephes' expf polynomial, 2ⁿ from the exponent bits.
+// math.Exp would cost several times more, and the lens takes V of these per row.
+func exp32(x float32) float32 {
+	if x < -87 || x > 88 || x != x {
+		return float32(math.Exp(float64(x)))
+	}
+	const (
+		log2e = 1.44269504088896341
+		ln2Hi = 0.693359375
+		ln2Lo = -2.12194440e-4
+	)
+	fx := x * log2e
+	var n int32
+	if fx >= 0 {
+		n = int32(fx + 0.5)
+	} else {
+		n = int32(fx - 0.5)
+	}
+	fn := float32(n)
+	r := x - fn*ln2Hi - fn*ln2Lo
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	y := p*r*r + r + 1
+	return y * math.Float32frombits(uint32(n+127)<<23)
+}
