@@ -33,7 +33,7 @@ func rowStats(c *Cell, z []float32, fin *finalRow, k, target int) (lse, meanZ fl
 	}
 	top := newTopK(k)
 
-	m := z[0]       // running max
+	m := z[0]        // running max
 	var s, e float64 // Σ exp(z−m), Σ exp(z−m)·z
 	var fz float64   // Σ f·z
 	rankTop1, rankTarget := 0, 0
