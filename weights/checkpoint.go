@@ -1,0 +1,338 @@
+package weights
+
+// Checkpoint loading: config.json + model.safetensors (or shards listed in
+// model.safetensors.index.json) -> float32 tensors under canonical names.
+//
+// Canonical names are Hugging Face's GPT2Model names without the
+// "transformer." prefix that GPT2LMHeadModel exports carry: "wte.weight",
+// "h.3.mlp.c_fc.weight", "ln_f.bias", plus "lm_head.weight" when untied.
+// The causal-mask buffers h.N.attn.bias and h.N.attn.masked_bias are skipped
+// unread. Every tensor is checked against the shapes the config implies and
+// for NaN/Inf; any other tensor name is an error, so a layout we do not
+// understand fails loudly instead of being half-loaded.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ErrNoCheckpoint is wrapped by OpenCheckpoint's error when dir holds neither
+// model.safetensors nor model.safetensors.index.json.
+var ErrNoCheckpoint = errors.New("no safetensors checkpoint")
+
+// File names of a Hugging Face checkpoint.
+const (
+	ConfigFile          = "config.json"
+	SafetensorsFileName = "model.safetensors"
+	SafetensorsIndex    = "model.safetensors.index.json"
+)
+
+// Checkpoint is an opened GPT-2 checkpoint: validated float32 tensors under
+// canonical names. Tensors may alias read-only mmaps: never write to them, and
+// do not use them after Close.
+type Checkpoint struct {
+	Config Config // from config.json
+	Dir    string // the folder it was opened from
+
+	tensors map[string]*Tensor
+	files   []*SafetensorsFile
+}
+
+// OpenCheckpoint opens the GPT-2 checkpoint in dir: config.json plus
+// model.safetensors, or the shards that model.safetensors.index.json lists.
+// F32 tensors alias the mapped files when aligned; F16 and BF16 are converted
+// to float32. A stored lm_head.weight is kept only if it differs from wte.
+func OpenCheckpoint(dir string) (*Checkpoint, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("weights: %s: not a directory", dir)
+	}
+	single := filepath.Join(dir, SafetensorsFileName)
+	index := filepath.Join(dir, SafetensorsIndex)
+	var shards []string
+	var weightMap map[string]string
+	switch {
+	case exists(single):
+		shards = []string{SafetensorsFileName}
+	case exists(index):
+		shards, weightMap, err = readIndex(index)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		hint := ""
+		if exists(filepath.Join(dir, "pytorch_model.bin")) {
+			hint = " (pytorch_model.bin is not supported: convert it to safetensors)"
+		}
+		return nil, fmt.Errorf("weights: %s: %w: expected %s and %s (or %s with its shards)%s",
+			dir, ErrNoCheckpoint, ConfigFile, SafetensorsFileName, SafetensorsIndex, hint)
+	}
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkpoint{Config: cfg, Dir: dir, tensors: map[string]*Tensor{}}
+	if err := c.load(dir, shards, weightMap); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// readIndex reads model.safetensors.index.json: {"weight_map": {name: file}}.
+// It returns the distinct shard files in sorted order.
+func readIndex(path string) ([]string, map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("weights: %w", err)
+	}
+	var idx struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, nil, fmt.Errorf("weights: %s: invalid JSON: %v", SafetensorsIndex, err)
+	}
+	if len(idx.WeightMap) == 0 {
+		return nil, nil, fmt.Errorf("weights: %s: weight_map is missing or empty", SafetensorsIndex)
+	}
+	seen := map[string]bool{}
+	var shards []string
+	for name, file := range idx.WeightMap {
+		if file == "" || file != filepath.Base(file) || file == "." || file == ".." || strings.ContainsAny(file, `/\`) {
+			return nil, nil, fmt.Errorf("weights: %s: tensor %q: shard %q is not a plain file name", SafetensorsIndex, name, file)
+		}
+		if !seen[file] {
+			seen[file] = true
+			shards = append(shards, file)
+		}
+	}
+	sort.Strings(shards)
+	return shards, idx.WeightMap, nil
+}
+
+// load opens every shard, converts its tensors and validates the whole set.
+func (c *Checkpoint) load(dir string, shards []string, weightMap map[string]string) error {
+	var lmHead *Tensor
+	stored := map[string]string{} // canonical name -> shard, to catch duplicates
+	for _, shard := range shards {
+		f, err := OpenSafetensors(filepath.Join(dir, shard))
+		if err != nil {
+			return err
+		}
+		c.files = append(c.files, f)
+		for _, e := range f.Entries {
+			name := strings.TrimPrefix(e.Name, "transformer.")
+			if weightMap != nil && weightMap[e.Name] != shard {
+				return fmt.Errorf("weights: %s: tensor %q is not listed for this shard in %s", shard, e.Name, SafetensorsIndex)
+			}
+			if isMaskBuffer(name) {
+				continue
+			}
+			if prev, dup := stored[name]; dup {
+				return fmt.Errorf("weights: %s: tensor %q duplicates %q already loaded from %s", shard, e.Name, name, prev)
+			}
+			stored[name] = shard
+			data, err := f.Float32(e)
+			if err != nil {
+				return err
+			}
+			if i := nonFinite(data); i >= 0 {
+				return fmt.Errorf("weights: %s: tensor %q: element %d is %v", shard, e.Name, i, data[i])
+			}
+			t := &Tensor{Name: name, Shape: e.Shape, Data: data}
+			if name == "lm_head.weight" {
+				lmHead = t
+				continue
+			}
+			c.tensors[name] = t
+		}
+	}
+	listed := make([]string, 0, len(weightMap))
+	for name := range weightMap {
+		listed = append(listed, name)
+	}
+	sort.Strings(listed)
+	for _, name := range listed {
+		shard := weightMap[name]
+		if _, ok := shardHas(c.files, shards, shard, name); !ok {
+			return fmt.Errorf("weights: %s: tensor %q listed for %s is not in it", SafetensorsIndex, name, shard)
+		}
+	}
+	src := shards[0]
+	if len(shards) > 1 {
+		src = SafetensorsIndex
+	}
+	if err := c.validate(src); err != nil {
+		return err
+	}
+	if lmHead != nil {
+		if err := checkShape(src, lmHead, c.Config.VocabSize, c.Config.NEmbd); err != nil {
+			return err
+		}
+		if !equalData(lmHead.Data, c.tensors["wte.weight"].Data) {
+			c.tensors["lm_head.weight"] = lmHead
+		}
+	}
+	return nil
+}
+
+func shardHas(files []*SafetensorsFile, shards []string, shard, name string) (SafetensorsEntry, bool) {
+	for i, s := range shards {
+		if s == shard {
+			return files[i].Entry(name)
+		}
+	}
+	return SafetensorsEntry{}, false
+}
+
+// isMaskBuffer reports whether name is h.N.attn.bias or h.N.attn.masked_bias,
+// the causal-mask buffers old GPT-2 checkpoints store. Matching whole
+// components matters: h.N.attn.c_attn.bias also ends in "attn.bias".
+func isMaskBuffer(name string) bool {
+	p := strings.Split(name, ".")
+	if len(p) != 4 || p[0] != "h" || p[2] != "attn" || (p[3] != "bias" && p[3] != "masked_bias") {
+		return false
+	}
+	_, err := strconv.Atoi(p[1])
+	return err == nil
+}
+
+// expectedShapes lists every tensor a GPT-2 of cfg needs with its shape;
+// Conv1D weights are stored [in, out].
+func expectedShapes(cfg Config) map[string][]int {
+	V, P, C, L := cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer
+	m := map[string][]int{
+		"wte.weight":  {V, C},
+		"wpe.weight":  {P, C},
+		"ln_f.weight": {C},
+		"ln_f.bias":   {C},
+	}
+	for i := 0; i < L; i++ {
+		h := "h." + strconv.Itoa(i) + "."
+		m[h+"ln_1.weight"] = []int{C}
+		m[h+"ln_1.bias"] = []int{C}
+		m[h+"attn.c_attn.weight"] = []int{C, 3 * C}
+		m[h+"attn.c_attn.bias"] = []int{3 * C}
+		m[h+"attn.c_proj.weight"] = []int{C, C}
+		m[h+"attn.c_proj.bias"] = []int{C}
+		m[h+"ln_2.weight"] = []int{C}
+		m[h+"ln_2.bias"] = []int{C}
+		m[h+"mlp.c_fc.weight"] = []int{C, 4 * C}
+		m[h+"mlp.c_fc.bias"] = []int{4 * C}
+		m[h+"mlp.c_proj.weight"] = []int{4 * C, C}
+		m[h+"mlp.c_proj.bias"] = []int{C}
+	}
+	return m
+}
+
+// validate checks that the loaded tensors are exactly those cfg needs, with
+// the right shapes. Errors are sorted by name so that they are reproducible.
+func (c *Checkpoint) validate(src string) error {
+	want := expectedShapes(c.Config)
+	var names []string
+	for name := range c.tensors {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		shape, ok := want[name]
+		if !ok {
+			return fmt.Errorf("weights: %s: unexpected tensor %q for a GPT-2 with n_layer %d", src, name, c.Config.NLayer)
+		}
+		if err := checkShape(src, c.tensors[name], shape...); err != nil {
+			return err
+		}
+	}
+	names = names[:0]
+	for name := range want {
+		if c.tensors[name] == nil {
+			names = append(names, name)
+		}
+	}
+	if len(names) > 0 {
+		sort.Strings(names)
+		more := ""
+		if len(names) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(names)-1)
+		}
+		return fmt.Errorf("weights: %s: missing tensor %q%s", src, names[0], more)
+	}
+	return nil
+}
+
+func checkShape(src string, t *Tensor, want ...int) error {
+	if len(t.Shape) != len(want) {
+		return fmt.Errorf("weights: %s: tensor %q has shape %v, config.json implies %v", src, t.Name, t.Shape, want)
+	}
+	for i := range want {
+		if t.Shape[i] != want[i] {
+			return fmt.Errorf("weights: %s: tensor %q has shape %v, config.json implies %v", src, t.Name, t.Shape, want)
+		}
+	}
+	return nil
+}
+
+func equalData(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Tensor returns the tensor under its canonical name (e.g.
+// "h.3.mlp.c_fc.weight", "wte.weight"), or nil. "lm_head.weight" is nil when
+// the head is tied to wte.
+func (c *Checkpoint) Tensor(name string) *Tensor {
+	return c.tensors[name]
+}
+
+// Names returns the canonical names of all tensors, sorted.
+func (c *Checkpoint) Names() []string {
+	names := make([]string, 0, len(c.tensors))
+	for name := range c.tensors {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LMHead returns the unembedding [V,C]: the stored lm_head.weight when it
+// differs from wte, else wte.
+func (c *Checkpoint) LMHead() *Tensor {
+	if t := c.tensors["lm_head.weight"]; t != nil {
+		return t
+	}
+	return c.tensors["wte.weight"]
+}
+
+// Close unmaps the files; tensors must not be used afterwards. Closing twice
+// is a no-op.
+func (c *Checkpoint) Close() error {
+	var first error
+	for _, f := range c.files {
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	c.files, c.tensors = nil, nil
+	return first
+}
