@@ -1,0 +1,354 @@
+package weights
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// hubResolver resolves one repo@revision against the hub and the cache.
+type hubResolver struct {
+	opt       HubOptions
+	repo, rev string
+	repoDir   string // <cache>/models--ORG--NAME
+	client    *http.Client
+	commit    string // pinned by the first HEAD, or the revision itself when it is a commit
+}
+
+func newHubResolver(opt HubOptions, repo, rev string) *hubResolver {
+	r := &hubResolver{opt: opt, repo: repo, rev: rev, repoDir: filepath.Join(opt.CacheDir, cacheRepoFolder(repo))}
+	r.client = hubNoRedirectClient(opt.Client)
+	if hubIsCommit(rev) {
+		r.commit = rev
+	}
+	return r
+}
+
+func (r *hubResolver) spec() string {
+	if r.rev == "main" {
+		return r.repo
+	}
+	return r.repo + "@" + r.rev
+}
+
+// fetchAll makes sure the snapshot holds every file the model needs.
+func (r *hubResolver) fetchAll(ctx context.Context) (Snapshot, error) {
+	if _, err := r.fetch(ctx, "config.json"); err != nil {
+		if errors.Is(err, ErrEntryNotFound) && !errors.Is(err, ErrRepoNotFound) && !errors.Is(err, ErrRevisionNotFound) {
+			return Snapshot{}, r.wrapMissing(err, "config.json", "is it a model repository?")
+		}
+		return Snapshot{}, err
+	}
+	if _, err := r.fetch(ctx, "model.safetensors"); errors.Is(err, ErrEntryNotFound) {
+		idx, err := r.fetch(ctx, "model.safetensors.index.json")
+		if errors.Is(err, ErrEntryNotFound) {
+			return Snapshot{}, r.wrapMissing(err, "model.safetensors or model.safetensors.index.json",
+				"only safetensors checkpoints are supported")
+		}
+		if err != nil {
+			return Snapshot{}, err
+		}
+		shards, err := cacheIndexShards(idx)
+		if err != nil {
+			return Snapshot{}, err
+		}
+		for _, s := range shards {
+			if _, err := r.fetch(ctx, s); err != nil {
+				return Snapshot{}, err
+			}
+		}
+	} else if err != nil {
+		return Snapshot{}, err
+	}
+	if _, err := r.fetch(ctx, "tokenizer.json"); errors.Is(err, ErrEntryNotFound) {
+		for _, f := range []string{"vocab.json", "merges.txt"} {
+			if _, err := r.fetch(ctx, f); err != nil {
+				if errors.Is(err, ErrEntryNotFound) {
+					return Snapshot{}, r.wrapMissing(err, "tokenizer.json or vocab.json + merges.txt", "")
+				}
+				return Snapshot{}, err
+			}
+		}
+	} else if err != nil {
+		return Snapshot{}, err
+	}
+	if r.rev != r.commit {
+		if err := cacheWriteRef(r.repoDir, r.rev, r.commit); err != nil {
+			return Snapshot{}, r.fsErr("refs/"+r.rev, err)
+		}
+	}
+	return Snapshot{Repo: r.repo, Revision: r.rev, Commit: r.commit, Dir: cacheSnapshotDir(r.repoDir, r.commit)}, nil
+}
+
+// fetch makes sure file is in snapshots/<commit>/ and returns its path.
+func (r *hubResolver) fetch(ctx context.Context, file string) (string, error) {
+	if r.commit != "" {
+		p := filepath.Join(cacheSnapshotDir(r.repoDir, r.commit), filepath.FromSlash(file))
+		if cacheIsFile(p) {
+			return p, nil
+		}
+		if cacheIsFile(filepath.Join(r.repoDir, ".no_exist", r.commit, filepath.FromSlash(file))) {
+			return "", r.notFoundErr(http.StatusNotFound, "EntryNotFound", file)
+		}
+	}
+	meta, err := r.head(ctx, file)
+	if err != nil {
+		if errors.Is(err, ErrEntryNotFound) && !errors.Is(err, ErrRevisionNotFound) && !errors.Is(err, ErrRepoNotFound) {
+			commit := meta.commit
+			if commit == "" {
+				commit = r.commit
+			}
+			if hubIsCommit(commit) {
+				_ = cacheMarkNoExist(r.repoDir, commit, file) // best effort, as huggingface_hub
+			}
+		}
+		return "", err
+	}
+	if r.commit == "" {
+		r.commit = meta.commit
+	} else if meta.commit != r.commit {
+		return "", &HubError{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrUnreachable},
+			msg: fmt.Sprintf("weights: %s: %s: the hub answered for commit %s while %s was expected", r.spec(), file, meta.commit, r.commit)}
+	}
+	p := filepath.Join(cacheSnapshotDir(r.repoDir, r.commit), filepath.FromSlash(file))
+	if cacheIsFile(p) {
+		return p, nil
+	}
+	if err := r.download(ctx, meta, file, p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// fromCache resolves the revision from refs/ and snapshots/ only and
+// checks that the snapshot holds a complete model.
+func (r *hubResolver) fromCache() (Snapshot, error) {
+	commit, err := cacheReadRef(r.repoDir, r.rev)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	dir := cacheSnapshotDir(r.repoDir, commit)
+	if missing := cacheMissing(dir); len(missing) > 0 {
+		return Snapshot{}, fmt.Errorf("snapshot %s lacks %s", commit, strings.Join(missing, ", "))
+	}
+	return Snapshot{Repo: r.repo, Revision: r.rev, Commit: commit, Dir: dir}, nil
+}
+
+func (r *hubResolver) offlineErr(cause error) error {
+	return &HubError{Repo: r.repo, Revision: r.rev, kinds: []error{ErrOffline}, err: cause,
+		msg: fmt.Sprintf("weights: %s is not fully cached in %s (%v) and offline mode is on (HF_HUB_OFFLINE): run `logitlens download %s` while online",
+			r.spec(), r.opt.CacheDir, cause, r.spec())}
+}
+
+func (r *hubResolver) unreachableErr(cause error) error {
+	var he *HubError
+	status := 0
+	if errors.As(cause, &he) {
+		status = he.Status
+	}
+	return &HubError{Repo: r.repo, Revision: r.rev, Status: status, kinds: []error{ErrUnreachable}, err: cause,
+		msg: fmt.Sprintf("%v; %s is not fully cached: run `logitlens download %s` when the hub is reachable", cause, r.spec(), r.spec())}
+}
+
+// wrapMissing turns a missing required file into a clear not-found error.
+func (r *hubResolver) wrapMissing(cause error, what, hint string) error {
+	msg := fmt.Sprintf("weights: %s has no %s", r.spec(), what)
+	if hint != "" {
+		msg += " (" + hint + ")"
+	}
+	return &HubError{Repo: r.repo, Revision: r.rev, File: what, Status: http.StatusNotFound,
+		kinds: []error{ErrNotFound, ErrEntryNotFound}, err: cause, msg: msg}
+}
+
+// hubFileMeta is what a HEAD on the resolve URL says about one file.
+type hubFileMeta struct {
+	url    string // resolve URL after relative redirects
+	commit string
+	etag   string // normalized: no W/, no quotes
+	size   int64
+}
+
+// hubHeadTimeout bounds the metadata request, like huggingface_hub's
+// HF_HUB_ETAG_TIMEOUT, so a hub that accepts connections but never answers
+// falls back to the cache quickly.
+var hubHeadTimeout = 10 * time.Second
+
+// head fetches a file's metadata. Like huggingface_hub it follows only
+// relative redirects (renamed repos) and reads the headers of the redirect
+// to the CDN itself.
+func (r *hubResolver) head(ctx context.Context, file string) (hubFileMeta, error) {
+	rev := r.rev
+	if r.commit != "" {
+		rev = r.commit
+	}
+	u := r.opt.Endpoint + "/" + r.repo + "/resolve/" + hubEscapeSegment(rev) + "/" + hubEscapePath(file)
+	hctx, cancel := context.WithTimeout(ctx, hubHeadTimeout)
+	defer cancel()
+	var resp *http.Response
+	for hop := 0; ; hop++ {
+		req, err := http.NewRequestWithContext(hctx, http.MethodHead, u, nil)
+		if err != nil {
+			return hubFileMeta{}, fmt.Errorf("weights: %s: %w", u, err)
+		}
+		r.setHeaders(req)
+		resp, err = r.client.Do(req)
+		if err != nil {
+			return hubFileMeta{}, r.netErr(ctx, err, file)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode < 300 || resp.StatusCode >= 400 || loc == "" {
+			break
+		}
+		next, err := req.URL.Parse(loc)
+		if err != nil || strings.Contains(loc, "://") || strings.HasPrefix(loc, "//") {
+			break // absolute: the CDN; the metadata is on this response
+		}
+		if hop >= 10 {
+			return hubFileMeta{}, r.statusErr(resp, file)
+		}
+		u = next.String()
+	}
+	meta := hubFileMeta{url: u, commit: resp.Header.Get("X-Repo-Commit")}
+	if resp.StatusCode >= 400 {
+		return meta, r.statusErr(resp, file)
+	}
+	meta.etag = hubNormalizeEtag(resp.Header.Get("X-Linked-Etag"))
+	if meta.etag == "" {
+		meta.etag = hubNormalizeEtag(resp.Header.Get("ETag"))
+	}
+	meta.size = -1
+	for _, h := range []string{"X-Linked-Size", "Content-Length"} {
+		if v := resp.Header.Get(h); v != "" {
+			if _, err := fmt.Sscan(v, &meta.size); err == nil {
+				break
+			}
+		}
+	}
+	if meta.commit == "" || meta.etag == "" || meta.size < 0 {
+		return meta, &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: resp.StatusCode, kinds: []error{ErrUnreachable},
+			msg: fmt.Sprintf("weights: %s: %s: the server's answer lacks X-Repo-Commit, ETag or size: is %s a Hugging Face hub (HF_ENDPOINT)?",
+				r.spec(), file, r.opt.Endpoint)}
+	}
+	if !cacheSafeName(meta.etag) || !cacheSafeName(meta.commit) {
+		return meta, &HubError{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrIntegrity},
+			msg: fmt.Sprintf("weights: %s: %s: refusing unsafe commit %q or etag %q from the server", r.spec(), file, meta.commit, meta.etag)}
+	}
+	return meta, nil
+}
+
+// hubNormalizeEtag mirrors huggingface_hub's _normalize_etag.
+func hubNormalizeEtag(e string) string {
+	return strings.Trim(strings.TrimPrefix(strings.TrimSpace(e), "W/"), `"`)
+}
+
+// setHeaders adds the headers of every hub request; Authorization only
+// when the request goes to the endpoint's own host.
+func (r *hubResolver) setHeaders(req *http.Request) {
+	req.Header.Set("User-Agent", "logitlens (huggingface_hub-compatible)")
+	req.Header.Set("Accept-Encoding", "identity")
+	if r.opt.Token != "" && hubSameHost(req.URL.String(), r.opt.Endpoint) {
+		req.Header.Set("Authorization", "Bearer "+r.opt.Token)
+	}
+}
+
+// statusErr maps an HTTP error answer to a typed error, reading the hub's
+// X-Error-Code header like huggingface_hub's hf_raise_for_status.
+func (r *hubResolver) statusErr(resp *http.Response, file string) error {
+	code := resp.Header.Get("X-Error-Code")
+	st := resp.StatusCode
+	switch {
+	case code == "RepoNotFound" || code == "RevisionNotFound" || code == "EntryNotFound" || st == http.StatusNotFound:
+		return r.notFoundErr(st, code, file)
+	case st == http.StatusUnauthorized || st == http.StatusForbidden || code == "GatedRepo":
+		msg := fmt.Sprintf("weights: %s: access denied (HTTP %d): set HF_TOKEN or run huggingface-cli login", r.spec(), st)
+		if r.opt.Token != "" {
+			msg += " (a token was sent: check that it is valid and, for a gated repo, that its terms were accepted on the hub)"
+		}
+		return &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: st, kinds: []error{ErrAuthRequired}, msg: msg}
+	case st == http.StatusTooManyRequests || st >= 500:
+		return &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: st, kinds: []error{ErrUnreachable},
+			msg: fmt.Sprintf("weights: %s: %s: %s answered HTTP %d", r.spec(), file, r.opt.Endpoint, st)}
+	}
+	return &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: st,
+		msg: fmt.Sprintf("weights: %s: %s: unexpected HTTP %d from %s", r.spec(), file, st, resp.Request.URL.Host)}
+}
+
+func (r *hubResolver) notFoundErr(status int, code, file string) error {
+	e := &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: status, kinds: []error{ErrNotFound}}
+	switch code {
+	case "RepoNotFound":
+		e.kinds = append(e.kinds, ErrRepoNotFound)
+		e.msg = fmt.Sprintf("weights: repository %q not found on %s", r.repo, r.opt.Endpoint)
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+			e.kinds = append(e.kinds, ErrAuthRequired)
+			e.msg += " (if it is private or gated: set HF_TOKEN or run huggingface-cli login)"
+		}
+	case "RevisionNotFound":
+		e.kinds = append(e.kinds, ErrRevisionNotFound)
+		e.msg = fmt.Sprintf("weights: revision %q not found in repository %q", r.rev, r.repo)
+	default:
+		e.kinds = append(e.kinds, ErrEntryNotFound)
+		e.msg = fmt.Sprintf("weights: %s: %s not found (unknown repo, revision or file)", r.spec(), file)
+	}
+	return e
+}
+
+// netErr maps a transport error: the caller's cancellation stays a
+// context error, anything else means the hub is unreachable.
+func (r *hubResolver) netErr(ctx context.Context, err error, file string) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("weights: %s: %s: %w", r.spec(), file, ctx.Err())
+	}
+	return &HubError{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrUnreachable}, err: err,
+		msg: fmt.Sprintf("weights: cannot reach %s (%v)", r.opt.Endpoint, hubShortNetErr(err))}
+}
+
+// hubShortNetErr drops the "Head \"url\": " prefix of *url.Error.
+func hubShortNetErr(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) && strings.Contains(err.Error(), "\": ") {
+		return ue.Unwrap()
+	}
+	return err
+}
+
+// cacheIndexShards lists the distinct shard files of a
+// model.safetensors.index.json, rejecting names that would leave the
+// snapshot directory.
+func cacheIndexShards(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	var idx struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("weights: model.safetensors.index.json: %w", err)
+	}
+	if len(idx.WeightMap) == 0 {
+		return nil, errors.New("weights: model.safetensors.index.json: empty weight_map")
+	}
+	seen := map[string]bool{}
+	var shards []string
+	for _, s := range idx.WeightMap {
+		if seen[s] {
+			continue
+		}
+		if !cacheSafeRelPath(s) {
+			return nil, fmt.Errorf("weights: model.safetensors.index.json: unsafe shard name %q", s)
+		}
+		seen[s] = true
+		shards = append(shards, s)
+	}
+	sort.Strings(shards)
+	return shards, nil
+}
