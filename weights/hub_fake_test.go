@@ -58,7 +58,8 @@ type hubFake struct {
 	blocked     chan string    // receives the file name when a block starts
 	ignoreRange bool
 	corrupt     bool
-	sizeDelta   int64 // added to the announced size
+	sizeDelta   int64         // added to the announced size
+	headDelay   time.Duration // HEADs hang this long (an endpoint that accepts but never answers)
 }
 
 func newHubFake(t *testing.T) *hubFake {
@@ -152,6 +153,16 @@ func (h *hubFake) count(server, method string) int {
 
 func (h *hubFake) serveHub(w http.ResponseWriter, r *http.Request) {
 	h.record("hub", r)
+	h.mu.Lock()
+	delay := h.headDelay
+	h.mu.Unlock()
+	if delay > 0 && r.Method == http.MethodHead {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	p := r.URL.EscapedPath()
 	i := strings.Index(p, "/resolve/")
 	if i < 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -207,10 +208,11 @@ func (r *hubResolver) head(ctx context.Context, file string) (hubFileMeta, error
 		if resp.StatusCode < 300 || resp.StatusCode >= 400 || loc == "" {
 			break
 		}
-		next, err := req.URL.Parse(loc)
-		if err != nil || strings.Contains(loc, "://") || strings.HasPrefix(loc, "//") {
+		lu, err := url.Parse(loc)
+		if err != nil || lu.Scheme != "" || lu.Host != "" {
 			break // absolute: the CDN; the metadata is on this response
 		}
+		next := req.URL.ResolveReference(lu)
 		if hop >= 10 {
 			return hubFileMeta{}, r.statusErr(resp, file)
 		}
@@ -313,9 +315,9 @@ func (r *hubResolver) netErr(ctx context.Context, err error, file string) error 
 
 // hubShortNetErr drops the "Head \"url\": " prefix of *url.Error.
 func hubShortNetErr(err error) error {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) && strings.Contains(err.Error(), "\": ") {
-		return ue.Unwrap()
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
 	}
 	return err
 }

@@ -506,3 +506,30 @@ func TestHubServesFixture(t *testing.T) {
 		hubCheckLinked(t, filepath.Join(opt.CacheDir, "models--logitlens--tiny-f32"), commit, f, files[f])
 	}
 }
+
+func TestHubSlowHeadFallsBackToCache(t *testing.T) {
+	old := hubHeadTimeout
+	hubHeadTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { hubHeadTimeout = old })
+	h := newHubFake(t)
+	h.addCommit("org/slow", "main", hubFakeModelFiles(13))
+	opt := hubTestOptions(t, h)
+	warm, err := Resolve(hubTestCtx(t), "org/slow", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.headDelay = 10 * time.Second
+	h.mu.Unlock()
+	start := time.Now()
+	got, err := Resolve(hubTestCtx(t), "org/slow", opt)
+	if err != nil || got != warm {
+		t.Fatalf("%+v, %v; want the cached %+v", got, err, warm)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("fallback took %v", el)
+	}
+	if _, err := Resolve(hubTestCtx(t), "org/slow@v9", opt); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("uncached revision on a hung hub: %v, want ErrUnreachable", err)
+	}
+}

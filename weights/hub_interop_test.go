@@ -1,0 +1,71 @@
+package weights
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// hubPythonScript downloads files with huggingface_hub (online, or from
+// the cache only) and prints {file: path}.
+const hubPythonScript = `
+import json, sys
+from huggingface_hub import hf_hub_download
+mode, repo, cache = sys.argv[1:4]
+print(json.dumps({f: hf_hub_download(repo, f, cache_dir=cache, local_files_only=(mode == "offline"))
+                  for f in sys.argv[4:]}))
+`
+
+// TestHubInteropPython shares one cache with Python's huggingface_hub in
+// both directions. It runs only where huggingface_hub is importable.
+func TestHubInteropPython(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import huggingface_hub").Run(); err != nil {
+		t.Skip("python3 huggingface_hub not importable; interop not tested")
+	}
+	h := newHubFake(t)
+	files := hubFakeModelFiles(40)
+	commit := h.addCommit("org/interop", "main", files)
+	want := []string{"config.json", "model.safetensors", "tokenizer.json"}
+	run := func(mode, cache string) map[string]string {
+		t.Helper()
+		cmd := exec.Command(py, append([]string{"-c", hubPythonScript, mode, "org/interop", cache}, want...)...)
+		cmd.Env = append(os.Environ(), "HF_ENDPOINT="+h.hub.URL, "HF_HOME="+t.TempDir(), "HF_TOKEN=",
+			"HF_HUB_DISABLE_TELEMETRY=1", "HF_HUB_DISABLE_XET=1", "HF_HUB_OFFLINE=")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("python %s: %v\n%s", mode, err, out)
+		}
+		paths := map[string]string{}
+		if err := json.Unmarshal(bytes.TrimSpace(out), &paths); err != nil {
+			t.Fatalf("python output %q: %v", out, err)
+		}
+		return paths
+	}
+
+	// Python writes, Go reads offline.
+	pyCache := t.TempDir()
+	run("online", pyCache)
+	snap, err := Resolve(hubTestCtx(t), "org/interop", HubOptions{CacheDir: pyCache, Offline: true})
+	if err != nil || snap.Commit != commit {
+		t.Fatalf("Go offline on Python's cache: %+v, %v", snap, err)
+	}
+	for _, f := range want {
+		hubCheckLinked(t, filepath.Join(pyCache, "models--org--interop"), commit, f, files[f])
+	}
+
+	// Go writes, Python reads offline.
+	opt := hubTestOptions(t, h)
+	if _, err := Resolve(hubTestCtx(t), "org/interop", opt); err != nil {
+		t.Fatal(err)
+	}
+	for f, p := range run("offline", opt.CacheDir) {
+		got, err := os.ReadFile(p)
+		if err != nil || !bytes.Equal(got, files[f]) {
+			t.Errorf("Python read %s from Go's cache: %v", f, err)
+		}
+	}
+}
