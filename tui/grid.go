@@ -1,0 +1,279 @@
+package tui
+
+import (
+	"strings"
+
+	"github.com/logitlens/logitlens/inference"
+)
+
+// Column widths: wide enough for most GPT-2 tokens, narrow enough that an
+// 80-column terminal shows about eight positions.
+const (
+	minColWidth = 7
+	maxColWidth = 10
+)
+
+// grid is the heatmap: one line per lens row, the model output at the top
+// and the embedding at the bottom, one column per position. Its row labels
+// (left) and column headers (top) stay put while the body scrolls.
+//
+// Rows are addressed by their index in the lens (0 = embedding); "order" is
+// the list of rows the cursor visits, top to bottom: every row, or in fit
+// mode every stride-th row counted down from the output, so the output row
+// always shows.
+type grid struct {
+	data    *lensData
+	styles  Styles
+	metric  Metric
+	numbers bool // cells show the metric's value instead of the top-1 token
+	fit     bool // fit all rows in the height by striding
+	text    func(id int) string
+
+	rows, cols int // shape of the lens
+	row, col   int // cursor: lens row index, position
+	top, left  int // first shown entry of order; first shown position
+
+	width, height int // viewport set by resize
+}
+
+// setShape adapts the cursor and scroll to a lens of rows×cols. With
+// followEnd the cursor jumps to the last position, so typing keeps the new
+// token in view.
+func (g *grid) setShape(rows, cols int, followEnd bool) {
+	if g.rows == 0 {
+		g.row = rows - 1
+	} else if rows != g.rows && g.row == g.rows-1 {
+		g.row = rows - 1
+	}
+	g.rows, g.cols = rows, cols
+	if followEnd {
+		g.col = cols - 1
+	}
+	g.row = clampInt(g.row, 0, rows-1)
+	g.col = clampInt(g.col, 0, cols-1)
+	g.ensureVisible()
+}
+
+// resize sets the viewport in cells, headers included.
+func (g *grid) resize(width, height int) {
+	g.width, g.height = width, height
+	g.ensureVisible()
+}
+
+// bodyHeight is the number of row lines below the header.
+func (g grid) bodyHeight() int { return max(1, g.height-1) }
+
+// order lists the rows the cursor can visit, top (output) to bottom.
+func (g grid) order() []int {
+	stride := 1
+	if h := g.bodyHeight(); g.fit && g.rows > h {
+		stride = 1
+		if h > 1 {
+			stride = (g.rows - 1 + h - 2) / (h - 1) // ceil((R-1)/(H-1)) rows fit
+		} else {
+			stride = g.rows
+		}
+	}
+	var o []int
+	for r := g.rows - 1; r >= 0; r -= stride {
+		o = append(o, r)
+	}
+	return o
+}
+
+// indexOf returns where the cursor row sits in order, snapping to the
+// nearest visited row when it is not one.
+func indexOf(order []int, row int) int {
+	for i, r := range order {
+		if r <= row {
+			return i
+		}
+	}
+	return max(0, len(order)-1)
+}
+
+// labelWidth is the width of the row-label column: an indicator, the
+// longest label, a space.
+func (g grid) labelWidth() int {
+	w := 3
+	if g.data != nil {
+		for i, r := range g.data.rows {
+			w = max(w, len(rowLabel(r, i == len(g.data.rows)-1)))
+		}
+	}
+	return w + 2
+}
+
+// colWidth fits all positions when they fit at a readable width, else uses
+// the minimum and scrolls.
+func (g grid) colWidth() int {
+	if g.cols == 0 {
+		return maxColWidth
+	}
+	return clampInt((g.width-g.labelWidth())/g.cols, minColWidth, maxColWidth)
+}
+
+// visibleCols is how many positions fit, keeping one cell for the "more"
+// marker when they do not all fit.
+func (g grid) visibleCols() int {
+	avail := g.width - g.labelWidth()
+	cw := g.colWidth()
+	if g.cols*cw <= avail {
+		return g.cols
+	}
+	return max(1, (avail-1)/cw)
+}
+
+// ensureVisible scrolls so that the cursor cell is shown.
+func (g *grid) ensureVisible() {
+	o := g.order()
+	i := indexOf(o, g.row)
+	if len(o) > 0 {
+		g.row = o[i]
+	}
+	h := g.bodyHeight()
+	g.top = clampInt(g.top, max(0, i-h+1), i)
+	g.top = clampInt(g.top, 0, max(0, len(o)-h))
+	n := g.visibleCols()
+	g.left = clampInt(g.left, max(0, g.col-n+1), g.col)
+	g.left = clampInt(g.left, 0, max(0, g.cols-n))
+}
+
+// move moves the cursor by dRows entries of order (positive is down,
+// towards the embedding) and dCols positions.
+func (g *grid) move(dRows, dCols int) {
+	o := g.order()
+	if len(o) == 0 {
+		return
+	}
+	i := clampInt(indexOf(o, g.row)+dRows, 0, len(o)-1)
+	g.row = o[i]
+	g.col = clampInt(g.col+dCols, 0, g.cols-1)
+	g.ensureVisible()
+}
+
+// moveTo puts the cursor on a lens row (snapped to order) and position.
+func (g *grid) moveTo(row, col int) {
+	g.row = clampInt(row, 0, g.rows-1)
+	g.col = clampInt(col, 0, g.cols-1)
+	g.ensureVisible()
+}
+
+// scroll moves the view without moving the cursor further than needed to
+// keep it on screen.
+func (g *grid) scroll(dRows, dCols int) {
+	o := g.order()
+	h := g.bodyHeight()
+	g.top = clampInt(g.top+dRows, 0, max(0, len(o)-h))
+	n := g.visibleCols()
+	g.left = clampInt(g.left+dCols, 0, max(0, g.cols-n))
+	if len(o) > 0 {
+		i := clampInt(indexOf(o, g.row), g.top, min(len(o)-1, g.top+h-1))
+		g.row = o[i]
+	}
+	g.col = clampInt(g.col, g.left, max(g.left, g.left+n-1))
+	g.col = clampInt(g.col, 0, g.cols-1)
+}
+
+// hit maps a point relative to the grid's top-left corner to a cell.
+func (g grid) hit(x, y int) (row, col int, ok bool) {
+	lw, cw := g.labelWidth(), g.colWidth()
+	o := g.order()
+	i := g.top + y - 1
+	if y < 1 || i >= len(o) || i >= g.top+g.bodyHeight() || x < lw {
+		return 0, 0, false
+	}
+	c := g.left + (x-lw)/cw
+	if c >= g.left+g.visibleCols() || c >= g.cols {
+		return 0, 0, false
+	}
+	return o[i], c, true
+}
+
+// rowLabel names a lens row: "emb", the block number, "N.attn", and the last
+// row marked as the model output.
+func rowLabel(r inference.Row, last bool) string {
+	name := r.Name
+	if r.Kind == inference.Embed {
+		name = "emb"
+	}
+	if last {
+		name += " out"
+	}
+	return name
+}
+
+// View draws the grid in width×height cells.
+func (g grid) View(width, height int) string {
+	g.resize(width, height)
+	d := g.data
+	if d == nil || width <= 0 || height <= 0 {
+		return ""
+	}
+	st := g.styles
+	lw, cw, n := g.labelWidth(), g.colWidth(), g.visibleCols()
+	var b strings.Builder
+
+	corner := "layer"
+	if g.left > 0 {
+		corner = "◂" + corner
+	}
+	b.WriteString(st.Muted.Render(fit(corner, lw)))
+	for p := g.left; p < g.left+n && p < g.cols; p++ {
+		hs := st.Header
+		if p == g.col {
+			hs = st.HeaderCursor
+		}
+		b.WriteString(hs.Render(fit(" "+d.headers[p], cw)))
+	}
+	if g.left+n < g.cols {
+		b.WriteString(st.Muted.Render("▸"))
+	}
+
+	o := g.order()
+	r := scaleRange{vocab: d.vocab, maxKL: d.maxKL()}
+	h := g.bodyHeight()
+	for i := g.top; i < len(o) && i < g.top+h; i++ {
+		row := o[i]
+		b.WriteByte('\n')
+		mark := " "
+		switch {
+		case i == g.top && g.top > 0:
+			mark = "▴"
+		case i == g.top+h-1 && i < len(o)-1:
+			mark = "▾"
+		}
+		ls := st.Label
+		switch {
+		case row == g.row:
+			ls = st.LabelCursor
+		case row == g.rows-1:
+			ls = st.LabelOutput
+		}
+		b.WriteString(st.Muted.Render(mark))
+		b.WriteString(ls.Render(fitLeft(rowLabel(d.rows[row], row == g.rows-1), lw-2)))
+		b.WriteByte(' ')
+		for p := g.left; p < g.left+n && p < g.cols; p++ {
+			cursor := row == g.row && p == g.col
+			c, ok := d.cell(row, p)
+			if !ok {
+				b.WriteString(st.pending(cw, cursor))
+				continue
+			}
+			v := g.metric.value(c)
+			text := g.text(c.Top[0].ID)
+			if g.numbers {
+				text = g.metric.format(v)
+			}
+			b.WriteString(st.cell(g.metric.norm(v, r), text, cw, cursor))
+		}
+	}
+	return b.String()
+}
+
+func clampInt(v, lo, hi int) int {
+	if hi < lo {
+		return lo
+	}
+	return min(max(v, lo), hi)
+}

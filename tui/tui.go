@@ -1,0 +1,103 @@
+// Package tui is the logitlens explorer: a Bubble Tea program that shows the
+// logit lens of a prompt as a heatmap while the prompt is edited.
+//
+// Design. One root Model owns the message loop, the focus and the layout.
+// The prompt, grid, panel, status bar and help overlay are one type each in
+// their own file, changed through methods and drawn by View(width, height);
+// only the prompt editor has its own Update. The root Update dispatches each
+// message type to one handler.
+//
+// Update never computes. An edit bumps a generation number, cancels the
+// previous request's context and schedules a lens command after a short
+// debounce; the command tokenises and runs Backend.Lens on its own goroutine
+// and streams each finished column back through a channel, one message per
+// column, so columns appear as they finish. Messages of an older generation
+// are dropped. The model loads the same way, behind a progress view.
+//
+// Layout. The prompt is the top line and the status bar the bottom line.
+// Between them the grid has one row per lens row, the model output at the top
+// (marked "out") and the embedding at the bottom ("emb"), like a plot with
+// layers up the y axis; one column per prompt token. Row labels and column
+// headers stay put while the grid scrolls. The panel for the cursor cell sits
+// to the right on wide terminals and below the grid on narrow ones.
+//
+// The package sees inference only through the narrow Backend interface, so
+// tests drive it with a fake.
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/theme"
+)
+
+// Backend is what the explorer needs from a loaded model.
+// *inference.Session implements it.
+type Backend interface {
+	// Info describes the model for the status bar and exports.
+	Info() inference.Info
+	// Encode tokenises the prompt: ids with the byte spans they came from.
+	Encode(text string) []inference.Token
+	// TokenBytes returns the raw bytes of a token (shown with weights.Printable).
+	TokenBytes(id int) []byte
+	// EOT is the <|endoftext|> id, prepended when BOS is on.
+	EOT() int
+	// Lens computes with prefix reuse; calls are serialised inside; ctx
+	// cancels (returns ctx.Err()); onColumn is called from the computing
+	// goroutine once per finished position (may be nil).
+	Lens(ctx context.Context, req inference.Request, onColumn func(inference.Column)) (*inference.Lens, error)
+}
+
+// Options configure the explorer. Load runs off the UI goroutine; progress
+// reports downloads (may be called often).
+type Options struct {
+	ModelID     string // shown while loading and in the status bar
+	Prompt      string // initial prompt
+	TopK        int    // predictions per cell, 1..inference.MaxTopK; 0 means 10
+	Target      string // initial pinned target text; "" for none
+	BOS         bool   // prepend <|endoftext|>
+	Sublayers   bool   // add a resid_mid row after each block's attention
+	Palette     string // theme scale name; "" for viridis
+	SnapshotDir string // where `e` writes snapshots; "" for the working directory
+
+	// Load loads the model; progress reports downloads.
+	Load func(ctx context.Context, progress func(inference.Progress)) (Backend, error)
+	// Snapshot writes the `lens --format json` JSON of a lens computed for
+	// prompt with the given BOS and top-k settings; nil writes text
+	// snapshots only.
+	Snapshot func(l *inference.Lens, b Backend, prompt string, bos bool, topK int, w io.Writer) error
+}
+
+// New returns the root model of one explorer session; teatest and an SSH
+// server use it directly, one per session. An unknown palette falls back to
+// viridis with a notice (Run rejects it up front).
+func New(opts Options) tea.Model { return newModel(opts) }
+
+// Run runs the explorer on the terminal with the alternate screen and mouse
+// cell motion until the user quits or ctx is cancelled. Errors from the model
+// are shown inside the program; Run returns only what prevents the program
+// from running, with the package prefix.
+func Run(ctx context.Context, opts Options) error {
+	if _, err := theme.Lookup(opts.Palette); err != nil {
+		return fmt.Errorf("tui: %w", err)
+	}
+	if opts.Load == nil {
+		return errors.New("tui: Options.Load is nil")
+	}
+	m := newModel(opts)
+	defer m.stop()
+	_, err := tea.NewProgram(m, tea.WithContext(ctx)).Run()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil:
+		return nil
+	}
+	return fmt.Errorf("tui: %w", err)
+}
