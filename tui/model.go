@@ -425,9 +425,9 @@ func (m *Model) render() string {
 	case w < minWidth || h < minHeight:
 		msg := m.styles.Warn.Render("terminal too small") + "\n" +
 			m.styles.Muted.Render("needs 40×10")
-		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, msg)
+		return block(lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, msg), w, h)
 	case m.backend == nil:
-		return m.loadingView(w, h)
+		return block(m.loadingView(w, h), w, h)
 	}
 	r := m.layout()
 	promptLine, _ := m.prompt.View(w)

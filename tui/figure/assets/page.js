@@ -1,0 +1,112 @@
+// The heatmap's panel: hovering a cell shows its top-k and statistics,
+// clicking pins it (click again or Escape to unpin), arrow keys move the
+// pinned cell. Everything comes from the embedded lens document; tokens are
+// inserted as text, never as markup.
+(function () {
+  'use strict';
+  var doc = JSON.parse(document.getElementById('lens-data').textContent);
+  var svg = document.getElementById('lens');
+  var panel = document.getElementById('panel');
+  var cursors = svg.querySelectorAll('rect.cursor');
+  var pinned = null;
+
+  function pct(p) {
+    if (p >= 0.0995) return (100 * p).toFixed(1) + '%';
+    if (p >= 0.000995) return (100 * p).toFixed(2) + '%';
+    if (p === 0) return '0%';
+    return p.toExponential(0).replace('e-', 'e-0').replace(/e-0(\d\d)/, 'e-$1');
+  }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function stat(dl, name, value, cls) {
+    dl.appendChild(el('dt', null, name));
+    dl.appendChild(el('dd', cls || null, value));
+  }
+  function cellRect(r, p) {
+    return svg.querySelector('rect.cell[data-r="' + r + '"][data-p="' + p + '"]');
+  }
+
+  function show(r, p) {
+    var c = doc.cells[r][p], row = doc.rows[r], tok = doc.tokens[p];
+    var rect = cellRect(r, p);
+    if (rect) {
+      cursors.forEach(function (cur) {
+        ['x', 'y', 'width', 'height'].forEach(function (a) { cur.setAttribute(a, rect.getAttribute(a)); });
+        cur.setAttribute('visibility', 'visible');
+      });
+    }
+    var out = r === doc.rows.length - 1 ? ' (output)' : '';
+    var parts = [el('h2', 'where', 'row ' + row.name + out + ' · position ' + p)];
+    var toks = el('p', 'tokens');
+    toks.appendChild(document.createTextNode('input '));
+    toks.appendChild(el('span', 'tok input', tok.display));
+    if (p + 1 < doc.tokens.length) {
+      toks.appendChild(document.createTextNode('  next '));
+      toks.appendChild(el('span', 'tok next', doc.tokens[p + 1].display));
+    }
+    parts.push(toks);
+    var table = el('table', 'top');
+    c.top.forEach(function (t, i) {
+      var tr = el('tr');
+      tr.appendChild(el('td', 'n', String(i + 1)));
+      tr.appendChild(el('td', 'tok', t.display));
+      var bar = el('td', 'bar'), fill = el('div');
+      fill.style.width = (100 * t.prob).toFixed(1) + '%';
+      bar.appendChild(fill);
+      tr.appendChild(bar);
+      tr.appendChild(el('td', 'prob', pct(t.prob)));
+      table.appendChild(tr);
+    });
+    parts.push(table);
+    var dl = el('dl', 'stats');
+    stat(dl, 'entropy', c.entropy.toFixed(3) + ' nats', 'entropy');
+    stat(dl, 'KL(P_final‖P_row)', c.kl_to_final.toFixed(3) + ' nats', 'kl');
+    stat(dl, 'final top-1', doc.final_top1[p].display, 'tok final');
+    stat(dl, '  rank here', String(c.final_top1_rank), 'final-rank');
+    stat(dl, '  p here', pct(c.final_top1_prob), 'final-prob');
+    if (doc.target) {
+      stat(dl, 'target', doc.target.display, 'tok target');
+      stat(dl, '  rank here', String(c.target_rank), 'target-rank');
+      stat(dl, '  p here', pct(c.target_prob), 'target-prob');
+    }
+    parts.push(dl);
+    if (pinned) parts.push(el('p', 'hint', 'pinned: arrows move, Esc or click unpins'));
+    panel.replaceChildren.apply(panel, parts);
+    panel.dataset.r = r;
+    panel.dataset.p = p;
+  }
+
+  function target(e) {
+    var t = e.target;
+    return t && t.classList && t.classList.contains('cell') ? [+t.dataset.r, +t.dataset.p] : null;
+  }
+  svg.addEventListener('mouseover', function (e) {
+    var c = target(e);
+    if (c && !pinned) show(c[0], c[1]);
+  });
+  svg.addEventListener('click', function (e) {
+    var c = target(e);
+    if (!c) return;
+    pinned = pinned && pinned[0] === c[0] && pinned[1] === c[1] ? null : c;
+    show(c[0], c[1]);
+  });
+  document.addEventListener('keydown', function (e) {
+    if (!pinned) return;
+    var r = pinned[0], p = pinned[1];
+    switch (e.key) {
+      case 'ArrowUp': r = Math.min(r + 1, doc.rows.length - 1); break;
+      case 'ArrowDown': r = Math.max(r - 1, 0); break;
+      case 'ArrowLeft': p = Math.max(p - 1, 0); break;
+      case 'ArrowRight': p = Math.min(p + 1, doc.tokens.length - 1); break;
+      case 'Escape': pinned = null; show(r, p); return;
+      default: return;
+    }
+    e.preventDefault();
+    pinned = [r, p];
+    show(r, p);
+  });
+})();
