@@ -73,8 +73,8 @@ func (s statusBar) View(width, height int) string {
 	}
 	lw, rw := lipgloss.Width(left), lipgloss.Width(right)
 	if lw+2+rw > width {
-		if s.err != "" || s.notice != "" {
-			// The message matters more than the model line.
+		if s.err != "" {
+			// An error matters more than the model line; a notice less.
 			left = fitStyled(left, max(0, width-rw-2))
 		}
 		right = fitStyled(right, max(0, width-lipgloss.Width(left)-2))
