@@ -163,12 +163,18 @@ func (s Scale) Ticks() []Tick {
 			vals = append(vals, v)
 		}
 	}
-	ticks := []Tick{{s.T(s.Lo), s.format(s.Lo)}}
+	label := func(v float64) string {
+		if s.Metric == "final-rank" {
+			return s.format(v)
+		}
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	ticks := []Tick{{s.T(s.Lo), label(s.Lo)}}
 	for _, v := range vals {
-		ticks = append(ticks, Tick{s.T(v), s.format(v)})
+		ticks = append(ticks, Tick{s.T(v), label(v)})
 	}
 	if s.Hi > s.Lo {
-		ticks = append(ticks, Tick{s.T(s.Hi), s.format(s.Hi)})
+		ticks = append(ticks, Tick{s.T(s.Hi), label(s.Hi)})
 	}
 	return ticks
 }

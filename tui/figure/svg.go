@@ -124,6 +124,8 @@ func (l *layout) writeAxes(w *bufio.Writer) {
 // marks the output row.
 func (l *layout) writeCells(w *bufio.Writer, tooltips bool) {
 	d := l.d
+	// crispEdges: no anti-aliased seams between neighbouring cells.
+	w.WriteString(`<g class="cells" shape-rendering="crispEdges">` + "\n")
 	for r := range d.Rows {
 		for p, c := range d.Cells[r] {
 			fill, text, _ := l.cellColor(c)
@@ -145,6 +147,7 @@ func (l *layout) writeCells(w *bufio.Writer, tooltips bool) {
 				x+l.cellW/2, y+cellH/2+4, weight, text, esc(l.fit(clean(c.Top[0].Display))))
 		}
 	}
+	w.WriteString("</g>\n")
 	out := len(d.Rows) - 1
 	fmt.Fprintf(w, `<rect class="output-row" x="%g" y="%g" width="%g" height="%g" fill="none" stroke="%s" stroke-width="2"/>`+"\n",
 		l.gridX-1, l.rowY(out)-1, l.gridW+2, cellH+2, l.ink)
@@ -169,9 +172,9 @@ func (l *layout) tooltip(r, p int) string {
 // at the top (flat, not a gradient, because SVG gradients blend in sRGB and
 // the palette is interpolated in OkLab), its ticks and its title.
 func (l *layout) writeBar(w *bufio.Writer) {
-	w.WriteString(`<g class="colorbar">` + "\n")
+	w.WriteString(`<g class="colorbar" shape-rendering="crispEdges">` + "\n")
 	fmt.Fprintf(w, `<text x="%g" y="%g" font-family="%s" font-size="12" fill="%s">%s</text>`+"\n",
-		l.barX, l.barY-7, sansFamily, l.ink, esc(l.scale.Label))
+		l.barX, l.barY-14, sansFamily, l.ink, esc(l.scale.Label))
 	h := l.barH / barSlices
 	for i := range barSlices {
 		t := (float64(i) + 0.5) / barSlices
