@@ -3,7 +3,6 @@ package tui
 import (
 	"context"
 	"hash/fnv"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -210,6 +209,3 @@ func fakeOptions(b *fakeBackend, prompt string) Options {
 		Load: func(context.Context, func(inference.Progress)) (Backend, error) { return b, nil },
 	}
 }
-
-// approxEqual compares floats for panel text checks.
-func approxEqual(a, b float64) bool { return math.Abs(a-b) < 1e-12 }

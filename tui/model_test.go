@@ -588,3 +588,6 @@ func TestUnknownPalette(t *testing.T) {
 		t.Errorf("Run with a bad palette: %v", err)
 	}
 }
+
+// teaSize is a window size message.
+func teaSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }
