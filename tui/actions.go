@@ -124,7 +124,7 @@ func (m *Model) handleTarget(msg targetMsg) tea.Cmd {
 	m.targetID, m.targetText = msg.id, msg.shown
 	m.metric = MetricTarget
 	if msg.tokens > 1 {
-		m.status.setNotice(fmt.Sprintf("target %q is %d tokens; using the first, %s", msg.text, msg.tokens, msg.shown))
+		m.status.setNotice(fmt.Sprintf("%q is %d tokens; using the first, %s", msg.text, msg.tokens, msg.shown))
 	} else {
 		m.status.setNotice("target " + msg.shown)
 	}

@@ -73,9 +73,13 @@ func (s statusBar) View(width, height int) string {
 	}
 	lw, rw := lipgloss.Width(left), lipgloss.Width(right)
 	if lw+2+rw > width {
-		if s.err != "" {
-			// An error matters more than the model line; a notice less.
+		switch {
+		case s.err != "":
+			// An error matters more than the model line.
 			left = fitStyled(left, max(0, width-rw-2))
+		case s.notice != "":
+			// A notice may take up to 60% of the line.
+			left = fitStyled(left, min(lw, max(width*2/5, width-rw-2)))
 		}
 		right = fitStyled(right, max(0, width-lipgloss.Width(left)-2))
 	}
