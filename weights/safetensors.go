@@ -349,10 +349,12 @@ var littleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
-// nonFinite returns the index of the first NaN or ±Inf in x, or -1.
+// nonFinite returns the index of the first NaN or ±Inf in x, or -1. It
+// compares rather than testing exponent bits: math.Float32bits is an unsafe
+// cast that -race's checkptr instrumentation makes very slow.
 func nonFinite(x []float32) int {
 	for i, v := range x {
-		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
+		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
 			return i
 		}
 	}
