@@ -80,9 +80,9 @@ type Options struct {
 func New(opts Options) tea.Model { return newModel(opts) }
 
 // Run runs the explorer on the terminal with the alternate screen and mouse
-// cell motion until the user quits or ctx is cancelled. Errors from the model
-// are shown inside the program; Run returns only what prevents the program
-// from running, with the package prefix.
+// cell motion until the user quits or ctx is cancelled. Errors are shown
+// inside the program; Run returns what prevented it from running (prefixed
+// "tui: "), or, after the user quits the error screen, the load error.
 func Run(ctx context.Context, opts Options) error {
 	if _, err := theme.Lookup(opts.Palette); err != nil {
 		return fmt.Errorf("tui: %w", err)
@@ -94,6 +94,10 @@ func Run(ctx context.Context, opts Options) error {
 	defer m.stop()
 	_, err := tea.NewProgram(m, tea.WithContext(ctx)).Run()
 	switch {
+	case err == nil && m.loadErr != nil:
+		// Shown in the program already; returned so the exit status says
+		// the model did not load.
+		return m.loadErr
 	case err == nil:
 		return nil
 	case errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil:

@@ -68,10 +68,15 @@ async function checkPage(browser, name) {
   check(problems.length === 0, name + ': ' + problems.join('; '));
   await page.close();
 
-  // The standalone SVG, as a browser draws it.
-  const svg = await browser.newPage({ viewport: { width: 1000, height: 600 } });
-  await svg.goto('file://' + path.join(dir, name + '.svg'));
-  await svg.screenshot({ path: path.join(dir, name + '-chromium.png'), fullPage: true });
+  // The standalone SVG, as a browser draws it. A full-page screenshot of an
+  // SVG document hangs (it has no body to measure), so the viewport takes
+  // the figure's size instead.
+  const file = path.join(dir, name + '.svg');
+  const size = fs.readFileSync(file, 'utf8').match(/<svg[^>]* width="([\d.]+)" height="([\d.]+)"/);
+  check(size, name + '.svg: no width and height');
+  const svg = await browser.newPage({ viewport: { width: Math.ceil(+size[1]), height: Math.ceil(+size[2]) } });
+  await svg.goto('file://' + file);
+  await svg.screenshot({ path: path.join(dir, name + '-chromium.png') });
   await svg.close();
 }
 
