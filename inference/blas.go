@@ -1,7 +1,93 @@
 package inference
 
-// blasName says which BLAS tensor.MatMul calls.
-var blasName = "gonum (pure Go)"
+import (
+	"os"
+	"runtime"
+	"sync"
 
-// BLASName says which BLAS the CPU engine's matrix products go through.
-func BLASName() string { return blasName }
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+	"gorgonia.org/tensor"
+)
+
+// Where the matrix products go. tensor.MatMul calls the BLAS installed with
+// tensor.Use; every float32 product of the forward pass and the lens is one
+// Sgemm. UseBestBLAS installs, once, the fastest Sgemm this machine offers:
+//
+//  1. OpenBLAS (cblas_sgemm), loaded at run time from libopenblas.so.0 with
+//     no cgo, when the system has it (blas_dl.go);
+//  2. otherwise our own blocked, packed, parallel Sgemm (sgemm.go), with an
+//     AVX2+FMA or AVX-512 micro-kernel where the CPU has one;
+//  3. gonum's pure-Go BLAS, only when asked for.
+//
+// LOGITLENS_BLAS=openblas|go|gonum forces a choice; LOGITLENS_OPENBLAS names
+// the library file to load.
+
+// sgemmFunc computes C = alpha·op(A)·op(B) + beta·C on row-major matrices,
+// op(X) = Xᵀ when the matching trans flag is set; op(A) is m×k, op(B) k×n.
+type sgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// cpuBLAS is gonum's BLAS with Sgemm replaced.
+type cpuBLAS struct {
+	gonum.Implementation
+	sgemm sgemmFunc
+}
+
+// Sgemm implements blas.Float32 (row-major, as tensor calls it).
+func (b cpuBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, bb []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	b.sgemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc)
+}
+
+var (
+	blasOnce sync.Once
+	blasName = "gonum (pure Go)"
+	blasNote string
+)
+
+// BLASName says which BLAS the CPU engine's matrix products go through, e.g.
+// "openblas 0.3.21 (2 threads)" or "go avx2+fma (2 threads)", choosing it
+// first if nothing has.
+func BLASName() string { return UseBestBLAS() }
+
+// BLASNote says why the preferred BLAS was not taken, or "".
+func BLASNote() string { return blasNote }
+
+// UseBestBLAS installs the fastest available Sgemm for tensor.MatMul (see
+// the order above) and returns its name. Only the first call chooses; later
+// calls return the same name. The CPU engine calls it before its first
+// product; main may call it earlier to report the choice.
+func UseBestBLAS() string {
+	blasOnce.Do(func() {
+		threads := runtime.GOMAXPROCS(0)
+		want := os.Getenv("LOGITLENS_BLAS")
+		if want == "" || want == "openblas" {
+			name, f, err := loadOpenBLAS(os.Getenv("LOGITLENS_OPENBLAS"), threads)
+			if err == nil {
+				install(name, f)
+				return
+			}
+			if want == "openblas" || os.Getenv("LOGITLENS_OPENBLAS") != "" {
+				blasNote = err.Error()
+			}
+		}
+		if want == "gonum" {
+			tensor.Use(gonum.Implementation{})
+			blasName = "gonum (pure Go)"
+			return
+		}
+		install(goSgemmName(), goSgemm)
+	})
+	return blasName
+}
+
+// activeSgemm is the Sgemm installed, nil for gonum's.
+var activeSgemm sgemmFunc
+
+func install(name string, f sgemmFunc) {
+	activeSgemm = f
+	tensor.Use(cpuBLAS{sgemm: f})
+	blasName = name
+}

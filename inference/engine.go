@@ -41,6 +41,7 @@ func (CPU) Name() string { return "cpu" }
 // MatMul implements Engine through tensor.MatMul, which calls the installed
 // BLAS Sgemm with a transposed operand passed as TransB (no copy).
 func (CPU) MatMul(out, a, b *tensor.Dense) error {
+	UseBestBLAS()
 	if _, err := tensor.MatMul(a, b, tensor.WithReuse(out)); err != nil {
 		return fmt.Errorf("inference: matmul %v @ %v: %w", a.Shape(), b.Shape(), err)
 	}

@@ -1,0 +1,130 @@
+package inference
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// kernelSets are the micro-kernel sets this machine can run, each also with
+// a tiny k block so blocking along k is exercised on small shapes.
+func kernelSets() []*gemmKernels {
+	sets := append([]*gemmKernels{goKernels}, asmKernels()...)
+	var out []*gemmKernels
+	for _, g := range sets {
+		small := *g
+		small.kc = 2 * max(g.dotLanes, 4)
+		small.name += "/kc" + fmt.Sprint(small.kc)
+		out = append(out, g, &small)
+	}
+	return out
+}
+
+// withBlocks runs f with the package's block sizes set small, so a few
+// columns and rows cross every block boundary.
+func withBlocks(nc, mc, direct, dot int, f func()) {
+	o := [4]int{gemmNC, gemmMC, gemmDirectM, gemmDotM}
+	gemmNC, gemmMC, gemmDirectM, gemmDotM = nc, mc, direct, dot
+	defer func() { gemmNC, gemmMC, gemmDirectM, gemmDotM = o[0], o[1], o[2], o[3] }()
+	f()
+}
+
+type gemmCase struct {
+	tA, tB      bool
+	m, n, k     int
+	alpha, beta float32
+	pad         int // extra columns in each leading dimension
+}
+
+// checkSgemm runs the case through g and sgemmRef and compares, relative to
+// Σ|a·b| (float32 rounding grows with k).
+func checkSgemm(t *testing.T, g *gemmKernels, r *rand.Rand, tc gemmCase) {
+	t.Helper()
+	ra, ca := tc.m, tc.k
+	if tc.tA {
+		ra, ca = tc.k, tc.m
+	}
+	rb, cb := tc.k, tc.n
+	if tc.tB {
+		rb, cb = tc.n, tc.k
+	}
+	lda, ldb, ldc := max(1, ca+tc.pad), max(1, cb+tc.pad), tc.n+tc.pad
+	fill := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = r.Float32()*2 - 1
+		}
+		return s
+	}
+	a, b := fill(max(0, (ra-1)*lda+ca)), fill(max(0, (rb-1)*ldb+cb))
+	c := fill(max(0, (tc.m-1)*ldc+tc.n))
+	want := append([]float32(nil), c...)
+	if g.outer == nil {
+		activeSgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	} else {
+		sgemmWith(g, tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	}
+	sgemmRef(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+	tol := 1e-6 * float64(tc.k+4)
+	for i := range c {
+		if math.Abs(float64(c[i]-want[i])) > tol || math.IsNaN(float64(c[i])) {
+			t.Fatalf("%s %+v: c[%d] = %g, reference %g", g.name, tc, i, c[i], want[i])
+		}
+	}
+}
+
+// Every shape up to a few tiles, every transpose, alpha and beta, on every
+// kernel set and path (direct B, packed B, dot kernel).
+func TestSgemmMatchesReferenceExhaustive(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, g := range kernelSets() {
+		withBlocks(2*g.nr+1, 2*g.mr, 3, 5, func() {
+			for _, tA := range []bool{false, true} {
+				for _, tB := range []bool{false, true} {
+					for m := 1; m <= 2*g.mr+1; m++ {
+						for _, n := range []int{1, 3, g.nr - 1, g.nr, g.nr + 1, 2*g.nr + 5, 5*g.nr + 3} {
+							for _, k := range []int{0, 1, 7, g.kc, g.kc + 3, 33} {
+								checkSgemm(t, g, r, gemmCase{tA, tB, m, n, k, 1, 0, 0})
+							}
+						}
+					}
+				}
+			}
+			for _, ab := range [][2]float32{{1, 1}, {0.5, -2}, {0, 0.5}, {2, 0}} {
+				checkSgemm(t, g, r, gemmCase{false, true, 7, 2*g.nr + 3, 40, ab[0], ab[1], 3})
+				checkSgemm(t, g, r, gemmCase{false, false, 30, 2*g.nr + 3, 40, ab[0], ab[1], 2})
+				checkSgemm(t, g, r, gemmCase{true, false, 2, 9, 17, ab[0], ab[1], 1})
+			}
+		})
+	}
+}
+
+// Random shapes with the real block sizes.
+func TestSgemmMatchesReferenceRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, g := range kernelSets() {
+		for range 25 {
+			tc := gemmCase{
+				tA: r.IntN(4) == 0, tB: r.IntN(2) == 0,
+				m: 1 + r.IntN(70), n: 1 + r.IntN(300), k: r.IntN(300),
+				alpha: 1, beta: []float32{0, 1, 0.25}[r.IntN(3)], pad: r.IntN(3),
+			}
+			checkSgemm(t, g, r, tc)
+		}
+	}
+}
+
+// The installed BLAS (whichever UseBestBLAS chose) agrees too, through
+// tensor's Sgemm with a transposed view, as the lens calls it.
+func TestInstalledBLASMatchesReference(t *testing.T) {
+	UseBestBLAS()
+	t.Log("BLAS:", BLASName())
+	if activeSgemm == nil {
+		t.Skip("gonum's BLAS is installed")
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []gemmCase{{false, true, 13, 1000, 64, 1, 0, 0}, {false, false, 5, 200, 96, 1, 0, 0}, {false, true, 100, 77, 33, 1, 0, 0}} {
+		checkSgemm(t, &gemmKernels{name: BLASName()}, r, tc)
+	}
+}
