@@ -60,8 +60,18 @@ func (l *layout) title() string {
 // anyone reading the file.
 func (l *layout) description() string {
 	c := l.d.Conventions
-	return fmt.Sprintf("Rows: lens rows, output at the top (%s). Columns: input tokens; %s. Cell text: the row's top-1 token; colour: %s on the %s palette. %s. %s.",
-		c.Rows, c.Predict, l.scale.Label, l.pal.Name, c.Lens, c.Units)
+	s := "Rows: lens rows, the model's output at the top"
+	if c.Rows != "" {
+		s += " (" + c.Rows + ")"
+	}
+	s += ". Columns: input tokens; position t predicts token t+1. Cell text: the row's top-1 token, bold where it is the next input token. Colour: " +
+		l.scale.Label + " on the " + l.pal.Name + " palette."
+	for _, x := range []string{c.Lens, c.Units, c.Rank} {
+		if x != "" {
+			s += " " + strings.ToUpper(x[:1]) + x[1:] + "."
+		}
+	}
+	return s
 }
 
 // writeTitle writes the three header lines.

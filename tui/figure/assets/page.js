@@ -42,12 +42,14 @@
     var out = r === doc.rows.length - 1 ? ' (output)' : '';
     var parts = [el('h2', 'where', 'row ' + row.name + out + ' · position ' + p)];
     var toks = el('p', 'tokens');
-    toks.appendChild(document.createTextNode('input '));
-    toks.appendChild(el('span', 'tok input', tok.display));
-    if (p + 1 < doc.tokens.length) {
-      toks.appendChild(document.createTextNode('  next '));
-      toks.appendChild(el('span', 'tok next', doc.tokens[p + 1].display));
+    function labelled(name, cls, text) {
+      var s = el('span');
+      s.appendChild(document.createTextNode(name + ' '));
+      s.appendChild(el('span', 'tok ' + cls, text));
+      toks.appendChild(s);
     }
+    labelled('input', 'input', tok.display);
+    if (p + 1 < doc.tokens.length) labelled('next', 'next', doc.tokens[p + 1].display);
     parts.push(toks);
     var table = el('table', 'top');
     c.top.forEach(function (t, i) {
@@ -66,12 +68,10 @@
     stat(dl, 'entropy', c.entropy.toFixed(3) + ' nats', 'entropy');
     stat(dl, 'KL(P_final‖P_row)', c.kl_to_final.toFixed(3) + ' nats', 'kl');
     stat(dl, 'final top-1', doc.final_top1[p].display, 'tok final');
-    stat(dl, '  rank here', String(c.final_top1_rank), 'final-rank');
-    stat(dl, '  p here', pct(c.final_top1_prob), 'final-prob');
+    stat(dl, '· rank, p here', c.final_top1_rank + ' · ' + pct(c.final_top1_prob), 'final-here');
     if (doc.target) {
       stat(dl, 'target', doc.target.display, 'tok target');
-      stat(dl, '  rank here', String(c.target_rank), 'target-rank');
-      stat(dl, '  p here', pct(c.target_prob), 'target-prob');
+      stat(dl, '· rank, p here', c.target_rank + ' · ' + pct(c.target_prob), 'target-here');
     }
     parts.push(dl);
     if (pinned) parts.push(el('p', 'hint', 'pinned: arrows move, Esc or click unpins'));
