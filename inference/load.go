@@ -1,0 +1,73 @@
+package inference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/logitlens/logitlens/weights"
+)
+
+// LoadOptions say where a model comes from and what runs it.
+type LoadOptions struct {
+	Hub    weights.HubOptions
+	Device string // "auto" (default), "cpu" or "cuda"
+}
+
+// ErrNoCUDA is returned for --device cuda on a machine or build without a
+// usable CUDA engine.
+var ErrNoCUDA = errors.New("CUDA is not available")
+
+// Load resolves spec (a Hugging Face repo id, optionally @revision, or a
+// local directory), downloading what the cache lacks, and opens the model
+// on the chosen device.
+func Load(ctx context.Context, spec string, opt LoadOptions) (*Model, error) {
+	engine, note, err := chooseEngine(opt.Device)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := weights.Resolve(ctx, spec, opt.Hub)
+	if err != nil {
+		return nil, err
+	}
+	m, err := OpenDir(snap.Dir, spec, engine)
+	if err != nil {
+		return nil, err
+	}
+	m.info.Note = note
+	return m, nil
+}
+
+// OpenDir opens the model in a local directory (config.json, safetensors,
+// tokenizer files) on an engine; id names it in Info.
+func OpenDir(dir, id string, engine Engine) (*Model, error) {
+	ck, err := weights.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := weights.LoadTokenizer(dir)
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	m, err := NewModel(ck, tok, engine, id)
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// chooseEngine picks the engine for a --device value, with a note saying
+// why when auto falls back to the CPU.
+func chooseEngine(device string) (Engine, string, error) {
+	switch device {
+	case "", "auto":
+		return CPU{}, "", nil
+	case "cpu":
+		return CPU{}, "", nil
+	case "cuda":
+		return nil, "", fmt.Errorf("inference: --device cuda: %w (no CUDA engine in this build)", ErrNoCUDA)
+	}
+	return nil, "", fmt.Errorf("inference: unknown device %q (want auto, cpu or cuda)", device)
+}

@@ -1,0 +1,350 @@
+// Command logitlens shows the logit lens of GPT-2 checkpoints: every
+// layer's residual stream decoded into next-token probabilities, live in the
+// terminal (the explorer) or as text, CSV or JSON (the lens command).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/inference/export"
+	"github.com/logitlens/logitlens/tui"
+	"github.com/logitlens/logitlens/weights"
+)
+
+// Set by the release build (-ldflags -X).
+var (
+	version = "dev"
+	commit  = ""
+)
+
+const usage = `logitlens — watch GPT-2 think: the logit lens in your terminal.
+
+Usage:
+  logitlens [flags]                 open the explorer (live prompt, lens grid, top-k)
+  logitlens lens --prompt TEXT      print the lens (text, csv or json)
+  logitlens download MODEL          fetch a model into the Hugging Face cache
+  logitlens models                  list the models in the cache
+  logitlens version                 print version, Go and BLAS
+
+Run 'logitlens COMMAND -h' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "logitlens:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches a command line; it is main without the process around it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "lens":
+			return lensCmd(ctx, args[1:], stdout, stderr)
+		case "download":
+			return downloadCmd(ctx, args[1:], stdout, stderr)
+		case "models":
+			return modelsCmd(args[1:], stdout, stderr)
+		case "version":
+			return versionCmd(stdout)
+		case "help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
+	}
+	return exploreCmd(ctx, args, stderr)
+}
+
+// modelFlags are the flags shared by the commands that load a model.
+type modelFlags struct {
+	model, device string
+}
+
+func (f *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.model, "model", "gpt2", "Hugging Face repo id (optionally @revision) or local directory")
+	fs.StringVar(&f.device, "device", "auto", "auto, cpu or cuda")
+}
+
+// lensFlags are the flags of a lens request.
+type lensFlags struct {
+	prompt, target     string
+	topK               int
+	bos, sublayers     bool
+	format, outputPath string
+}
+
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var mf modelFlags
+	var lf lensFlags
+	fs := newFlagSet("lens", "logitlens lens --prompt TEXT [flags]", stderr)
+	mf.register(fs)
+	fs.StringVar(&lf.prompt, "prompt", "", "the prompt (required)")
+	fs.IntVar(&lf.topK, "top-k", 10, "predictions per cell, 1..50")
+	fs.StringVar(&lf.target, "target", "", "a token to track in every cell (its first token if it has several)")
+	fs.BoolVar(&lf.sublayers, "sublayers", false, "add each block's resid_mid row (after attention)")
+	fs.BoolVar(&lf.bos, "bos", false, "prepend <|endoftext|>")
+	fs.StringVar(&lf.format, "format", "", "text, csv or json (default: from -o's extension, else text)")
+	fs.StringVar(&lf.outputPath, "o", "", "write to this file instead of stdout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("lens: unexpected argument %q (quote the prompt: --prompt \"...\")", fs.Arg(0))
+	}
+	if lf.prompt == "" && !lf.bos {
+		return errors.New("lens: --prompt is required (or --bos for the empty prompt)")
+	}
+	format, err := outputFormat(lf.format, lf.outputPath)
+	if err != nil {
+		return err
+	}
+	m, err := loadModel(ctx, mf, stderr)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	req, err := buildRequest(m, lf, stderr)
+	if err != nil {
+		return err
+	}
+	l, err := m.NewSession().Lens(ctx, req, nil)
+	if err != nil {
+		return err
+	}
+	doc := export.NewDocument(l, m, lf.prompt, lf.bos, lf.topK)
+	out := stdout
+	if lf.outputPath != "" {
+		f, err := os.Create(lf.outputPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		out = f
+	}
+	switch format {
+	case "json":
+		err = export.WriteJSON(out, doc)
+	case "csv":
+		err = export.WriteCSV(out, doc)
+	default:
+		err = export.WriteText(out, doc)
+	}
+	if err == nil && lf.outputPath != "" {
+		fmt.Fprintf(stderr, "wrote %s\n", lf.outputPath)
+	}
+	return err
+}
+
+// outputFormat picks the format from --format, else from -o's extension.
+func outputFormat(format, path string) (string, error) {
+	if format == "" {
+		format = strings.TrimPrefix(filepath.Ext(path), ".")
+		if format == "" || format == "txt" {
+			format = "text"
+		}
+	}
+	switch format {
+	case "text", "json", "csv":
+		return format, nil
+	}
+	return "", fmt.Errorf("lens: unknown format %q (want text, csv or json)", format)
+}
+
+// buildRequest tokenizes the prompt and the target.
+func buildRequest(m *inference.Model, lf lensFlags, stderr io.Writer) (inference.Request, error) {
+	req := inference.Request{TopK: lf.topK, Target: -1, Sublayers: lf.sublayers}
+	for _, t := range m.Encode(lf.prompt) {
+		req.IDs = append(req.IDs, t.ID)
+	}
+	if lf.bos {
+		if m.EOT() < 0 {
+			return req, errors.New("lens: --bos: the tokenizer has no <|endoftext|> token")
+		}
+		req.IDs = append([]int{m.EOT()}, req.IDs...)
+	}
+	if lf.target != "" {
+		toks := m.Encode(lf.target)
+		if len(toks) == 0 {
+			return req, fmt.Errorf("lens: --target %q has no tokens", lf.target)
+		}
+		req.Target = toks[0].ID
+		if len(toks) > 1 {
+			fmt.Fprintf(stderr, "target %q is %d tokens; tracking its first, %s\n", lf.target, len(toks), m.TokenText(req.Target))
+		}
+	}
+	return req, m.Validate(req)
+}
+
+// loadModel loads the model named by the flags, reporting downloads on stderr.
+func loadModel(ctx context.Context, mf modelFlags, stderr io.Writer) (*inference.Model, error) {
+	opt := inference.LoadOptions{Hub: weights.HubOptionsFromEnv(), Device: mf.device}
+	opt.Hub.Progress = progressLine(stderr)
+	return inference.Load(ctx, mf.model, opt)
+}
+
+// progressLine renders download progress as one line on stderr: redrawn in
+// place on a terminal, one line per file otherwise.
+func progressLine(w io.Writer) func(weights.Progress) {
+	tty := isTerminal(w)
+	return func(p weights.Progress) {
+		switch {
+		case p.Finished:
+			fmt.Fprintf(w, "\r\033[Kdownloaded %s (%s)\n", p.File, bytesText(p.Done))
+		case tty:
+			eta := "?"
+			if p.ETA > 0 {
+				eta = p.ETA.Round(time.Second).String()
+			}
+			fmt.Fprintf(w, "\r\033[Kdownloading %s: %s / %s, %s/s, ETA %s", p.File, bytesText(p.Done), bytesText(p.Total), bytesText(int64(p.BytesPerSec)), eta)
+		case p.Done == 0:
+			fmt.Fprintf(w, "downloading %s (%s)\n", p.File, bytesText(p.Total))
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func downloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("download", "logitlens download MODEL", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("download: name one model, e.g. gpt2 or openai-community/gpt2-medium")
+	}
+	opt := weights.HubOptionsFromEnv()
+	opt.Progress = progressLine(stderr)
+	snap, err := weights.Resolve(ctx, fs.Arg(0), opt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, snap.Dir)
+	return nil
+}
+
+func modelsCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("models", "logitlens models", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	opt := weights.HubOptionsFromEnv()
+	models, err := weights.ListCached(opt.CacheDir)
+	if err != nil {
+		return err
+	}
+	if len(models) == 0 {
+		fmt.Fprintf(stderr, "no models in %s; fetch one with: logitlens download gpt2\n", opt.CacheDir)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tREVISION\tCOMMIT\tSIZE\tSTATUS")
+	for _, m := range models {
+		status := "complete"
+		if !m.Complete {
+			status = "partial"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", m.Repo, m.Revision, m.Commit, bytesText(m.Size), status)
+	}
+	return tw.Flush()
+}
+
+func versionCmd(stdout io.Writer) error {
+	goVersion := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+	}
+	c := commit
+	if c == "" {
+		c = "unknown"
+	}
+	fmt.Fprintf(stdout, "logitlens %s\ncommit: %s\ngo: %s\nblas: %s\ncuda: not available in this build\n", version, c, goVersion, inference.BLASName())
+	return nil
+}
+
+func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	var mf modelFlags
+	var lf lensFlags
+	var palette string
+	fs := newFlagSet("logitlens", "logitlens [flags]   (the explorer; see 'logitlens help' for commands)", stderr)
+	mf.register(fs)
+	fs.StringVar(&lf.prompt, "prompt", "The Eiffel Tower is in the city of", "initial prompt")
+	fs.IntVar(&lf.topK, "top-k", 10, "predictions in the cursor panel, 1..50")
+	fs.StringVar(&lf.target, "target", "", "a token to track (its first token if it has several)")
+	fs.BoolVar(&lf.sublayers, "sublayers", false, "show each block's resid_mid row")
+	fs.BoolVar(&lf.bos, "bos", false, "prepend <|endoftext|>")
+	fs.StringVar(&palette, "palette", "viridis", "colour scale: viridis, cividis or gray")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unknown command %q\n\n%s", fs.Arg(0), usage)
+	}
+	if lf.topK < 1 || lf.topK > inference.MaxTopK {
+		return fmt.Errorf("--top-k %d is outside 1..%d", lf.topK, inference.MaxTopK)
+	}
+	opts := tui.Options{
+		ModelID: mf.model, Prompt: lf.prompt, TopK: lf.topK, Target: lf.target,
+		BOS: lf.bos, Sublayers: lf.sublayers, Palette: palette,
+		Load: func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
+			opt := inference.LoadOptions{Hub: weights.HubOptionsFromEnv(), Device: mf.device}
+			opt.Hub.Progress = progress
+			m, err := inference.Load(ctx, mf.model, opt)
+			if err != nil {
+				return nil, err
+			}
+			return m.NewSession(), nil
+		},
+		Snapshot: func(l *inference.Lens, b tui.Backend, prompt string, bos bool, topK int, w io.Writer) error {
+			return export.WriteJSON(w, export.NewDocument(l, b, prompt, bos, topK))
+		},
+	}
+	return tui.Run(ctx, opts)
+}

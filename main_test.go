@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	dir := filepath.Join("testdata", "models", name)
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
+		}
+		t.Skipf("fixture %s missing: run testdata/fixtures.sh", name)
+	}
+	return dir
+}
+
+func runCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	err := run(context.Background(), args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// The lens command's JSON carries the reference's numbers (lens_ref.py,
+// float64, inference/testdata/golden/eiffel.json) in the documented shape.
+func TestLensJSONMatchesReference(t *testing.T) {
+	dir := fixture(t, "tiny-f32")
+	out, _, err := runCmd(t, "lens", "--model", dir, "--prompt", "The Eiffel Tower is in the city of", "--format", "json", "--target", " Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Schema string `json:"schema"`
+		Model  struct {
+			NLayer    int `json:"n_layer"`
+			VocabSize int `json:"vocab_size"`
+		} `json:"model"`
+		Device string `json:"device"`
+		Tokens []struct {
+			ID   int    `json:"id"`
+			Text string `json:"text"`
+		} `json:"tokens"`
+		Rows []struct {
+			Name string `json:"name"`
+		} `json:"rows"`
+		Target struct{ ID int } `json:"target"`
+		Cells  [][]struct {
+			Top []struct {
+				ID   int     `json:"id"`
+				Text string  `json:"text"`
+				Prob float64 `json:"prob"`
+			} `json:"top"`
+			Entropy       float64 `json:"entropy"`
+			KLToFinal     float64 `json:"kl_to_final"`
+			FinalTop1Rank int     `json:"final_top1_rank"`
+			FinalTop1Prob float64 `json:"final_top1_prob"`
+			TargetRank    *int    `json:"target_rank"`
+		} `json:"cells"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var ref struct {
+		IDs     []int `json:"ids"`
+		Results struct {
+			F64 struct {
+				TopIDs   [][][]int     `json:"top_ids"`
+				TopProbs [][][]float64 `json:"top_probs"`
+				Entropy  [][]float64   `json:"entropy"`
+				KL       [][]float64   `json:"kl_final_layer"`
+				Rank     [][]int       `json:"final_top1_rank"`
+			} `json:"float64"`
+		} `json:"results"`
+	}
+	b, err := os.ReadFile("inference/testdata/golden/eiffel.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	r := ref.Results.F64
+	if doc.Schema != "logitlens.lens/v1" || doc.Model.NLayer != 2 || doc.Model.VocabSize != 50257 || doc.Device != "cpu" {
+		t.Fatalf("header: %+v", doc)
+	}
+	if len(doc.Tokens) != len(ref.IDs) || doc.Tokens[0].Text != "The" || doc.Tokens[1].Text != " E" {
+		t.Fatalf("tokens %+v, reference ids %v", doc.Tokens, ref.IDs)
+	}
+	if len(doc.Rows) != 3 || doc.Rows[0].Name != "embed" || doc.Rows[2].Name != "2" || len(doc.Cells) != 3 {
+		t.Fatalf("rows %+v", doc.Rows)
+	}
+	if doc.Target.ID != 6342 { // " Paris"
+		t.Errorf("target id %d", doc.Target.ID)
+	}
+	for row := range doc.Cells {
+		for p, c := range doc.Cells[row] {
+			if len(c.Top) != 10 || c.TargetRank == nil {
+				t.Fatalf("cell %d/%d: %d top entries, target rank %v", row, p, len(c.Top), c.TargetRank)
+			}
+			if c.Top[0].ID != r.TopIDs[row][p][0] || c.FinalTop1Rank != r.Rank[row][p] {
+				t.Errorf("cell %d/%d: top-1 %d rank %d, reference %d rank %d", row, p, c.Top[0].ID, c.FinalTop1Rank, r.TopIDs[row][p][0], r.Rank[row][p])
+			}
+			if math.Abs(c.Top[0].Prob-r.TopProbs[row][p][0]) > 1e-4 || math.Abs(c.Entropy-r.Entropy[row][p]) > 1e-3 || math.Abs(c.KLToFinal-r.KL[row][p]) > 1e-3 {
+				t.Errorf("cell %d/%d: prob %g entropy %g kl %g, reference %g %g %g", row, p, c.Top[0].Prob, c.Entropy, c.KLToFinal, r.TopProbs[row][p][0], r.Entropy[row][p], r.KL[row][p])
+			}
+		}
+	}
+}
+
+func TestLensCSVAndText(t *testing.T) {
+	dir := fixture(t, "tiny-f32")
+	out, _, err := runCmd(t, "lens", "--model", dir, "--prompt", "Hello world", "--format", "csv", "--sublayers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// header + (embed, 1.attn, 1, 2.attn, 2) × 2 positions
+	if len(recs) != 1+5*2 || recs[0][0] != "row" || recs[3][0] != "1.attn" {
+		t.Fatalf("csv: %d records: %v", len(recs), recs[:min(4, len(recs))])
+	}
+	txt, _, err := runCmd(t, "lens", "--model", dir, "--prompt", "Hello world")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(txt), "\n")
+	if len(lines) != 6 || !strings.Contains(lines[1], "Hello") || !strings.Contains(lines[1], "␣world") || !strings.HasPrefix(lines[2], "2*") || !strings.HasPrefix(lines[4], "embed") {
+		t.Fatalf("text grid:\n%s", txt)
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	dir := fixture(t, "tiny-f32")
+	long := strings.Repeat("lens ", 200) // 200 tokens > n_positions 128
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lens", "--model", dir}, "--prompt is required"},
+		{[]string{"lens", "--model", dir, "--prompt", "x", "--format", "xml"}, "unknown format"},
+		{[]string{"lens", "--model", dir, "--prompt", "x", "--top-k", "99"}, "top-k 99"},
+		{[]string{"lens", "--model", dir, "--prompt", long}, "n_positions = 128"},
+		{[]string{"lens", "--model", t.TempDir(), "--prompt", "x"}, "config.json"},
+		{[]string{"lens", "--model", "no-such-org/no-such-model", "--prompt", "x"}, "offline"},
+		{[]string{"lens", "--model", dir, "--prompt", "x", "--device", "tpu"}, "unknown device"},
+		{[]string{"frobnicate"}, "unknown command"},
+	} {
+		_, _, err := runCmd(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// The help texts are part of the interface; changes show up in review.
+func TestHelpGolden(t *testing.T) {
+	var got strings.Builder
+	for _, args := range [][]string{{"help"}, {"lens", "-h"}, {"download", "-h"}, {"-h"}} {
+		out, errOut, _ := runCmd(t, args...)
+		got.WriteString("$ logitlens " + strings.Join(args, " ") + "\n" + out + errOut + "\n")
+	}
+	path := filepath.Join("testdata", "help.golden")
+	if *update {
+		os.WriteFile(path, []byte(got.String()), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run TestHelpGolden -update)", err)
+	}
+	if got.String() != string(want) {
+		t.Errorf("help changed; if intended, go test -run TestHelpGolden -update\ngot:\n%s", got.String())
+	}
+}
