@@ -17,9 +17,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // ErrNoCheckpoint is wrapped by OpenCheckpoint's error when dir holds neither
@@ -127,6 +130,7 @@ func readIndex(path string) ([]string, map[string]string, error) {
 // load opens every shard, converts its tensors and validates the whole set.
 func (c *Checkpoint) load(dir string, shards []string, weightMap map[string]string) error {
 	var lmHead *Tensor
+	var scans []scan
 	stored := map[string]string{} // canonical name -> shard, to catch duplicates
 	for _, shard := range shards {
 		f, err := OpenSafetensors(filepath.Join(dir, shard))
@@ -150,9 +154,7 @@ func (c *Checkpoint) load(dir string, shards []string, weightMap map[string]stri
 			if err != nil {
 				return err
 			}
-			if i := nonFinite(data); i >= 0 {
-				return fmt.Errorf("weights: %s: tensor %q: element %d is %v", shard, e.Name, i, data[i])
-			}
+			scans = append(scans, scan{shard, e.Name, data})
 			t := &Tensor{Name: name, Shape: e.Shape, Data: data}
 			if name == "lm_head.weight" {
 				lmHead = t
@@ -179,12 +181,54 @@ func (c *Checkpoint) load(dir string, shards []string, weightMap map[string]stri
 	if err := c.validate(src); err != nil {
 		return err
 	}
+	if err := checkFinite(scans); err != nil {
+		return err
+	}
 	if lmHead != nil {
 		if err := checkShape(src, lmHead, c.Config.VocabSize, c.Config.NEmbd); err != nil {
 			return err
 		}
 		if !equalData(lmHead.Data, c.tensors["wte.weight"].Data) {
 			c.tensors["lm_head.weight"] = lmHead
+		}
+	}
+	return nil
+}
+
+// scan is a tensor to check for NaN/Inf.
+type scan struct {
+	shard, name string
+	data        []float32
+}
+
+// checkFinite reports the first NaN or Inf, in file order. Reading every
+// value is most of the cost of opening a checkpoint (and faults in every
+// page), so the tensors are cut into chunks scanned on all CPUs.
+func checkFinite(scans []scan) error {
+	const chunk = 1 << 20
+	type job struct{ scan, lo, hi int }
+	var jobs []job
+	for i, s := range scans {
+		for lo := 0; lo < len(s.data); lo += chunk {
+			jobs = append(jobs, job{i, lo, min(lo+chunk, len(s.data))})
+		}
+	}
+	bad := make([]int, len(jobs)) // index of the first bad value in the job, or -1
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Go(func() {
+			for j := int(next.Add(1) - 1); j < len(jobs); j = int(next.Add(1) - 1) {
+				bad[j] = nonFinite(scans[jobs[j].scan].data[jobs[j].lo:jobs[j].hi])
+			}
+		})
+	}
+	wg.Wait()
+	for j, i := range bad {
+		if i >= 0 {
+			s := scans[jobs[j].scan]
+			i += jobs[j].lo
+			return fmt.Errorf("weights: %s: tensor %q: element %d is %v", s.shard, s.name, i, s.data[i])
 		}
 	}
 	return nil

@@ -25,7 +25,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"unsafe"
 
 	"github.com/x448/float16"
@@ -73,7 +72,8 @@ type SafetensorsFile struct {
 	mapped   bool               // data is an mmap to undo in Close
 }
 
-// OpenSafetensors maps path read-only and validates its header. Errors read
+// OpenSafetensors maps path read-only (on systems without mmap it reads the
+// file into memory) and validates its header. Errors read
 // "weights: <base name>: ...". Close unmaps it.
 func OpenSafetensors(path string) (*SafetensorsFile, error) {
 	name := filepath.Base(path)
@@ -96,13 +96,13 @@ func OpenSafetensors(path string) (*SafetensorsFile, error) {
 	if size > math.MaxInt {
 		return nil, fmt.Errorf("weights: %s: file too large to map (%d bytes)", name, size)
 	}
-	data, err := syscall.Mmap(int(fd.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := mapFile(fd, int(size))
 	if err != nil {
-		return nil, fmt.Errorf("weights: %s: mmap: %w", name, err)
+		return nil, fmt.Errorf("weights: %s: %w", name, err)
 	}
 	f, err := parseSafetensors(name, data)
 	if err != nil {
-		syscall.Munmap(data)
+		unmapFile(data)
 		return nil, err
 	}
 	f.Path = path
@@ -328,8 +328,8 @@ func (f *SafetensorsFile) Close() error {
 		return nil
 	}
 	f.mapped = false
-	if err := syscall.Munmap(data); err != nil {
-		return fmt.Errorf("weights: %s: munmap: %w", filepath.Base(f.Path), err)
+	if err := unmapFile(data); err != nil {
+		return fmt.Errorf("weights: %s: %w", filepath.Base(f.Path), err)
 	}
 	return nil
 }
@@ -349,13 +349,39 @@ var littleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
-// nonFinite returns the index of the first NaN or ±Inf in x, or -1. It
-// compares rather than testing exponent bits: math.Float32bits is an unsafe
-// cast that -race's checkptr instrumentation makes very slow.
+// nonFinite returns the index of the first NaN or ±Inf in x, or -1.
+//
+// This scan is most of OpenCheckpoint's time (GPT-2 small: 124M values), so
+// it works on the bits, branch-free over blocks of 1024: an exponent of all
+// ones, the mark of NaN and Inf, is the only one for which
+// (u&0x7f800000)+0x00800000 sets bit 31. One unsafe cast per call rather than
+// math.Float32bits per value also keeps -race's checkptr overhead away.
 func nonFinite(x []float32) int {
-	for i, v := range x {
-		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
-			return i
+	if len(x) == 0 {
+		return -1
+	}
+	u := unsafe.Slice((*uint32)(unsafe.Pointer(&x[0])), len(x))
+	const exp, carry = 0x7f800000, 0x00800000
+	for lo := 0; lo < len(u); lo += 1024 {
+		block := u[lo:min(lo+1024, len(u))]
+		var a, b, c, d uint32
+		i := 0
+		for ; i+4 <= len(block); i += 4 {
+			a |= block[i]&exp + carry
+			b |= block[i+1]&exp + carry
+			c |= block[i+2]&exp + carry
+			d |= block[i+3]&exp + carry
+		}
+		for ; i < len(block); i++ {
+			a |= block[i]&exp + carry
+		}
+		if (a|b|c|d)&0x80000000 == 0 {
+			continue
+		}
+		for i, v := range block {
+			if v&exp == exp {
+				return lo + i
+			}
 		}
 	}
 	return -1

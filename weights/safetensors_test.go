@@ -287,3 +287,43 @@ func FuzzSafetensorsHeader(f *testing.F) {
 		}
 	})
 }
+
+// nonFinite's branch-free bit scan must agree with the plain definition.
+func TestNonFinite(t *testing.T) {
+	ref := func(x []float32) int {
+		for i, v := range x {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return i
+			}
+		}
+		return -1
+	}
+	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+		math.Float32frombits(0x7f800001), math.Float32frombits(0xffc00000)}
+	finite := []float32{0, float32(math.Copysign(0, -1)), math.MaxFloat32, -math.MaxFloat32,
+		math.SmallestNonzeroFloat32, 1, -1, math.Float32frombits(0x7f7fffff), math.Float32frombits(0x807fffff)}
+	for _, n := range []int{0, 1, 3, 4, 5, 1023, 1024, 1025, 4099} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = finite[i%len(finite)]
+		}
+		if got := nonFinite(x); got != -1 {
+			t.Fatalf("n=%d all finite: got %d", n, got)
+		}
+		for _, pos := range []int{0, 1, 2, 3, n / 2, 1023, 1024, n - 1} {
+			if pos < 0 || pos >= n {
+				continue
+			}
+			for _, s := range specials {
+				y := append([]float32(nil), x...)
+				y[pos] = s
+				if n > 1 && pos+1 < n {
+					y[n-1] = s // a later one must not win
+				}
+				if got, want := nonFinite(y), ref(y); got != want || got != pos {
+					t.Fatalf("n=%d special %v at %d: got %d, want %d", n, s, pos, got, want)
+				}
+			}
+		}
+	}
+}
