@@ -33,6 +33,17 @@ func fixture(t testing.TB, name string) string {
 // with sublayer rows and a target.
 func tinyDoc(t testing.TB) *export.Document {
 	t.Helper()
+	if tinyCache == nil {
+		tinyCache = computeTinyDoc(t)
+	}
+	return tinyCache
+}
+
+// tinyCache holds tinyDoc's document: the tests only read it.
+var tinyCache *export.Document
+
+func computeTinyDoc(t testing.TB) *export.Document {
+	t.Helper()
 	m, err := inference.OpenDir(fixture(t, "tiny-f32"), "tiny-f32", inference.CPU{})
 	if err != nil {
 		t.Fatal(err)

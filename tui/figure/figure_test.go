@@ -225,7 +225,11 @@ func TestSVG(t *testing.T) {
 	}
 	for name, d := range docs {
 		for _, metric := range Metrics() {
-			for _, palette := range theme.Names() {
+			palettes := theme.Names()
+			if name != "hand" {
+				palettes = palettes[:1] // every palette on the hand-made document is enough
+			}
+			for _, palette := range palettes {
 				t.Run(name+"/"+metric+"/"+palette, func(t *testing.T) {
 					var buf bytes.Buffer
 					if err := WriteSVG(&buf, d, Options{Metric: metric, Palette: palette}); err != nil {
