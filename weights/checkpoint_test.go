@@ -240,7 +240,7 @@ func TestSmallShape(t *testing.T) {
 		"h.0.attn.c_attn.bias": "[2304]", "h.5.mlp.c_fc.weight": "[768 3072]", "h.5.mlp.c_proj.weight": "[3072 768]",
 		"h.11.ln_2.bias": "[768]", "ln_f.weight": "[768]",
 	} {
-		if tt := c.Tensor(name); tt == nil || fmt.Sprint(tt.Shape) != shape || len(tt.Data) != tt.len() {
+		if tt := c.Tensor(name); tt == nil || fmt.Sprint(tt.Shape) != shape || len(tt.Data) != numel(tt.Shape) {
 			t.Errorf("%s: %+v, want shape %s", name, tt, shape)
 		}
 	}
@@ -249,9 +249,9 @@ func TestSmallShape(t *testing.T) {
 	}
 }
 
-func (t *Tensor) len() int {
+func numel(shape []int) int {
 	n := 1
-	for _, d := range t.Shape {
+	for _, d := range shape {
 		n *= d
 	}
 	return n
