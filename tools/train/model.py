@@ -88,12 +88,15 @@ class GPT2(nn.Module):
         self.h = nn.ModuleList(Block(cfg, proj_std) for _ in range(cfg["n_layer"]))
         self.ln_f = nn.LayerNorm(cfg["n_embd"], eps=cfg["layer_norm_epsilon"])
 
-    def forward(self, ids):  # [B,T] -> logits [B,T,V]
+    def hidden(self, ids):  # [B,T] -> ln_f(h[L]) [B,T,C]
         T = ids.shape[1]
         x = self.wte(ids) + self.wpe(torch.arange(T, device=ids.device))  # [B,T,C]
         for block in self.h:
             x = block(x)
-        return self.ln_f(x) @ self.wte.weight.t()  # [B,T,C] @ [C,V] -> [B,T,V]
+        return self.ln_f(x)
+
+    def forward(self, ids):  # [B,T] -> logits [B,T,V]
+        return self.hidden(ids) @ self.wte.weight.t()  # [B,T,C] @ [C,V] -> [B,T,V]
 
 
 def config(n_layer, n_embd, n_head, n_positions):

@@ -37,6 +37,10 @@ def parse_args():
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--wordnet-frac", type=float, default=0.2)
+    ap.add_argument("--sampled", type=int, default=4096,
+                    help="negatives per step for sampled softmax (0 = full softmax throughout)")
+    ap.add_argument("--full-from", type=float, default=0.85,
+                    help="fraction of --steps after which the loss is the full softmax")
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-windows", type=int, default=24)
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
@@ -64,6 +68,33 @@ def batch(a, data, step):
         i = int(rng.integers(0, len(src) - T - 1))
         rows.append(src[i:i + T + 1])
     return torch.from_numpy(np.stack(rows).astype(np.int64))
+
+
+def sampling_dist(data):
+    """q over the vocabulary: 0.9 * unigram^0.75 + 0.1 * uniform, so every id is drawn now and then."""
+    counts = np.zeros(50257)
+    for name in ("brown_train", "wordnet"):
+        if name in data:
+            counts += np.bincount(data[name], minlength=50257)
+    u = counts ** 0.75
+    return 0.9 * u / u.sum() + 0.1 / 50257
+
+
+def sampled_loss(model, xy, q, k, rng):
+    """Sampled softmax (Jean et al. 2015) with shared negatives: K ids drawn from q with replacement; each logit
+    is corrected by log(expected count) so the loss's gradient estimates the full softmax's; hits of the target
+    among the negatives are masked. Costs K/V of the full head."""
+    x = model.hidden(xy[:, :-1]).reshape(-1, model.cfg["n_embd"])  # [N,C] after ln_f
+    y = xy[:, 1:].reshape(-1)  # [N]
+    neg, cnt = np.unique(rng.choice(len(q), size=k, p=q), return_counts=True)
+    neg_t = torch.from_numpy(neg.astype(np.int64))
+    logq = torch.from_numpy(np.log(k * q)).float()  # [V]
+    w = model.wte.weight
+    pos = (x * w[y]).sum(-1) - logq[y]  # [N]
+    negl = x @ w[neg_t].t() + torch.from_numpy(np.log(cnt)).float() - logq[neg_t]  # [N,U]
+    negl = negl.masked_fill(neg_t[None, :] == y[:, None], float("-inf"))
+    logits = torch.cat([pos[:, None], negl], dim=1)  # [N,1+U]
+    return F.cross_entropy(logits, torch.zeros(len(y), dtype=torch.long))
 
 
 def eval_windows(a, val):
@@ -118,6 +149,7 @@ def main():
     n_params = sum(p.numel() for p in model.parameters())
     print("params %d, config %s" % (n_params, json.dumps(cfg)), flush=True)
     val = eval_windows(a, data["brown_val"])
+    q = sampling_dist(data)
     log = open(os.path.join(a.work, "log.jsonl"), "a")
     t0 = last_ckpt = time.time()
     tokens, loss_acc, n_acc = 0, 0.0, 0
@@ -130,8 +162,11 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(a, step)
         xy = batch(a, data, step)
-        logits = model(xy[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), xy[:, 1:].reshape(-1))
+        if a.sampled and step < a.full_from * a.steps:
+            loss = sampled_loss(model, xy, q, a.sampled, np.random.default_rng([a.seed, step, 1]))
+        else:
+            logits = model(xy[:, :-1])
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), xy[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
