@@ -10,9 +10,7 @@
 // a packed panel (ldb = nr) or rows of the original matrix (ldb = its row
 // stride). acc says whether the tile is added to C or overwrites it.
 //
-// Dot kernels, for Bᵀ with few rows of A (one appended token): four rows of A
-// against four rows of W (B = Wᵀ), each dot product a vector accumulator
-// reduced horizontally at the end, so W is streamed without packing.
+// packT8 transposes eight rows of Bᵀ into a packed panel's eight columns.
 package main
 
 import (
@@ -87,60 +85,6 @@ func outer(name string, mr, vecs int, reg string, lanes int, firstAcc int) {
 	p("RET")
 }
 
-// dot writes a 4×4 dot kernel: out[4i+j] = Σ_p a_i[p]·w_j[p] for p < k,
-// k a multiple of lanes.
-func dot(name, reg string, lanes int) { // AVX-512 only: 16 accumulators need 32 registers
-	fmt.Fprintf(&w, "\n// func %s(k int, a0, a1, a2, a3, w0, w1, w2, w3 *float32, out *float32)\n", name)
-	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
-	p("MOVQ k+0(FP), CX")
-	p("SHLQ $2, CX")
-	as := []string{"SI", "DI", "R8", "R9"}
-	ws := []string{"R10", "R11", "R12", "R13"}
-	for i, r := range as {
-		p("MOVQ a%d+%d(FP), %s", i, 8+8*i, r)
-	}
-	for j, r := range ws {
-		p("MOVQ w%d+%d(FP), %s", j, 40+8*j, r)
-	}
-	const first = 16 // Z16..Z31; the reduction folds them into Y8..Y11 for VHADDPS (VEX only)
-	acc := func(i, j int) string { return fmt.Sprintf("%s%d", reg, first+4*i+j) }
-	for i := 0; i < 4; i++ {
-		for j := 0; j < 4; j++ {
-			p("%s %s, %s, %s", xor(reg), acc(i, j), acc(i, j), acc(i, j))
-		}
-	}
-	p("XORQ AX, AX")
-	p("TESTQ CX, CX")
-	p("JEQ reduce")
-	fmt.Fprintf(&w, "loop:\n")
-	for i, r := range as {
-		p("VMOVUPS (%s)(AX*1), %s%d", r, reg, i)
-	}
-	for j, r := range ws {
-		p("VMOVUPS (%s)(AX*1), %s%d", r, reg, 4+j)
-	}
-	for i := 0; i < 4; i++ {
-		for j := 0; j < 4; j++ {
-			p("VFMADD231PS %s%d, %s%d, %s", reg, 4+j, reg, i, acc(i, j))
-		}
-	}
-	p("ADDQ $%d, AX", lanes*4)
-	p("CMPQ AX, CX")
-	p("JLT loop")
-	fmt.Fprintf(&w, "reduce:\n")
-	p("MOVQ out+72(FP), DX")
-	for i := 0; i < 4; i++ {
-		// fold 512 → 256 bits into Y8..Y11 (VEX registers for VHADDPS)
-		for j := 0; j < 4; j++ {
-			p("VEXTRACTF64X4 $1, %s, Y0", acc(i, j))
-			p("VADDPS Y0, Y%d, Y%d", first+4*i+j, 8+j)
-		}
-		hadd4(fmt.Sprintf("%d(DX)", 16*i))
-	}
-	p("VZEROUPPER")
-	p("RET")
-}
-
 // xor names the zeroing instruction: VXORPS on zmm needs AVX512DQ, VPXORD
 // only AVX512F.
 func xor(reg string) string {
@@ -158,55 +102,6 @@ func hadd4(dst string) {
 	p("VEXTRACTF128 $1, Y8, X9")
 	p("VADDPS X9, X8, X8")
 	p("VMOVUPS X8, %s", dst)
-}
-
-// dot2x4 is the AVX2 dot kernel: two rows of A against four rows of W.
-func dot2x4(name string) {
-	fmt.Fprintf(&w, "\n// func %s(k int, a0, a1, w0, w1, w2, w3 *float32, out *float32)\n", name)
-	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", name)
-	p("MOVQ k+0(FP), CX")
-	p("SHLQ $2, CX")
-	as := []string{"SI", "DI"}
-	ws := []string{"R10", "R11", "R12", "R13"}
-	for i, r := range as {
-		p("MOVQ a%d+%d(FP), %s", i, 8+8*i, r)
-	}
-	for j, r := range ws {
-		p("MOVQ w%d+%d(FP), %s", j, 24+8*j, r)
-	}
-	acc := func(i, j int) string { return fmt.Sprintf("Y%d", 8+4*i+j) }
-	for i := 0; i < 2; i++ {
-		for j := 0; j < 4; j++ {
-			p("VXORPS %s, %s, %s", acc(i, j), acc(i, j), acc(i, j))
-		}
-	}
-	p("XORQ AX, AX")
-	p("TESTQ CX, CX")
-	p("JEQ reduce")
-	fmt.Fprintf(&w, "loop:\n")
-	for i, r := range as {
-		p("VMOVUPS (%s)(AX*1), Y%d", r, i)
-	}
-	for j, r := range ws {
-		p("VMOVUPS (%s)(AX*1), Y%d", r, 2+j)
-	}
-	for i := 0; i < 2; i++ {
-		for j := 0; j < 4; j++ {
-			p("VFMADD231PS Y%d, Y%d, %s", 2+j, i, acc(i, j))
-		}
-	}
-	p("ADDQ $32, AX")
-	p("CMPQ AX, CX")
-	p("JLT loop")
-	fmt.Fprintf(&w, "reduce:\n")
-	p("MOVQ out+56(FP), DX")
-	hadd4("0(DX)")
-	for j := 0; j < 4; j++ {
-		p("VMOVAPS Y%d, Y%d", 12+j, 8+j)
-	}
-	hadd4("16(DX)")
-	p("VZEROUPPER")
-	p("RET")
 }
 
 // transpose8 writes packT8: for p < k (a multiple of 8), dst[p·ldd + i] =
@@ -274,8 +169,6 @@ func main() {
 	for mr := 1; mr <= 8; mr++ {
 		outer(fmt.Sprintf("kernAVX512_%dx48", mr), mr, 3, "Z", 16, 8)
 	}
-	dot2x4("dotAVX2_2x4")
-	dot("dotAVX512_4x4", "Z", 16)
 	transpose8("packT8AVX")
 	if err := os.WriteFile("sgemm_amd64.s", w.Bytes(), 0o644); err != nil {
 		panic(err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -108,8 +109,10 @@ const (
 )
 
 // checkAgainstGolden compares every block row of l with the reference and
-// reports the largest differences.
-func checkAgainstGolden(t *testing.T, g *golden, l *Lens) {
+// reports the largest differences. A rank may differ from the reference's by
+// at most ties(row, pos): the logits within float32 rounding of the ranked
+// one, whose order no float32 product can resolve.
+func checkAgainstGolden(t *testing.T, g *golden, l *Lens, ties func(row, pos int) int) {
 	t.Helper()
 	r := g.Results.F64
 	if !slices.Equal(l.IDs, g.IDs) {
@@ -138,7 +141,7 @@ func checkAgainstGolden(t *testing.T, g *golden, l *Lens) {
 			maxEnt = max(maxEnt, math.Abs(c.Entropy-r.Entropy[row][pos]))
 			maxKL = max(maxKL, math.Abs(c.KLToFinal-r.KL[row][pos]))
 			maxProb = max(maxProb, math.Abs(c.FinalTop1Prob-r.FinalTop1Prob[row][pos]))
-			if c.FinalTop1Rank != r.FinalTop1Rank[row][pos] {
+			if d := c.FinalTop1Rank - r.FinalTop1Rank[row][pos]; d != 0 && (ties == nil || abs(d) > ties(ri, pos)) {
 				t.Errorf("row %s pos %d: final top-1 rank %d, reference %d", rw.Name, pos, c.FinalTop1Rank, r.FinalTop1Rank[row][pos])
 			}
 		}
@@ -182,11 +185,14 @@ func TestLensMatchesReference(t *testing.T) {
 			}
 			// The target is a probe id, whose logits the reference records.
 			target := g.ProbeIDs[len(g.ProbeIDs)-1]
-			l, err := m.NewSession().Lens(context.Background(), Request{IDs: ids, TopK: 10, Target: target}, nil)
+			s := m.NewSession()
+			l, err := s.Lens(context.Background(), Request{IDs: ids, TopK: 10, Target: target}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkAgainstGolden(t, g, l)
+			checkAgainstGolden(t, g, l, func(row, pos int) int {
+				return nearTies(s, l.Rows[row], pos, l.FinalTop1[pos])
+			})
 			r := g.Results.F64
 			for row := range r.LSE {
 				for pos := range ids {
@@ -281,7 +287,7 @@ func TestIncrementalEqualsFullRecompute(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxCellDiff(t, inc, full); d > tolOwnProb {
+		if d := maxCellDiff(t, inc, full); d > ownTol() {
 			t.Errorf("%s: incremental differs from full recompute by %g", st.name, d)
 		}
 	}
@@ -293,6 +299,17 @@ func TestIncrementalEqualsFullRecompute(t *testing.T) {
 	if l.Reused != len(base) {
 		t.Errorf("append reused %d positions, want %d", l.Reused, len(base))
 	}
+}
+
+// ownTol is the tolerance between two runs of our own code. Our Sgemm sums
+// every row in the same order whatever the batch, so an incremental step
+// equals a full recompute bit for bit; OpenBLAS picks kernels by shape, so a
+// row rounds differently in a one-token step than in a full pass.
+func ownTol() float64 {
+	if activeSgemm != nil && strings.HasPrefix(BLASName(), "openblas") {
+		return 1e-5
+	}
+	return tolOwnProb
 }
 
 func maxCellDiff(t *testing.T, a, b *Lens) float64 {
@@ -395,7 +412,36 @@ func TestConcurrentCancelRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := m.NewSession().Lens(context.Background(), req, nil)
-	if d := maxCellDiff(t, got, want); d > tolOwnProb {
+	if d := maxCellDiff(t, got, want); d > ownTol() {
 		t.Errorf("after concurrent cancels the session differs by %g", d)
 	}
+}
+
+func abs(x int) int { return max(x, -x) }
+
+// nearTies recomputes one lens row's logits in float64 from the session's
+// stored stream and counts the ids whose logit is within float32 rounding
+// (2⁻²²·max(1, |z|)) of id's.
+func nearTies(s *Session, row Row, pos, id int) int {
+	m := s.m
+	C, V := m.cfg.NEmbd, m.cfg.VocabSize
+	x := append([]float32(nil), s.streams[row.stream()][pos*C:(pos+1)*C]...)
+	layerNorm(x, x, m.lnFG.Float32s(), m.lnFB.Float32s(), C, float32(m.cfg.LayerNormEpsilon))
+	u := m.ckpt.LMHead().Data // [V,C]
+	logit := func(j int) float64 {
+		var z float64
+		for p, v := range x {
+			z += float64(v) * float64(u[j*C+p])
+		}
+		return z
+	}
+	zi := logit(id)
+	tol := math.Ldexp(max(1, math.Abs(zi)), -22)
+	n := 0
+	for j := 0; j < V; j++ {
+		if j != id && math.Abs(logit(j)-zi) <= tol {
+			n++
+		}
+	}
+	return n
 }

@@ -49,31 +49,19 @@ func kernAVX512_7x48(k int, a, b *float32, ldb int, c *float32, ldc int, acc boo
 func kernAVX512_8x48(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool)
 
 //go:noescape
-func dotAVX2_2x4(k int, a0, a1, w0, w1, w2, w3 *float32, out *float32)
-
-//go:noescape
-func dotAVX512_4x4(k int, a0, a1, a2, a3, w0, w1, w2, w3 *float32, out *float32)
-
-//go:noescape
 func packT8AVX(src *float32, lds, k int, dst *float32, ldd int)
 
 var avx2Kernels = &gemmKernels{
 	name: "avx2+fma", mr: 6, nr: 16, kc: 256,
-	outer:   []outerKernel{kernAVX2_1x16, kernAVX2_2x16, kernAVX2_3x16, kernAVX2_4x16, kernAVX2_5x16, kernAVX2_6x16},
-	dotRows: 2, dotLanes: 8, packT8: packT8AVX,
-	dot: func(k int, a, w []*float32, out *float32) {
-		dotAVX2_2x4(k, a[0], a[1], w[0], w[1], w[2], w[3], out)
-	},
+	outer:  []outerKernel{kernAVX2_1x16, kernAVX2_2x16, kernAVX2_3x16, kernAVX2_4x16, kernAVX2_5x16, kernAVX2_6x16},
+	packT8: packT8AVX,
 }
 
 var avx512Kernels = &gemmKernels{
 	name: "avx512", mr: 8, nr: 48, kc: 128,
 	outer: []outerKernel{kernAVX512_1x48, kernAVX512_2x48, kernAVX512_3x48, kernAVX512_4x48,
 		kernAVX512_5x48, kernAVX512_6x48, kernAVX512_7x48, kernAVX512_8x48},
-	dotRows: 4, dotLanes: 16, packT8: packT8AVX,
-	dot: func(k int, a, w []*float32, out *float32) {
-		dotAVX512_4x4(k, a[0], a[1], a[2], a[3], w[0], w[1], w[2], w[3], out)
-	},
+	packT8: packT8AVX,
 }
 
 // asmKernels lists the kernels this CPU can run, fastest first.

@@ -80,11 +80,3 @@ func BenchmarkGoSgemm(b *testing.B) {
 		}
 	}
 }
-
-func BenchmarkLensT1Packed(b *testing.B) {
-	for _, g := range asmKernels() {
-		b.Run(g.name, func(b *testing.B) {
-			withBlocks(gemmNC, gemmMC, gemmDirectM, 0, func() { benchSgemm(b, withKernels(g), true, 13, 50257, 768) })
-		})
-	}
-}

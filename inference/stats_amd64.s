@@ -1,0 +1,257 @@
+// Vectorised lens statistics (AVX2+FMA); see stats.go for the maths and
+// stats_amd64.go for the Go side. exp is Cephes' expf, as exp32 in stats.go.
+
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+DATA expc<>+0(SB)/4, $0x3fb8aa3b
+DATA expc<>+4(SB)/4, $0x3fb8aa3b
+DATA expc<>+8(SB)/4, $0x3fb8aa3b
+DATA expc<>+12(SB)/4, $0x3fb8aa3b
+DATA expc<>+16(SB)/4, $0x3fb8aa3b
+DATA expc<>+20(SB)/4, $0x3fb8aa3b
+DATA expc<>+24(SB)/4, $0x3fb8aa3b
+DATA expc<>+28(SB)/4, $0x3fb8aa3b
+DATA expc<>+32(SB)/4, $0x3f318000
+DATA expc<>+36(SB)/4, $0x3f318000
+DATA expc<>+40(SB)/4, $0x3f318000
+DATA expc<>+44(SB)/4, $0x3f318000
+DATA expc<>+48(SB)/4, $0x3f318000
+DATA expc<>+52(SB)/4, $0x3f318000
+DATA expc<>+56(SB)/4, $0x3f318000
+DATA expc<>+60(SB)/4, $0x3f318000
+DATA expc<>+64(SB)/4, $0xb95e8083
+DATA expc<>+68(SB)/4, $0xb95e8083
+DATA expc<>+72(SB)/4, $0xb95e8083
+DATA expc<>+76(SB)/4, $0xb95e8083
+DATA expc<>+80(SB)/4, $0xb95e8083
+DATA expc<>+84(SB)/4, $0xb95e8083
+DATA expc<>+88(SB)/4, $0xb95e8083
+DATA expc<>+92(SB)/4, $0xb95e8083
+DATA expc<>+96(SB)/4, $0xc2aeac4f
+DATA expc<>+100(SB)/4, $0xc2aeac4f
+DATA expc<>+104(SB)/4, $0xc2aeac4f
+DATA expc<>+108(SB)/4, $0xc2aeac4f
+DATA expc<>+112(SB)/4, $0xc2aeac4f
+DATA expc<>+116(SB)/4, $0xc2aeac4f
+DATA expc<>+120(SB)/4, $0xc2aeac4f
+DATA expc<>+124(SB)/4, $0xc2aeac4f
+DATA expc<>+128(SB)/4, $0x39506967
+DATA expc<>+132(SB)/4, $0x39506967
+DATA expc<>+136(SB)/4, $0x39506967
+DATA expc<>+140(SB)/4, $0x39506967
+DATA expc<>+144(SB)/4, $0x39506967
+DATA expc<>+148(SB)/4, $0x39506967
+DATA expc<>+152(SB)/4, $0x39506967
+DATA expc<>+156(SB)/4, $0x39506967
+DATA expc<>+160(SB)/4, $0x3ab743ce
+DATA expc<>+164(SB)/4, $0x3ab743ce
+DATA expc<>+168(SB)/4, $0x3ab743ce
+DATA expc<>+172(SB)/4, $0x3ab743ce
+DATA expc<>+176(SB)/4, $0x3ab743ce
+DATA expc<>+180(SB)/4, $0x3ab743ce
+DATA expc<>+184(SB)/4, $0x3ab743ce
+DATA expc<>+188(SB)/4, $0x3ab743ce
+DATA expc<>+192(SB)/4, $0x3c088908
+DATA expc<>+196(SB)/4, $0x3c088908
+DATA expc<>+200(SB)/4, $0x3c088908
+DATA expc<>+204(SB)/4, $0x3c088908
+DATA expc<>+208(SB)/4, $0x3c088908
+DATA expc<>+212(SB)/4, $0x3c088908
+DATA expc<>+216(SB)/4, $0x3c088908
+DATA expc<>+220(SB)/4, $0x3c088908
+DATA expc<>+224(SB)/4, $0x3d2aa9c1
+DATA expc<>+228(SB)/4, $0x3d2aa9c1
+DATA expc<>+232(SB)/4, $0x3d2aa9c1
+DATA expc<>+236(SB)/4, $0x3d2aa9c1
+DATA expc<>+240(SB)/4, $0x3d2aa9c1
+DATA expc<>+244(SB)/4, $0x3d2aa9c1
+DATA expc<>+248(SB)/4, $0x3d2aa9c1
+DATA expc<>+252(SB)/4, $0x3d2aa9c1
+DATA expc<>+256(SB)/4, $0x3e2aaaaa
+DATA expc<>+260(SB)/4, $0x3e2aaaaa
+DATA expc<>+264(SB)/4, $0x3e2aaaaa
+DATA expc<>+268(SB)/4, $0x3e2aaaaa
+DATA expc<>+272(SB)/4, $0x3e2aaaaa
+DATA expc<>+276(SB)/4, $0x3e2aaaaa
+DATA expc<>+280(SB)/4, $0x3e2aaaaa
+DATA expc<>+284(SB)/4, $0x3e2aaaaa
+DATA expc<>+288(SB)/4, $0x3f000000
+DATA expc<>+292(SB)/4, $0x3f000000
+DATA expc<>+296(SB)/4, $0x3f000000
+DATA expc<>+300(SB)/4, $0x3f000000
+DATA expc<>+304(SB)/4, $0x3f000000
+DATA expc<>+308(SB)/4, $0x3f000000
+DATA expc<>+312(SB)/4, $0x3f000000
+DATA expc<>+316(SB)/4, $0x3f000000
+DATA expc<>+320(SB)/4, $0x3f800000
+DATA expc<>+324(SB)/4, $0x3f800000
+DATA expc<>+328(SB)/4, $0x3f800000
+DATA expc<>+332(SB)/4, $0x3f800000
+DATA expc<>+336(SB)/4, $0x3f800000
+DATA expc<>+340(SB)/4, $0x3f800000
+DATA expc<>+344(SB)/4, $0x3f800000
+DATA expc<>+348(SB)/4, $0x3f800000
+DATA expc<>+352(SB)/4, $127
+DATA expc<>+356(SB)/4, $127
+DATA expc<>+360(SB)/4, $127
+DATA expc<>+364(SB)/4, $127
+DATA expc<>+368(SB)/4, $127
+DATA expc<>+372(SB)/4, $127
+DATA expc<>+376(SB)/4, $127
+DATA expc<>+380(SB)/4, $127
+GLOBL expc<>(SB), RODATA|NOPTR, $384
+
+// func expSumsAVX2(z, f *float32, n int, m, top1, target float32, out *expSums)
+// For i < n (a multiple of 8), with d = z[i]−m and w = exp(d): out = {Σ w,
+// Σ w·d, Σ f·d (f may be nil), #{z > top1}, #{z > target}}.
+TEXT ·expSumsAVX2(SB), NOSPLIT, $0-48
+	MOVQ z+0(FP), SI
+	MOVQ f+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y15
+	VBROADCASTSS top1+28(FP), Y14
+	VBROADCASTSS target+32(FP), Y13
+	VXORPS Y12, Y12, Y12
+	VXORPS Y11, Y11, Y11
+	VXORPS Y10, Y10, Y10
+	XORQ R10, R10
+	XORQ R11, R11
+	SHRQ $3, CX
+	TESTQ CX, CX
+	JEQ done
+loop:
+	VMOVUPS (SI), Y0
+	VCMPPS $1, Y0, Y14, Y1
+	VMOVMSKPS Y1, AX
+	POPCNTL AX, AX
+	ADDQ AX, R10
+	VCMPPS $1, Y0, Y13, Y1
+	VMOVMSKPS Y1, AX
+	POPCNTL AX, AX
+	ADDQ AX, R11
+	VSUBPS Y15, Y0, Y2
+	VMOVAPS Y2, Y6
+	TESTQ DI, DI
+	JEQ nof
+	VFMADD231PS (DI), Y6, Y10
+	ADDQ $32, DI
+nof:
+	VMAXPS expc<>+96(SB), Y2, Y2
+	VMULPS expc<>+0(SB), Y2, Y4
+	VROUNDPS $0, Y4, Y4
+	VFNMADD231PS expc<>+32(SB), Y4, Y2
+	VFNMADD231PS expc<>+64(SB), Y4, Y2
+	VMOVUPS expc<>+128(SB), Y3
+	VFMADD213PS expc<>+160(SB), Y2, Y3
+	VFMADD213PS expc<>+192(SB), Y2, Y3
+	VFMADD213PS expc<>+224(SB), Y2, Y3
+	VFMADD213PS expc<>+256(SB), Y2, Y3
+	VFMADD213PS expc<>+288(SB), Y2, Y3
+	VMULPS Y2, Y2, Y5
+	VFMADD213PS Y2, Y5, Y3
+	VADDPS expc<>+320(SB), Y3, Y3
+	VCVTPS2DQ Y4, Y4
+	VPADDD expc<>+352(SB), Y4, Y4
+	VPSLLD $23, Y4, Y4
+	VMULPS Y4, Y3, Y3
+	VADDPS Y3, Y12, Y12
+	VFMADD231PS Y6, Y3, Y11
+	ADDQ $32, SI
+	DECQ CX
+	JNZ loop
+done:
+	MOVQ out+40(FP), DX
+	VEXTRACTF128 $1, Y12, X0
+	VADDPS X0, X12, X12
+	VEXTRACTF128 $1, Y11, X0
+	VADDPS X0, X11, X11
+	VEXTRACTF128 $1, Y10, X0
+	VADDPS X0, X10, X10
+	VHADDPS X12, X12, X12
+	VHADDPS X12, X12, X12
+	VHADDPS X11, X11, X11
+	VHADDPS X11, X11, X11
+	VHADDPS X10, X10, X10
+	VHADDPS X10, X10, X10
+	VMOVSS X12, 0(DX)
+	VMOVSS X11, 4(DX)
+	VMOVSS X10, 8(DX)
+	MOVL R10, 12(DX)
+	MOVL R11, 16(DX)
+	VZEROUPPER
+	RET
+
+// func expScaleAVX2(dst, z *float32, n int, m, scale float32)
+// dst[i] = exp(z[i] − m)·scale for i < n, a multiple of 8.
+TEXT ·expScaleAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ z+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y15
+	VBROADCASTSS scale+28(FP), Y14
+	SHRQ $3, CX
+	TESTQ CX, CX
+	JEQ done
+loop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y15, Y0, Y2
+	VMAXPS expc<>+96(SB), Y2, Y2
+	VMULPS expc<>+0(SB), Y2, Y4
+	VROUNDPS $0, Y4, Y4
+	VFNMADD231PS expc<>+32(SB), Y4, Y2
+	VFNMADD231PS expc<>+64(SB), Y4, Y2
+	VMOVUPS expc<>+128(SB), Y3
+	VFMADD213PS expc<>+160(SB), Y2, Y3
+	VFMADD213PS expc<>+192(SB), Y2, Y3
+	VFMADD213PS expc<>+224(SB), Y2, Y3
+	VFMADD213PS expc<>+256(SB), Y2, Y3
+	VFMADD213PS expc<>+288(SB), Y2, Y3
+	VMULPS Y2, Y2, Y5
+	VFMADD213PS Y2, Y5, Y3
+	VADDPS expc<>+320(SB), Y3, Y3
+	VCVTPS2DQ Y4, Y4
+	VPADDD expc<>+352(SB), Y4, Y4
+	VPSLLD $23, Y4, Y4
+	VMULPS Y4, Y3, Y3
+	VMULPS Y14, Y3, Y3
+	VMOVUPS Y3, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET
+
+// func maxAVX2(z *float32, n int) float32
+// The largest of z[:n], n a positive multiple of 32.
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ z+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	SHRQ $5, CX
+loop:
+	VMAXPS (SI), Y0, Y0
+	VMAXPS 32(SI), Y1, Y1
+	VMAXPS 64(SI), Y2, Y2
+	VMAXPS 96(SI), Y3, Y3
+	ADDQ $128, SI
+	DECQ CX
+	JNZ loop
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4E, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xB1, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET

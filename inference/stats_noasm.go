@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package inference
+
+// haveVecStats: no vector statistics kernels on this platform.
+const haveVecStats = false
+
+func vecExpSums(z, f []float32, m, top1, target float32, out *expSums) { panic("unreachable") }
+func vecExpScale(dst, z []float32, m, scale float32)                   { panic("unreachable") }
+func vecMax(z []float32) float32                                       { panic("unreachable") }
