@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -38,6 +39,22 @@ type Options struct {
 	// Palette is a theme palette name (theme.Names(): viridis, cividis,
 	// gray); "" is viridis.
 	Palette string
+}
+
+// Validate checks the metric and palette names before any work is done, so
+// a command line fails fast; hasTarget says whether a target token was
+// given (the target metric needs one).
+func (o Options) Validate(hasTarget bool) error {
+	if _, err := theme.Lookup(o.Palette); err != nil {
+		return fmt.Errorf("figure: %w", err)
+	}
+	if o.Metric != "" && !slices.Contains(Metrics(), o.Metric) {
+		return fmt.Errorf("figure: unknown metric %q (want one of %s)", o.Metric, strings.Join(Metrics(), ", "))
+	}
+	if o.Metric == "target" && !hasTarget {
+		return fmt.Errorf("figure: metric target needs a target token (--target)")
+	}
+	return nil
 }
 
 // Sizes in CSS pixels. The monospace advance is DejaVu Sans Mono's 0.602 em;

@@ -312,6 +312,16 @@ func TestHTML(t *testing.T) {
 	}
 }
 
+func TestValidate(t *testing.T) {
+	for _, m := range append(Metrics(), "") {
+		for _, p := range append(theme.Names(), "") {
+			if err := (Options{Metric: m, Palette: p}).Validate(true); err != nil {
+				t.Errorf("Validate(%q, %q): %v", m, p, err)
+			}
+		}
+	}
+}
+
 func TestScale(t *testing.T) {
 	d := handDoc()
 	for _, m := range Metrics() {
@@ -357,6 +367,11 @@ func TestErrors(t *testing.T) {
 		{"ragged", &ragged, Options{}, "has 2 cells"},
 	}
 	for _, c := range cases {
+		if c.d == d || c.d == &noTarget {
+			if err := c.opt.Validate(c.d.Target != nil); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: Validate: %v, want an error containing %q", c.name, err, c.want)
+			}
+		}
 		for _, write := range []func(*bytes.Buffer) error{
 			func(b *bytes.Buffer) error { return WriteSVG(b, c.d, c.opt) },
 			func(b *bytes.Buffer) error { return WriteHTML(b, c.d, c.opt) },
