@@ -1,0 +1,131 @@
+package serve
+
+import (
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// certSigner returns a signer presenting a user certificate for key, signed
+// by ca, valid now for the given principals.
+func certSigner(t *testing.T, ca, key gossh.Signer, certType uint32, principals ...string) gossh.Signer {
+	t.Helper()
+	cert := &gossh.Certificate{
+		Key:             key.PublicKey(),
+		Serial:          42,
+		CertType:        certType,
+		KeyId:           "alice@laptop",
+		ValidPrincipals: principals,
+		ValidAfter:      uint64(time.Now().Add(-time.Hour).Unix()),
+		ValidBefore:     uint64(time.Now().Add(time.Hour).Unix()),
+	}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	s, err := gossh.NewCertSigner(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestCertificates: user certificates from a trusted CA (a TrustedCA file
+// or a cert-authority line) log in as one of their principals, and only so.
+func TestCertificates(t *testing.T) {
+	ca, other, user := newSigner(t), newSigner(t), newSigner(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pub")
+	writeFile(t, caFile, gossh.MarshalAuthorizedKey(ca.PublicKey()), 0o600)
+	ts := startServer(t, Options{TrustedCA: caFile})
+
+	good := certSigner(t, ca, user, gossh.UserCert, "alice")
+	if c, err := ts.dial("alice", gossh.PublicKeys(good)); err != nil {
+		t.Errorf("certificate for alice: %v", err)
+	} else {
+		c.Close()
+	}
+	for _, tc := range []struct {
+		name, user string
+		signer     gossh.Signer
+	}{
+		{"other principal", "bob", good},
+		{"untrusted CA", "alice", certSigner(t, other, user, gossh.UserCert, "alice")},
+		{"host certificate", "alice", certSigner(t, ca, user, gossh.HostCert, "alice")},
+		{"bare key of a certificate", "alice", user},
+		{"the CA key itself", "alice", ca},
+	} {
+		if c, err := ts.dial(tc.user, gossh.PublicKeys(tc.signer)); err == nil {
+			c.Close()
+			t.Errorf("%s: logged in", tc.name)
+		}
+	}
+
+	// cert-authority in authorized_keys works the same way.
+	ak := filepath.Join(t.TempDir(), "authorized_keys")
+	writeFile(t, ak, append([]byte("cert-authority,no-port-forwarding "), gossh.MarshalAuthorizedKey(ca.PublicKey())...), 0o600)
+	ts2 := startServer(t, Options{AuthorizedKeys: ak})
+	if c, err := ts2.dial("alice", gossh.PublicKeys(good)); err != nil {
+		t.Errorf("cert-authority line: %v", err)
+	} else {
+		c.Close()
+	}
+	if c, err := ts2.dial("alice", gossh.PublicKeys(ca)); err == nil {
+		c.Close()
+		t.Error("a cert-authority key logged in as a user key")
+	}
+}
+
+// TestKeysReloaded: editing authorized_keys takes effect without a restart;
+// an unreadable file refuses everyone.
+func TestKeysReloaded(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	ak := authorizedKeys(t, a)
+	ts := startServer(t, Options{AuthorizedKeys: ak})
+	try := func(s gossh.Signer) bool {
+		c, err := ts.dial("alice", gossh.PublicKeys(s))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	if !try(a) || try(b) {
+		t.Fatal("initial keys")
+	}
+	writeFile(t, ak, gossh.MarshalAuthorizedKey(b.PublicKey()), 0o600)
+	future := time.Now().Add(2 * time.Second) // a different mtime even on coarse clocks
+	if err := os.Chtimes(ak, future, future); err != nil {
+		t.Fatal(err)
+	}
+	if try(a) || !try(b) {
+		t.Error("after replacing a with b")
+	}
+	if err := os.Remove(ak); err != nil {
+		t.Fatal(err)
+	}
+	if try(b) {
+		t.Error("logged in with the key file gone")
+	}
+}
+
+// TestParseKeysSkips: lines that do not parse and keys with options the
+// server cannot honour are skipped; the rest load.
+func TestParseKeysSkips(t *testing.T) {
+	k1, k2, k3 := newSigner(t), newSigner(t), newSigner(t)
+	data := []byte("# comment\n\ngarbage line\n")
+	data = append(data, gossh.MarshalAuthorizedKey(k1.PublicKey())...)
+	data = append(data, "command=\"/bin/sh\" "...)
+	data = append(data, gossh.MarshalAuthorizedKey(k2.PublicKey())...)
+	data = append(data, "restrict,no-agent-forwarding "...)
+	data = append(data, gossh.MarshalAuthorizedKey(k3.PublicKey())...)
+	logs := &syncBuffer{}
+	set := parseKeys(data, "ak", false, testLogger(logs))
+	if len(set.users) != 2 || len(set.cas) != 0 {
+		t.Fatalf("users %d, cas %d; log:\n%s", len(set.users), len(set.cas), logs)
+	}
+	if _, ok := set.users[string(k2.PublicKey().Marshal())]; ok {
+		t.Error("a command= key was loaded")
+	}
+}
