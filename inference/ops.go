@@ -7,7 +7,10 @@ import (
 )
 
 // The CPU ops, written as plain loops a reader can check against the paper.
-// Each works on row-major float32 slices.
+// Each works on row-major float32 slices. Where the time goes: GELU (an
+// exponential per element of [T,4C]) and attention's dot products and
+// updates (T·P·C per block) have vector kernels (vec_amd64.s) beside the
+// plain loops (geluRef, dotRef, axpyRef), which the tests hold them to.
 
 // addBias adds bias[N] to every row of x[M,N].
 func addBias(x, bias []float32) {
@@ -51,9 +54,26 @@ func layerNorm(out, x, g, b []float32, C int, eps float32) {
 	}
 }
 
-// gelu applies GPT-2's tanh approximation of GELU (Hendrycks & Gimpel 2016):
-// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+// gelu applies GPT-2's tanh approximation of GELU, as geluRef, in float32:
+// 0.5·x·(1 + tanh(s)) = x / (1 + exp(−2s)), s = √(2/π)·(x + 0.044715·x³).
 func gelu(x []float32) {
+	n := 0
+	if haveVecStats {
+		n = len(x) &^ 7
+		if n > 0 {
+			vecGELU(x[:n])
+		}
+	}
+	for i := n; i < len(x); i++ {
+		v := x[i]
+		t := min(-2*0.7978845608028654*v*(1+0.044715*v*v), 88)
+		x[i] = v / (1 + exp32(t))
+	}
+}
+
+// geluRef applies GPT-2's tanh approximation of GELU (Hendrycks & Gimpel 2016):
+// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+func geluRef(x []float32) {
 	const s = 0.7978845608028654 // √(2/π)
 	for i, v := range x {
 		u := float64(v)
@@ -101,8 +121,25 @@ func attention(out, q, k, v []float32, T, p0, C, H int) {
 	})
 }
 
-// dot returns Σ a[i]·b[i].
+// dot returns Σ a[i]·b[i], as dotRef.
 func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	n := 0
+	var s float32
+	if haveVecStats {
+		n = len(a) &^ 7
+		if n > 0 {
+			s = vecDot(a[:n], b[:n])
+		}
+	}
+	for i := n; i < len(a); i++ {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// dotRef returns Σ a[i]·b[i].
+func dotRef(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0
@@ -118,8 +155,23 @@ func dot(a, b []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// axpy sets y += alpha·x.
+// axpy sets y += alpha·x, as axpyRef.
 func axpy(alpha float32, x, y []float32) {
+	y = y[:len(x)]
+	n := 0
+	if haveVecStats {
+		n = len(x) &^ 7
+		if n > 0 {
+			vecAxpy(alpha, x[:n], y[:n])
+		}
+	}
+	for i := n; i < len(x); i++ {
+		y[i] += alpha * x[i]
+	}
+}
+
+// axpyRef sets y += alpha·x.
+func axpyRef(alpha float32, x, y []float32) {
 	y = y[:len(x)]
 	for i, v := range x {
 		y[i] += alpha * v

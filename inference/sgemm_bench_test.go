@@ -2,6 +2,7 @@ package inference
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -41,33 +42,26 @@ func benchSgemm(b *testing.B, f sgemmFunc, transB bool, m, n, k int) {
 	b.ReportMetric(flop/(cpuTime()-cpu0).Seconds()/1e9, "GFLOP/cpu-s")
 }
 
-func openblasOrSkip(b *testing.B) sgemmFunc {
-	_, f, err := loadOpenBLAS("", 2)
-	if err != nil {
-		b.Skip(err)
-	}
-	return f
-}
-
-func BenchmarkOpenBLASLensT128(b *testing.B) {
-	benchSgemm(b, openblasOrSkip(b), true, 13*128, 50257, 768)
-}
-func BenchmarkOpenBLASLensT16(b *testing.B) {
-	benchSgemm(b, openblasOrSkip(b), true, 13*16, 50257, 768)
-}
-func BenchmarkOpenBLASLensT1(b *testing.B) { benchSgemm(b, openblasOrSkip(b), true, 13, 50257, 768) }
-func BenchmarkOpenBLASFcT1(b *testing.B)   { benchSgemm(b, openblasOrSkip(b), false, 1, 3072, 768) }
-func BenchmarkOpenBLASFcT16(b *testing.B)  { benchSgemm(b, openblasOrSkip(b), false, 16, 3072, 768) }
-func BenchmarkOpenBLASFcT128(b *testing.B) { benchSgemm(b, openblasOrSkip(b), false, 128, 3072, 768) }
-
 func withKernels(g *gemmKernels) sgemmFunc {
 	return func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 		sgemmWith(g, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
 }
 
-func BenchmarkGoSgemm(b *testing.B) {
-	for _, g := range asmKernels() {
+// BenchmarkSgemm times the lens's and the forward's products (T tokens, 13
+// lens rows) on each Sgemm this machine has.
+func BenchmarkSgemm(b *testing.B) {
+	impls := map[string]sgemmFunc{}
+	var names []string
+	if _, f, err := loadOpenBLAS("", runtime.GOMAXPROCS(0)); err == nil {
+		impls["openblas"] = f
+		names = append(names, "openblas")
+	}
+	for _, g := range append(asmKernels(), goKernels) {
+		impls[g.name] = withKernels(g)
+		names = append(names, g.name)
+	}
+	for _, name := range names {
 		for _, s := range []struct {
 			name    string
 			tB      bool
@@ -76,7 +70,7 @@ func BenchmarkGoSgemm(b *testing.B) {
 			{"lensT128", true, 13 * 128, 50257, 768}, {"lensT16", true, 13 * 16, 50257, 768}, {"lensT1", true, 13, 50257, 768},
 			{"fcT1", false, 1, 3072, 768}, {"fcT16", false, 16, 3072, 768}, {"fcT32", false, 32, 3072, 768}, {"projT32", false, 32, 768, 3072},
 		} {
-			b.Run(g.name+"/"+s.name, func(b *testing.B) { benchSgemm(b, withKernels(g), s.tB, s.m, s.n, s.k) })
+			b.Run(name+"/"+s.name, func(b *testing.B) { benchSgemm(b, impls[name], s.tB, s.m, s.n, s.k) })
 		}
 	}
 }

@@ -13,7 +13,8 @@ func expScaleAVX2(dst, z *float32, n int, m, scale float32)
 //go:noescape
 func maxAVX2(z *float32, n int) float32
 
-// haveVecStats says whether the AVX2 statistics kernels run here.
+// haveVecStats says whether the AVX2 kernels (statistics and element-wise
+// ops) run here.
 var haveVecStats = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 func vecExpSums(z, f []float32, m, top1, target float32, out *expSums) {
@@ -27,3 +28,18 @@ func vecExpSums(z, f []float32, m, top1, target float32, out *expSums) {
 func vecExpScale(dst, z []float32, m, scale float32) { expScaleAVX2(&dst[0], &z[0], len(z), m, scale) }
 
 func vecMax(z []float32) float32 { return maxAVX2(&z[0], len(z)) }
+
+//go:noescape
+func geluAVX2(x *float32, n int)
+
+//go:noescape
+func dotAVX2(a, b *float32, n int) float32
+
+//go:noescape
+func axpyAVX2(alpha float32, x, y *float32, n int)
+
+func vecGELU(x []float32) { geluAVX2(&x[0], len(x)) }
+
+func vecDot(a, b []float32) float32 { return dotAVX2(&a[0], &b[0], len(a)) }
+
+func vecAxpy(alpha float32, x, y []float32) { axpyAVX2(alpha, &x[0], &y[0], len(x)) }

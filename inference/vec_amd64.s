@@ -1,5 +1,6 @@
-// Vectorised lens statistics (AVX2+FMA); see stats.go for the maths and
-// stats_amd64.go for the Go side. exp is Cephes' expf, as exp32 in stats.go.
+// Vector kernels (AVX2+FMA) for the lens statistics (stats.go) and the
+// element-wise ops (ops.go); vec_amd64.go declares them. exp is Cephes'
+// expf, as exp32 in stats.go.
 
 //go:build amd64 && !purego
 
@@ -253,5 +254,136 @@ loop:
 	VPERMILPS $0xB1, X0, X1
 	VMAXPS X1, X0, X0
 	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+DATA geluc<>+0(SB)/4, $0x3d372713
+DATA geluc<>+4(SB)/4, $0x3d372713
+DATA geluc<>+8(SB)/4, $0x3d372713
+DATA geluc<>+12(SB)/4, $0x3d372713
+DATA geluc<>+16(SB)/4, $0x3d372713
+DATA geluc<>+20(SB)/4, $0x3d372713
+DATA geluc<>+24(SB)/4, $0x3d372713
+DATA geluc<>+28(SB)/4, $0x3d372713
+DATA geluc<>+32(SB)/4, $0xbfcc422a
+DATA geluc<>+36(SB)/4, $0xbfcc422a
+DATA geluc<>+40(SB)/4, $0xbfcc422a
+DATA geluc<>+44(SB)/4, $0xbfcc422a
+DATA geluc<>+48(SB)/4, $0xbfcc422a
+DATA geluc<>+52(SB)/4, $0xbfcc422a
+DATA geluc<>+56(SB)/4, $0xbfcc422a
+DATA geluc<>+60(SB)/4, $0xbfcc422a
+DATA geluc<>+64(SB)/4, $0x42b00000
+DATA geluc<>+68(SB)/4, $0x42b00000
+DATA geluc<>+72(SB)/4, $0x42b00000
+DATA geluc<>+76(SB)/4, $0x42b00000
+DATA geluc<>+80(SB)/4, $0x42b00000
+DATA geluc<>+84(SB)/4, $0x42b00000
+DATA geluc<>+88(SB)/4, $0x42b00000
+DATA geluc<>+92(SB)/4, $0x42b00000
+GLOBL geluc<>(SB), RODATA|NOPTR, $96
+
+// func geluAVX2(x *float32, n int)
+// x[i] = x[i] / (1 + exp(−2·√(2/π)·(x[i] + 0.044715·x[i]³))) for i < n, a
+// multiple of 8: GELU's tanh form, 0.5·x·(1 + tanh(s)) = x / (1 + e^(−2s)).
+TEXT ·geluAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
+	TESTQ CX, CX
+	JEQ done
+loop:
+	VMOVUPS (SI), Y0
+	VMULPS Y0, Y0, Y2
+	VMULPS geluc<>+0(SB), Y2, Y2
+	VADDPS expc<>+320(SB), Y2, Y2
+	VMULPS Y0, Y2, Y2
+	VMULPS geluc<>+32(SB), Y2, Y2
+	VMINPS geluc<>+64(SB), Y2, Y2
+	VMAXPS expc<>+96(SB), Y2, Y2
+	VMULPS expc<>+0(SB), Y2, Y4
+	VROUNDPS $0, Y4, Y4
+	VFNMADD231PS expc<>+32(SB), Y4, Y2
+	VFNMADD231PS expc<>+64(SB), Y4, Y2
+	VMOVUPS expc<>+128(SB), Y3
+	VFMADD213PS expc<>+160(SB), Y2, Y3
+	VFMADD213PS expc<>+192(SB), Y2, Y3
+	VFMADD213PS expc<>+224(SB), Y2, Y3
+	VFMADD213PS expc<>+256(SB), Y2, Y3
+	VFMADD213PS expc<>+288(SB), Y2, Y3
+	VMULPS Y2, Y2, Y5
+	VFMADD213PS Y2, Y5, Y3
+	VADDPS expc<>+320(SB), Y3, Y3
+	VCVTPS2DQ Y4, Y4
+	VPADDD expc<>+352(SB), Y4, Y4
+	VPSLLD $23, Y4, Y4
+	VMULPS Y4, Y3, Y3
+	VADDPS expc<>+320(SB), Y3, Y3
+	VDIVPS Y3, Y0, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET
+
+// func dotAVX2(a, b *float32, n int) float32
+// Σ a[i]·b[i] for i < n, a multiple of 8.
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	SHRQ $3, CX
+	TESTQ CX, CX
+	JEQ done
+	TESTQ $1, CX
+	JEQ pairs
+	VMOVUPS (SI), Y2
+	VFMADD231PS (DI), Y2, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JEQ done
+pairs:
+	VMOVUPS (SI), Y2
+	VMOVUPS 32(SI), Y3
+	VFMADD231PS (DI), Y2, Y0
+	VFMADD231PS 32(DI), Y3, Y1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $2, CX
+	JNE pairs
+done:
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(alpha float32, x, y *float32, n int)
+// y[i] += alpha·x[i] for i < n, a multiple of 8.
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	VBROADCASTSS alpha+0(FP), Y0
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	TESTQ CX, CX
+	JEQ done
+loop:
+	VMOVUPS (DI), Y1
+	VFMADD231PS (SI), Y0, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ loop
+done:
 	VZEROUPPER
 	RET
