@@ -21,6 +21,7 @@ import (
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/export"
 	"github.com/logitlens/logitlens/tui"
+	"github.com/logitlens/logitlens/tui/figure"
 	"github.com/logitlens/logitlens/weights"
 )
 
@@ -89,6 +90,7 @@ type lensFlags struct {
 	topK               int
 	bos, sublayers     bool
 	format, outputPath string
+	metric, palette    string
 }
 
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
@@ -111,7 +113,9 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&lf.target, "target", "", "a token to track in every cell (its first token if it has several)")
 	fs.BoolVar(&lf.sublayers, "sublayers", false, "add each block's resid_mid row (after attention)")
 	fs.BoolVar(&lf.bos, "bos", false, "prepend <|endoftext|>")
-	fs.StringVar(&lf.format, "format", "", "text, csv or json (default: from -o's extension, else text)")
+	fs.StringVar(&lf.format, "format", "", "text, csv, json, svg or html (default: from -o's extension, else text)")
+	fs.StringVar(&lf.metric, "metric", figure.DefaultMetric, "svg/html colour: "+strings.Join(figure.Metrics(), ", "))
+	fs.StringVar(&lf.palette, "palette", "viridis", "svg/html palette: "+strings.Join(figure.Palettes(), ", "))
 	fs.StringVar(&lf.outputPath, "o", "", "write to this file instead of stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -125,6 +129,12 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	format, err := outputFormat(lf.format, lf.outputPath)
 	if err != nil {
 		return err
+	}
+	fopt := figure.Options{Metric: lf.metric, Palette: lf.palette}
+	if format == "svg" || format == "html" {
+		if err := fopt.Validate(lf.target != ""); err != nil {
+			return err
+		}
 	}
 	m, err := loadModel(ctx, mf, stderr)
 	if err != nil {
@@ -154,6 +164,10 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		err = export.WriteJSON(out, doc)
 	case "csv":
 		err = export.WriteCSV(out, doc)
+	case "svg":
+		err = figure.WriteSVG(out, doc, fopt)
+	case "html":
+		err = figure.WriteHTML(out, doc, fopt)
 	default:
 		err = export.WriteText(out, doc)
 	}
@@ -167,15 +181,18 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func outputFormat(format, path string) (string, error) {
 	if format == "" {
 		format = strings.TrimPrefix(filepath.Ext(path), ".")
-		if format == "" || format == "txt" {
+		switch format {
+		case "", "txt":
 			format = "text"
+		case "htm":
+			format = "html"
 		}
 	}
 	switch format {
-	case "text", "json", "csv":
+	case "text", "json", "csv", "svg", "html":
 		return format, nil
 	}
-	return "", fmt.Errorf("lens: unknown format %q (want text, csv or json)", format)
+	return "", fmt.Errorf("lens: unknown format %q (want text, csv, json, svg or html)", format)
 }
 
 // buildRequest tokenizes the prompt and the target.
@@ -297,15 +314,22 @@ func modelsCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 func versionCmd(stdout io.Writer) error {
-	goVersion := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	v, c, goVersion := version, commit, "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok { // go install …@v1.2.3 and plain go build stamp these
 		goVersion = bi.GoVersion
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && (c == "" || c == "none") {
+				c = s.Value
+			}
+		}
 	}
-	c := commit
-	if c == "" {
+	if c == "" || c == "none" {
 		c = "unknown"
 	}
-	fmt.Fprintf(stdout, "logitlens %s\ncommit: %s\ngo: %s\nblas: %s\ncuda: not available in this build\n", version, c, goVersion, inference.BLASName())
+	fmt.Fprintf(stdout, "logitlens %s\ncommit: %s\ngo: %s\nblas: %s\ncuda: not available in this build\n", v, c, goVersion, inference.BLASName())
 	return nil
 }
 
