@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
+	"charm.land/ssh"
+
 	"github.com/logitlens/logitlens/inference"
 )
 
@@ -268,4 +271,19 @@ func commonPrefix(a, b []int) int {
 		n++
 	}
 	return n
+}
+
+// TestFilterRemote: ctrl+v (the server's clipboard) is dropped, other keys
+// pass.
+func TestFilterRemote(t *testing.T) {
+	if msg := filterRemote(nil, tea.KeyPressMsg{Code: 'v', Mod: tea.ModCtrl}); msg != nil {
+		t.Errorf("ctrl+v passed: %v", msg)
+	}
+	k := tea.KeyPressMsg{Code: 'v', Text: "v"}
+	if msg := filterRemote(nil, k); msg != k {
+		t.Errorf("v became %v", msg)
+	}
+	if w, h := clampWindow(ssh.Window{Width: 1 << 20, Height: 0}); w != maxWidth || h != 1 {
+		t.Errorf("clamped to %dx%d", w, h)
+	}
 }

@@ -249,11 +249,12 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	for _, ls := range live {
 		go ls.end("the server is shutting down") // Quit blocks until a starting program runs
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := s.srv.Shutdown(sctx); err != nil {
-		s.srv.Close()
+	// Wait for the sessions to say goodbye, then close every connection
+	// (clients need not close theirs).
+	for deadline := time.Now().Add(shutdownGrace); s.live() > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
 	}
+	_ = s.srv.Close()
 	<-errc
 	return nil
 }
@@ -390,6 +391,7 @@ func (s *Server) handle(sess ssh.Session) {
 	in := &activityReader{r: sess}
 	in.touch()
 	opts := append(bubbletea.MakeOptions(sess),
+		tea.WithWindowSize(clampWindow(pty.Window)),
 		tea.WithInput(in),
 		tea.WithContext(ctx),
 		tea.WithoutSignalHandler(),
@@ -455,6 +457,13 @@ func (s *Server) register(ls *liveSession) bool {
 	return true
 }
 
+// live returns the number of running sessions.
+func (s *Server) live() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
 func (s *Server) unregister(ls *liveSession) {
 	s.mu.Lock()
 	delete(s.sessions, ls)
@@ -471,9 +480,21 @@ func forwardWindows(ctx context.Context, p *tea.Program, windows <-chan ssh.Wind
 			if !ok {
 				return
 			}
-			p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+			width, height := clampWindow(w)
+			p.Send(tea.WindowSizeMsg{Width: width, Height: height})
 		}
 	}
+}
+
+// Window sizes beyond these are clamped: a client announcing a huge
+// terminal must not make the server render (and send) a huge screen.
+const (
+	maxWidth  = 1000
+	maxHeight = 500
+)
+
+func clampWindow(w ssh.Window) (width, height int) {
+	return max(1, min(w.Width, maxWidth)), max(1, min(w.Height, maxHeight))
 }
 
 // watch ends the session when it has been idle or open too long.
