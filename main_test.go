@@ -146,6 +146,25 @@ func TestLensCSVAndText(t *testing.T) {
 	}
 }
 
+// -o picks the format from the extension; the figure writers are tested in tui/figure.
+func TestLensWritesFigureByExtension(t *testing.T) {
+	dir := fixture(t, "tiny-f32")
+	for _, ext := range []string{"svg", "html", "json"} {
+		path := filepath.Join(t.TempDir(), "lens."+ext)
+		if _, _, err := runCmd(t, "lens", "--model", dir, "--prompt", "Hello world", "-o", path); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"svg": "<svg", "html": "<!DOCTYPE html>", "json": `{"schema":"logitlens.lens/v1"`}[ext]
+		if !strings.Contains(string(b[:min(len(b), 200)]), want) {
+			t.Errorf("%s: file starts %q, want %q", ext, b[:min(len(b), 80)], want)
+		}
+	}
+}
+
 func TestCommandErrors(t *testing.T) {
 	dir := fixture(t, "tiny-f32")
 	long := strings.Repeat("lens ", 200) // 200 tokens > n_positions 128
