@@ -366,9 +366,6 @@ func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 			return m.NewSession(), nil
 		},
-		Snapshot: func(l *inference.Lens, b tui.Backend, prompt string, bos bool, topK int, w io.Writer) error {
-			return export.WriteJSON(w, export.NewDocument(l, b, prompt, bos, topK))
-		},
 	}
 	return tui.Run(ctx, opts)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/inference/export"
+	"github.com/logitlens/logitlens/tui/figure"
 	"github.com/logitlens/logitlens/weights"
 )
 
@@ -187,7 +190,11 @@ func (m *Model) snapshot() tea.Cmd {
 	if m.data != nil {
 		lens, req = m.data.lens, m.data.req
 	}
-	dir, b, write := m.opts.SnapshotDir, m.backend, m.opts.Snapshot
+	dir, b := m.opts.SnapshotDir, m.backend
+	fopt := figure.Options{Metric: m.metric.figureName(), Palette: m.opts.Palette}
+	if fopt.Palette == "" {
+		fopt.Palette = "viridis"
+	}
 	return func() tea.Msg {
 		var msg snapshotMsg
 		msg.err = protect(func() error {
@@ -199,17 +206,28 @@ func (m *Model) snapshot() tea.Cmd {
 				return err
 			}
 			msg.paths = append(msg.paths, base+".txt")
-			if write == nil || lens == nil {
+			if lens == nil {
 				return nil
 			}
-			var buf bytes.Buffer
-			if err := write(lens, b, req.text, req.bos, req.topK, &buf); err != nil {
-				return err
+			doc := export.NewDocument(lens, b, req.text, req.bos, req.topK)
+			writers := []struct {
+				ext   string
+				write func(io.Writer) error
+			}{
+				{".json", func(w io.Writer) error { return export.WriteJSON(w, doc) }},
+				{".svg", func(w io.Writer) error { return figure.WriteSVG(w, doc, fopt) }},
+				{".html", func(w io.Writer) error { return figure.WriteHTML(w, doc, fopt) }},
 			}
-			if err := os.WriteFile(base+".json", buf.Bytes(), 0o644); err != nil {
-				return err
+			for _, f := range writers {
+				var buf bytes.Buffer
+				if err := f.write(&buf); err != nil {
+					return err
+				}
+				if err := os.WriteFile(base+f.ext, buf.Bytes(), 0o644); err != nil {
+					return err
+				}
+				msg.paths = append(msg.paths, base+f.ext)
 			}
-			msg.paths = append(msg.paths, base+".json")
 			return nil
 		})
 		return msg
@@ -247,8 +265,8 @@ func (m *Model) handleSnapshot(msg snapshotMsg) {
 	switch {
 	case msg.err != nil:
 		m.status.setError("snapshot: " + msg.err.Error())
-	case len(msg.paths) == 1 && m.opts.Snapshot != nil:
-		m.status.setNotice("wrote " + msg.paths[0] + " (JSON after the lens finishes)")
+	case len(msg.paths) == 1:
+		m.status.setNotice("wrote " + msg.paths[0] + " (JSON, SVG and HTML after the lens finishes)")
 	default:
 		m.status.setNotice("wrote " + strings.Join(msg.paths, ", "))
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/tui/figure"
 )
 
 // Metric is the statistic that colours the grid. Every metric is mapped so
@@ -46,6 +47,10 @@ func (m Metric) String() string {
 	}
 	return "?"
 }
+
+// figureName names the metric for tui/figure, whose metrics are the
+// same six in the same order.
+func (m Metric) figureName() string { return figure.Metrics()[m] }
 
 // next cycles to the following metric, skipping MetricTarget when no target
 // is pinned.

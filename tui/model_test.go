@@ -2,9 +2,9 @@ package tui
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -465,12 +465,6 @@ func TestCopyAndSnapshot(t *testing.T) {
 	b := &fakeBackend{layers: 2}
 	opts := fakeOptions(b, "The cat")
 	opts.SnapshotDir = t.TempDir()
-	var jsonPrompt string
-	opts.Snapshot = func(l *inference.Lens, _ Backend, prompt string, bos bool, topK int, w io.Writer) error {
-		jsonPrompt = prompt
-		_, err := fmt.Fprintf(w, `{"ids":%d}`, len(l.IDs))
-		return err
-	}
 	m := loaded(t, b, opts, 80, 24)
 	press(t, m, "tab")
 	l := b.lensFor(b.ids("The cat", false))
@@ -485,13 +479,22 @@ func TestCopyAndSnapshot(t *testing.T) {
 	}
 	press(t, m, "e")
 	s := screen(m)
-	if !strings.Contains(s, "wrote ") || jsonPrompt != "The cat" {
-		t.Fatalf("snapshot: %q\n%s", jsonPrompt, s)
+	if !strings.Contains(s, "wrote ") {
+		t.Fatalf("snapshot:\n%s", s)
 	}
 	txt, _ := filepath.Glob(filepath.Join(opts.SnapshotDir, "logitlens-*.txt"))
 	js, _ := filepath.Glob(filepath.Join(opts.SnapshotDir, "logitlens-*.json"))
-	if len(txt) != 1 || len(js) != 1 {
-		t.Fatalf("files %v %v", txt, js)
+	svg, _ := filepath.Glob(filepath.Join(opts.SnapshotDir, "logitlens-*.svg"))
+	html, _ := filepath.Glob(filepath.Join(opts.SnapshotDir, "logitlens-*.html"))
+	if len(txt) != 1 || len(js) != 1 || len(svg) != 1 || len(html) != 1 {
+		t.Fatalf("files %v %v %v %v", txt, js, svg, html)
+	}
+	var doc struct {
+		Prompt string `json:"prompt"`
+		Tokens []any  `json:"tokens"`
+	}
+	if body, _ := os.ReadFile(js[0]); json.Unmarshal(body, &doc) != nil || doc.Prompt != "The cat" || len(doc.Tokens) != len(l.IDs) {
+		t.Errorf("JSON snapshot: %+v", doc)
 	}
 	body, _ := os.ReadFile(txt[0])
 	if !strings.Contains(string(body), "prompt \"The cat\"") || !strings.Contains(string(body), "2 out") {

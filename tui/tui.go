@@ -29,7 +29,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -68,10 +67,6 @@ type Options struct {
 
 	// Load loads the model; progress reports downloads.
 	Load func(ctx context.Context, progress func(inference.Progress)) (Backend, error)
-	// Snapshot writes the `lens --format json` JSON of a lens computed for
-	// prompt with the given BOS and top-k settings; nil writes text
-	// snapshots only.
-	Snapshot func(l *inference.Lens, b Backend, prompt string, bos bool, topK int, w io.Writer) error
 }
 
 // New returns the root model of one explorer session; teatest and an SSH
