@@ -35,6 +35,8 @@ func outer(name string, mr, vecs int, reg string, lanes int, firstAcc int) {
 	p("MOVQ c+32(FP), DX")
 	p("MOVQ ldc+40(FP), R9")
 	p("SHLQ $2, R9")
+	p("MOVQ R8, R11")
+	p("SHLQ $4, R11") // prefetch distance: 16 rows of B
 	acc := func(i, j int) string { return fmt.Sprintf("%s%d", reg, firstAcc+i*vecs+j) }
 	for i := 0; i < mr; i++ {
 		for j := 0; j < vecs; j++ {
@@ -44,6 +46,12 @@ func outer(name string, mr, vecs int, reg string, lanes int, firstAcc int) {
 	p("TESTQ CX, CX")
 	p("JEQ store")
 	fmt.Fprintf(&w, "loop:\n")
+	// B read in place is one short row per k, ldb apart: too far apart for
+	// the hardware prefetcher, so fetch 16 rows ahead (few rows of A make
+	// this product memory-bound: the one-token step).
+	for l := 0; l < vecs*lanes*4; l += 64 {
+		p("PREFETCHT0 %d(DI)(R11*1)", l)
+	}
 	for j := 0; j < vecs; j++ {
 		p("VMOVUPS %d(DI), %s%d", j*lanes*4, reg, j)
 	}

@@ -51,7 +51,7 @@ type gemmKernels struct {
 var (
 	gemmNC      = 2048 // columns per packed B block (kc·nc floats in L2)
 	gemmMC      = 384  // rows per A block swept against one B panel
-	gemmDirectM = 24   // up to this many rows, read B in place (no packing)
+	gemmDirectM = 64   // up to this many rows, read B in place (no packing)
 )
 
 // gemm is the kernel set goSgemm uses: the best this CPU runs.
