@@ -73,11 +73,12 @@ func newAuthorizer(authorizedKeys, trustedCA string, log *slog.Logger) (*authori
 	}
 	n := 0
 	for _, f := range a.files {
-		f.refresh(log)
+		f.refresh(log, false) // New returns the error: not logged twice
 		if f.err != nil {
 			return nil, f.err
 		}
 		n += len(f.set.users) + len(f.set.cas)
+		log.Info("keys loaded", "path", f.path, "keys", len(f.set.users), "cas", len(f.set.cas))
 	}
 	if n == 0 {
 		names := make([]string, len(a.files))
@@ -95,7 +96,7 @@ func (a *authorizer) allow(user string, key gossh.PublicKey) (bool, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, f := range a.files {
-		f.refresh(a.log)
+		f.refresh(a.log, true)
 	}
 	if cert, ok := key.(*gossh.Certificate); ok {
 		return a.allowCert(user, cert)
@@ -135,8 +136,9 @@ func (a *authorizer) allowCert(user string, cert *gossh.Certificate) (bool, stri
 }
 
 // refresh re-reads the file when it changed since the last read. A file
-// that cannot be read, or is writable by others, holds no keys.
-func (f *keyFile) refresh(log *slog.Logger) {
+// that cannot be read, or is writable by others, holds no keys; logErrors
+// says whether to log why.
+func (f *keyFile) refresh(log *slog.Logger, logErrors bool) {
 	st, err := os.Stat(f.path)
 	if err == nil && f.err == nil && st.ModTime().Equal(f.mod) && st.Size() == f.size {
 		return
@@ -145,23 +147,31 @@ func (f *keyFile) refresh(log *slog.Logger) {
 	if err != nil {
 		f.err = fmt.Errorf("serve: key file: %w", err)
 		f.mod, f.size = time.Time{}, -1
-		log.Error("key file unreadable; its keys are refused", "path", f.path, "err", err)
+		if logErrors {
+			log.Error("key file unreadable; its keys are refused", "path", f.path, "err", err)
+		}
 		return
 	}
 	f.mod, f.size = st.ModTime(), st.Size()
 	if st.Mode().Perm()&0o022 != 0 {
 		f.err = fmt.Errorf("serve: %s is writable by group or others (mode %04o): chmod go-w it", f.path, st.Mode().Perm())
-		log.Error("key file writable by others; its keys are refused", "path", f.path, "mode", fmt.Sprintf("%04o", st.Mode().Perm()))
+		if logErrors {
+			log.Error("key file writable by others; its keys are refused", "path", f.path, "mode", fmt.Sprintf("%04o", st.Mode().Perm()))
+		}
 		return
 	}
 	data, err := os.ReadFile(f.path)
 	if err != nil {
 		f.err = fmt.Errorf("serve: key file: %w", err)
-		log.Error("key file unreadable; its keys are refused", "path", f.path, "err", err)
+		if logErrors {
+			log.Error("key file unreadable; its keys are refused", "path", f.path, "err", err)
+		}
 		return
 	}
 	f.set = parseKeys(data, f.path, f.ca, log)
-	log.Info("keys loaded", "path", f.path, "keys", len(f.set.users), "cas", len(f.set.cas))
+	if logErrors { // a reload
+		log.Info("keys reloaded", "path", f.path, "keys", len(f.set.users), "cas", len(f.set.cas))
+	}
 }
 
 // parseKeys reads authorized_keys lines, skipping (with a warning) lines

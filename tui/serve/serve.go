@@ -137,11 +137,8 @@ func New(opts Options, model SharedModel) (*Server, error) {
 		return nil, errors.New("serve: no model")
 	}
 	opts = withDefaults(opts)
-	if _, err := theme.Lookup(opts.Palette); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	if opts.TopK < 1 || opts.TopK > inference.MaxTopK {
-		return nil, fmt.Errorf("serve: top-k %d is outside 1..%d", opts.TopK, inference.MaxTopK)
+	if err := checkOptions(opts); err != nil {
+		return nil, err
 	}
 	s := &Server{
 		opts: opts, model: model, log: opts.Logger,
@@ -162,6 +159,32 @@ func New(opts Options, model SharedModel) (*Server, error) {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	return s, nil
+}
+
+// Check validates the options, the key files and the host key (creating
+// it when missing) without a model or a socket, so a command can fail fast
+// before loading a model.
+func Check(opts Options) error {
+	opts = withDefaults(opts)
+	opts.Logger = slog.New(slog.DiscardHandler) // New logs what it loads
+	if err := checkOptions(opts); err != nil {
+		return err
+	}
+	if _, err := newAuthorizer(opts.AuthorizedKeys, opts.TrustedCA, opts.Logger); err != nil {
+		return err
+	}
+	_, err := loadHostKey(opts.HostKey)
+	return err
+}
+
+func checkOptions(opts Options) error {
+	if _, err := theme.Lookup(opts.Palette); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if opts.TopK < 1 || opts.TopK > inference.MaxTopK {
+		return fmt.Errorf("serve: top-k %d is outside 1..%d", opts.TopK, inference.MaxTopK)
+	}
+	return nil
 }
 
 func withDefaults(o Options) Options {

@@ -505,8 +505,12 @@ func TestNewRefusesNoKeys(t *testing.T) {
 		{"empty CA file", "", empty, "no usable public key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := New(Options{Listen: "127.0.0.1:0", AuthorizedKeys: tc.ak, TrustedCA: tc.ca,
-				HostKey: filepath.Join(t.TempDir(), "hk")}, tinyModel(t))
+			opts := Options{Listen: "127.0.0.1:0", AuthorizedKeys: tc.ak, TrustedCA: tc.ca,
+				HostKey: filepath.Join(t.TempDir(), "hk"), Logger: testLogger(&syncBuffer{})}
+			if err := Check(opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Check: %v, want it to mention %q", err, tc.want)
+			}
+			s, err := New(opts, tinyModel(t))
 			if err == nil {
 				s.Close()
 				t.Fatal("New succeeded")
