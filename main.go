@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/logitlens/logitlens/inference/export"
 	"github.com/logitlens/logitlens/tui"
 	"github.com/logitlens/logitlens/tui/figure"
+	"github.com/logitlens/logitlens/tui/serve"
 	"github.com/logitlens/logitlens/weights"
 )
 
@@ -36,6 +38,7 @@ const usage = `logitlens — watch GPT-2 think: the logit lens in your terminal.
 Usage:
   logitlens [flags]                 open the explorer (live prompt, lens grid, top-k)
   logitlens lens --prompt TEXT      print the lens (text, csv or json)
+  logitlens serve [flags]           serve the explorer over SSH (public keys only)
   logitlens download MODEL          fetch a model into the Hugging Face cache
   logitlens models                  list the models in the cache
   logitlens version                 print version, Go and BLAS
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return lensCmd(ctx, args[1:], stdout, stderr)
 		case "download":
 			return downloadCmd(ctx, args[1:], stdout, stderr)
+		case "serve":
+			return serveCmd(ctx, args[1:], stderr)
 		case "models":
 			return modelsCmd(args[1:], stdout, stderr)
 		case "version":
@@ -368,4 +373,49 @@ func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		},
 	}
 	return tui.Run(ctx, opts)
+}
+
+func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	var mf modelFlags
+	opts := serve.Options{Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	fs := newFlagSet("serve", "logitlens serve [flags]   (the explorer over SSH; see README, Serving over SSH)", stderr)
+	mf.register(fs)
+	fs.StringVar(&opts.Listen, "listen", serve.DefaultListen, "host:port to listen on (keep it off the internet)")
+	fs.StringVar(&opts.AuthorizedKeys, "authorized-keys", "~/.ssh/authorized_keys", `OpenSSH authorized_keys file of the keys that may connect ("" to use only --trusted-ca)`)
+	fs.StringVar(&opts.TrustedCA, "trusted-ca", "", "file of trusted user CA public keys, for SSH certificates")
+	fs.StringVar(&opts.HostKey, "host-key", serve.DefaultHostKeyPath(), "host private key; an ed25519 key is created there (0600) when missing")
+	fs.StringVar(&opts.Prompt, "prompt", "The Eiffel Tower is in the city of", "every session's initial prompt")
+	fs.IntVar(&opts.TopK, "top-k", 10, "predictions in the cursor panel, 1..50")
+	fs.StringVar(&opts.Palette, "palette", "viridis", "colour scale: viridis, cividis or gray")
+	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "end a session after this long without input; 0 for never")
+	fs.DurationVar(&opts.MaxSession, "max-session", serve.DefaultMaxSession, "end a session after this long; 0 for never")
+	fs.IntVar(&opts.MaxConns, "max-conns", serve.DefaultMaxConns, "open connections (and sessions) at most")
+	fs.Float64Var(&opts.RatePerSec, "rate", serve.DefaultRatePerSec, "new connections per second per source address, after a burst of 8")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	// On the command line 0 means never; in serve.Options a negative value does.
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = -1
+	}
+	if opts.MaxSession == 0 {
+		opts.MaxSession = -1
+	}
+	// Keys and host key first: no model download for a server that cannot start.
+	if err := serve.Check(opts); err != nil {
+		return err
+	}
+	m, err := loadModel(ctx, mf, stderr)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	srv, err := serve.New(opts, m)
+	if err != nil {
+		return err
+	}
+	return srv.ListenAndServe(ctx)
 }

@@ -180,6 +180,10 @@ type snapshotMsg struct {
 // snapshot writes the current screen as plain text, and the lens as the
 // `lens` command's JSON when complete, on a command goroutine.
 func (m *Model) snapshot() tea.Cmd {
+	if m.opts.NoSnapshots != "" {
+		m.status.setNotice(m.opts.NoSnapshots)
+		return nil
+	}
 	var text strings.Builder
 	fmt.Fprintf(&text, "logitlens snapshot %s\nmodel %s\nprompt %q\ncolour %s\n\n",
 		time.Now().Format(time.RFC3339), m.status.model, m.prompt.Value(), m.metric)

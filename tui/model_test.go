@@ -461,6 +461,22 @@ func TestMouse(t *testing.T) {
 	m.Update(tea.MouseWheelMsg{Button: tea.MouseWheelUp, Mod: tea.ModShift})
 }
 
+func TestSnapshotsOff(t *testing.T) {
+	b := &fakeBackend{layers: 2}
+	opts := fakeOptions(b, "The cat")
+	opts.SnapshotDir = t.TempDir()
+	opts.NoSnapshots = "snapshots are off here"
+	m := loaded(t, b, opts, 80, 24)
+	press(t, m, "tab")
+	press(t, m, "e")
+	if !strings.Contains(screen(m), "snapshots are off here") {
+		t.Errorf("no notice:\n%s", screen(m))
+	}
+	if files, _ := os.ReadDir(opts.SnapshotDir); len(files) != 0 {
+		t.Errorf("wrote %v", files)
+	}
+}
+
 func TestCopyAndSnapshot(t *testing.T) {
 	b := &fakeBackend{layers: 2}
 	opts := fakeOptions(b, "The cat")

@@ -64,6 +64,7 @@ type Options struct {
 	Sublayers   bool   // add a resid_mid row after each block's attention
 	Palette     string // theme scale name; "" for viridis
 	SnapshotDir string // where `e` writes snapshots; "" for the working directory
+	NoSnapshots string // when set, `e` writes nothing and shows this notice (e.g. over SSH)
 
 	// Load loads the model; progress reports downloads.
 	Load func(ctx context.Context, progress func(inference.Progress)) (Backend, error)

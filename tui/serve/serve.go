@@ -406,7 +406,7 @@ func (s *Server) handle(sess ssh.Session) {
 	backend := newFairBackend(s.model.NewSession(), s.sched, ctx)
 	m := tui.New(tui.Options{
 		ModelID: s.model.Info().ID, Prompt: s.opts.Prompt, TopK: s.opts.TopK, Palette: s.opts.Palette,
-		SnapshotDir: noSnapshots,
+		NoSnapshots: "snapshots are off over SSH: they would be written on the server (run `logitlens lens … -o FILE` there)",
 		Load: func(context.Context, func(inference.Progress)) (tui.Backend, error) {
 			return backend, nil
 		},
@@ -447,12 +447,6 @@ func (s *Server) handle(sess ssh.Session) {
 	s.log.Info("session end", attrs...)
 	_ = sess.Exit(0)
 }
-
-// noSnapshots is where the explorer's `e` key would write snapshot files:
-// a directory that does not exist (a relative path that reads as the
-// explanation), so remote users cannot write files on the server. The
-// explorer shows the failure in its status bar.
-const noSnapshots = "(snapshots are off over SSH)"
 
 // filterRemote adapts the explorer to a remote terminal: ctrl+v would read
 // the server's clipboard (the client's terminal pastes by itself), and
