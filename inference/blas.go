@@ -14,14 +14,19 @@ import (
 // tensor.Use; every float32 product of the forward pass and the lens is one
 // Sgemm. UseBestBLAS installs, once, the fastest Sgemm this machine offers:
 //
-//  1. OpenBLAS (cblas_sgemm), loaded at run time from libopenblas.so.0 with
-//     no cgo, when the system has it (blas_dl.go);
-//  2. otherwise our own blocked, packed, parallel Sgemm (sgemm.go), with an
-//     AVX2+FMA or AVX-512 micro-kernel where the CPU has one;
-//  3. gonum's pure-Go BLAS, only when asked for.
+//  1. our own blocked, packed, parallel Sgemm (sgemm.go) with Go assembly
+//     micro-kernels, where the CPU has AVX-512 or AVX2+FMA;
+//  2. otherwise OpenBLAS (cblas_sgemm), loaded at run time from
+//     libopenblas.so.0 with no cgo, when the system has it (blas_dl.go);
+//  3. otherwise our Sgemm with its plain Go micro-kernel.
 //
+// Ours comes first because it was measured faster (docs/PERFORMANCE.md:
+// Debian's OpenBLAS 0.3.21 reached 25–29 GFLOP/s per core on the lens's
+// products on the development machine, our AVX-512 kernels 90–115, AVX2 50–60)
+// and because it sums each row of C in an order independent of the other
+// rows, so a one-token step reproduces a full recompute bit for bit.
 // LOGITLENS_BLAS=openblas|go|gonum forces a choice; LOGITLENS_OPENBLAS names
-// the library file to load.
+// the OpenBLAS library file to load.
 
 // sgemmFunc computes C = alpha·op(A)·op(B) + beta·C on row-major matrices,
 // op(X) = Xᵀ when the matching trans flag is set; op(A) is m×k, op(B) k×n.
@@ -63,20 +68,22 @@ func UseBestBLAS() string {
 	blasOnce.Do(func() {
 		threads := runtime.GOMAXPROCS(0)
 		want := os.Getenv("LOGITLENS_BLAS")
-		if want == "" || want == "openblas" {
-			name, f, err := loadOpenBLAS(os.Getenv("LOGITLENS_OPENBLAS"), threads)
-			if err == nil {
-				install(name, f)
-				return
-			}
-			if want == "openblas" || os.Getenv("LOGITLENS_OPENBLAS") != "" {
-				blasNote = err.Error()
-			}
-		}
-		if want == "gonum" {
+		switch {
+		case want == "gonum":
 			tensor.Use(gonum.Implementation{})
 			blasName = "gonum (pure Go)"
 			return
+		case want == "go" || (want == "" && len(asmKernels()) > 0):
+			install(goSgemmName(), goSgemm)
+			return
+		}
+		name, f, err := loadOpenBLAS(os.Getenv("LOGITLENS_OPENBLAS"), threads)
+		if err == nil {
+			install(name, f)
+			return
+		}
+		if want == "openblas" {
+			blasNote = err.Error()
 		}
 		install(goSgemmName(), goSgemm)
 	})

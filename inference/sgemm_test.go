@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -60,9 +62,13 @@ func checkSgemm(t *testing.T, g *gemmKernels, r *rand.Rand, tc gemmCase) {
 	a, b := fill(max(0, (ra-1)*lda+ca)), fill(max(0, (rb-1)*ldb+cb))
 	c := fill(max(0, (tc.m-1)*ldc+tc.n))
 	want := append([]float32(nil), c...)
-	if g.outer == nil {
+	switch {
+	case g.outer == nil && strings.HasPrefix(g.name, "openblas") && g.name != BLASName():
+		_, f, _ := loadOpenBLAS(os.Getenv("LOGITLENS_OPENBLAS"), 2)
+		f(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	case g.outer == nil:
 		activeSgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
-	} else {
+	default:
 		sgemmWith(g, tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
 	}
 	sgemmRef(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
@@ -159,5 +165,18 @@ func TestSgemmRowsIndependentOfM(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// OpenBLAS, when this machine has it, loaded without cgo, agrees too
+// (CI installs libopenblas0).
+func TestOpenBLASMatchesReference(t *testing.T) {
+	name, _, err := loadOpenBLAS(os.Getenv("LOGITLENS_OPENBLAS"), 2)
+	if err != nil {
+		t.Skip(err)
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, tc := range []gemmCase{{false, true, 13, 1000, 64, 1, 0, 0}, {false, false, 5, 200, 96, 0.5, 1, 2}, {true, true, 30, 77, 33, 1, 0.5, 1}} {
+		checkSgemm(t, &gemmKernels{name: name}, r, tc)
 	}
 }
