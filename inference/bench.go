@@ -179,7 +179,7 @@ func (s *Session) unembedOnly(ctx context.Context, lo, hi, R int) error {
 		rows := R * (min(hi, a+n) - a)
 		s.lensIn = grow(s.lensIn, rows*C)
 		s.logits = grow(s.logits, rows*V)
-		if err := m.engine.MatMul(mat(s.logits, rows, V), mat(s.lensIn, rows, C), m.unembed); err != nil {
+		if err := m.unembedRows(s.logits, s.lensIn, rows); err != nil {
 			return err
 		}
 	}

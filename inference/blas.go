@@ -75,6 +75,7 @@ func UseBestBLAS() string {
 			return
 		case want == "go" || (want == "" && len(asmKernels()) > 0):
 			install(goSgemmName(), goSgemm)
+			blasOurs = true
 			return
 		}
 		name, f, err := loadOpenBLAS(os.Getenv("LOGITLENS_OPENBLAS"), threads)
@@ -86,8 +87,18 @@ func UseBestBLAS() string {
 			blasNote = err.Error()
 		}
 		install(goSgemmName(), goSgemm)
+		blasOurs = true
 	})
 	return blasName
+}
+
+// blasOurs says whether the installed Sgemm is goSgemm.
+var blasOurs bool
+
+// ourSgemm says whether tensor.MatMul runs our Sgemm (choosing first).
+func ourSgemm() bool {
+	UseBestBLAS()
+	return blasOurs
 }
 
 // activeSgemm is the Sgemm installed, nil for gonum's.

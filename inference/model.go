@@ -2,6 +2,7 @@ package inference
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/logitlens/logitlens/weights"
 	"gorgonia.org/tensor"
@@ -36,6 +37,9 @@ type Model struct {
 	info     Info
 	eos      int
 	vocabTok int // tokens the tokenizer knows; ids at or above are padding rows of wte
+
+	unembedOnce   sync.Once
+	unembedPacked *packedB // W_U packed for our Sgemm (unembed.go); nil under another BLAS
 }
 
 // NewModel wraps an opened checkpoint and its tokenizer. The model aliases

@@ -209,9 +209,8 @@ func (s *Session) lensChunk(a, b int, streams []int, req Request) {
 		copy(s.lensIn[r*n*C:(r+1)*n*C], s.streams[st][a*C:b*C])
 	}
 	x := mat(s.lensIn, R*n, C)
-	m.engine.LayerNorm(x, x, m.lnFG, m.lnFB, eps) // ln_f, once per row
-	logits := mat(s.logits, R*n, V)
-	if err := m.engine.MatMul(logits, x, m.unembed); err != nil { // [R·n,C] @ [C,V] -> [R·n,V]
+	m.engine.LayerNorm(x, x, m.lnFG, m.lnFB, eps)                  // ln_f, once per row
+	if err := m.unembedRows(s.logits, s.lensIn, R*n); err != nil { // [R·n,C] @ [C,V] -> [R·n,V]
 		panic(err) // shapes are ours: a mismatch is a programmer error
 	}
 

@@ -73,6 +73,17 @@ func goSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 
 func sgemmWith(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	sgemmInto(g, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc)
+}
+
+// sgemmPacked sets C [m,n] = A [m,k] · B, B packed once by packBAll.
+func sgemmPacked(m int, a []float32, pb *packedB, c []float32) {
+	checkGemm(false, false, m, pb.n, pb.k, a, pb.k, pb.data, pb.npad, c, pb.n)
+	sgemmInto(pb.g, false, false, m, pb.n, pb.k, 1, a, pb.k, nil, 0, pb, 0, c, pb.n)
+}
+
+// sgemmInto is Sgemm with op(B) read from pre when it is not nil.
+func sgemmInto(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, pre *packedB, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -96,13 +107,14 @@ func sgemmWith(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, 
 	over := beta == 0 // the first k block may overwrite C
 	ap := getBuf(packedASize(g, m, k))
 	packA(g, ap.s, transA, m, k, alpha, a, lda)
-	direct := !transB && m <= gemmDirectM
+	direct := pre == nil && !transB && m <= gemmDirectM
+	packs := pre == nil && !direct
 	// Split the columns between threads, in whole panels of nr.
 	panels := (n + g.nr - 1) / g.nr
 	ncb := max(1, gemmNC/g.nr) * g.nr // whole panels per B block
 	parallel(panels, func(p0, p1 int) {
 		var bp *buf
-		if !direct {
+		if packs {
 			bp = getBuf(g.kc * min(ncb, (p1-p0)*g.nr))
 			defer putBuf(bp)
 		}
@@ -112,7 +124,7 @@ func sgemmWith(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, 
 			nc := min(ncb, min(n, p1*g.nr)-jc)
 			for pc := 0; pc < k; pc += g.kc {
 				kb := min(g.kc, k-pc)
-				if !direct {
+				if packs {
 					packB(g, bp.s, transB, kb, nc, b[off(transB, pc, jc, ldb):], ldb)
 				}
 				acc := pc > 0 || !over
@@ -122,7 +134,9 @@ func sgemmWith(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, 
 						var bpan *float32
 						ld := g.nr
 						switch {
-						case !direct:
+						case pre != nil:
+							bpan = &pre.data[pc*pre.npad+(jc+jr)*kb]
+						case packs:
 							bpan = &bp.s[jr*kb]
 						case w == g.nr:
 							bpan, ld = &b[(pc)*ldb+jc+jr], ldb
@@ -155,6 +169,39 @@ func sgemmWith(g *gemmKernels, transA, transB bool, m, n, k int, alpha float32, 
 		}
 	})
 	putBuf(ap)
+}
+
+// packedB is op(B) [k,n] packed once for g's kernels, for products that
+// reuse one B (the unembedding): k block pc (kb = min(kc, k−pc) rows) holds
+// the panels of nr columns, the one starting at column j at pc·npad + j·kb,
+// each [kb][nr], the last zero-padded.
+type packedB struct {
+	g          *gemmKernels
+	k, n, npad int
+	data       []float32
+}
+
+// packBAll packs op(B) [k,n] with g's layout, threads splitting the columns.
+// done(j0, j1), if not nil, is called (from the packing thread) once
+// columns j0..j1-1 are packed.
+func packBAll(g *gemmKernels, trans bool, k, n int, b []float32, ldb int, done func(j0, j1 int)) *packedB {
+	panels := (n + g.nr - 1) / g.nr
+	pb := &packedB{g: g, k: k, n: n, npad: panels * g.nr}
+	pb.data = make([]float32, k*pb.npad)
+	const chunk = 64 // panels packed before done is told
+	parallel(panels, func(p0, p1 int) {
+		for q := p0; q < p1; q += chunk {
+			jc, nc := q*g.nr, min(n, min(p1, q+chunk)*g.nr)-q*g.nr
+			for pc := 0; pc < k; pc += g.kc {
+				kb := min(g.kc, k-pc)
+				packB(g, pb.data[pc*pb.npad+jc*kb:], trans, kb, nc, b[off(trans, pc, jc, ldb):], ldb)
+			}
+			if done != nil {
+				done(jc, jc+nc)
+			}
+		}
+	})
+	return pb
 }
 
 // off is the offset of element (p, j) of op(B), B row-major with stride ld.
