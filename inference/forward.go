@@ -20,10 +20,10 @@ func (s *Session) forward(ctx context.Context, ids []int, p0 int) error {
 	b := s.scratch(T)
 
 	// h[0] = wte[ids] + wpe[positions]                          [T] -> [T,C]
-	wte, wpe := m.wte.Float32s(), m.wpe.Float32s()
+	wpe := m.wpe.Float32s()
 	for t, id := range ids {
 		x := b.x[t*C : (t+1)*C]
-		copy(x, wte[id*C:(id+1)*C])
+		m.wteRow(x, id)
 		add(x, wpe[(p0+t)*C:(p0+t+1)*C])
 	}
 	s.keep(0, p0, b.x)

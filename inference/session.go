@@ -50,7 +50,7 @@ type buffers struct {
 // lensRows rows.
 const (
 	forwardChunk = 32
-	lensRows     = 256
+	lensRows     = 128
 )
 
 // NewSession starts an empty session on the model.

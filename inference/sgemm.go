@@ -181,6 +181,19 @@ type packedB struct {
 	data       []float32
 }
 
+// column copies column j of op(B) out of the packing into dst[k].
+func (pb *packedB) column(dst []float32, j int) {
+	g := pb.g
+	dst = dst[:pb.k]
+	for pc := 0; pc < pb.k; pc += g.kc {
+		kb := min(g.kc, pb.k-pc)
+		src := pb.data[pc*pb.npad+(j/g.nr*g.nr)*kb+j%g.nr:]
+		for p := 0; p < kb; p++ {
+			dst[pc+p] = src[p*g.nr]
+		}
+	}
+}
+
 // packBAll packs op(B) [k,n] with g's layout, threads splitting the columns.
 // done(j0, j1), if not nil, is called (from the packing thread) once
 // columns j0..j1-1 are packed.

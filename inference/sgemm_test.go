@@ -215,6 +215,15 @@ func TestSgemmPackedEqualsUnpacked(t *testing.T) {
 						t.Fatalf("%s: column %d reported %d times", g.name, j, s)
 					}
 				}
+				col := make([]float32, k)
+				for j := 0; j < n; j++ {
+					pb.column(col, j)
+					for p := range col {
+						if col[p] != b[off(tB, p, j, ldb)] {
+							t.Fatalf("%s: column %d of the packing differs at %d", g.name, j, p)
+						}
+					}
+				}
 				want, got := make([]float32, m*n), make([]float32, m*n)
 				sgemmWith(g, false, tB, m, n, k, 1, a, k, b, ldb, 0, want, n)
 				sgemmPacked(m, a, pb, got)

@@ -5,7 +5,8 @@ package inference
 // costs as much as the product. When our Sgemm runs the CPU engine, the
 // model packs it once, at its first lens, into the kernels' panels, and
 // gives the mapped pages of lm_head (wte when tied) back to the kernel as it
-// goes, so peak RSS does not grow by the copy.
+// goes, so peak RSS does not grow by the copy. With a tied wte, embedding
+// rows are then read from the packed copy, so those pages stay given back.
 
 // packedUnembed returns W_U packed for our Sgemm, or nil when another BLAS
 // or engine runs the products.
@@ -28,4 +29,17 @@ func (m *Model) unembedRows(logits, x []float32, rows int) error {
 		return nil
 	}
 	return m.engine.MatMul(mat(logits, rows, m.cfg.VocabSize), mat(x, rows, m.cfg.NEmbd), m.unembed)
+}
+
+// wteRow copies row id of wte into x[C]: from the packed unembedding when
+// wte is tied to it, so its given-back pages are not faulted in again.
+func (m *Model) wteRow(x []float32, id int) {
+	if m.ckpt.Tensor("lm_head.weight") == nil { // tied: W_U = wteᵀ
+		if pb := m.packedUnembed(); pb != nil {
+			pb.column(x, id)
+			return
+		}
+	}
+	C := m.cfg.NEmbd
+	copy(x, m.wte.Float32s()[id*C:(id+1)*C])
 }
