@@ -82,11 +82,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // modelFlags are the flags shared by the commands that load a model.
 type modelFlags struct {
 	model, device string
+	fs            *flag.FlagSet
 }
 
 func (f *modelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.model, "model", "gpt2", "Hugging Face repo id (optionally @revision) or local directory")
+	f.fs = fs
+	fs.StringVar(&f.model, "model", "gpt2", `Hugging Face repo id (optionally @revision), local directory, or "demo" (built in)`)
 	fs.StringVar(&f.device, "device", "auto", "auto, cpu or cuda")
+}
+
+// loadOptions builds the model's load options. Only the default model falls
+// back to the built-in one when the hub is out of reach: a model the user
+// named is that model or an error.
+func (f *modelFlags) loadOptions(progress func(weights.Progress)) inference.LoadOptions {
+	named := false
+	f.fs.Visit(func(fl *flag.Flag) { named = named || fl.Name == "model" })
+	opt := inference.LoadOptions{Hub: weights.HubOptionsFromEnv(), Device: f.device, Fallback: !named}
+	opt.Hub.Progress = progress
+	return opt
 }
 
 // lensFlags are the flags of a lens request.
@@ -225,11 +238,14 @@ func buildRequest(m *inference.Model, lf lensFlags, stderr io.Writer) (inference
 	return req, m.Validate(req)
 }
 
-// loadModel loads the model named by the flags, reporting downloads on stderr.
+// loadModel loads the model named by the flags, reporting downloads and
+// any fallback on stderr.
 func loadModel(ctx context.Context, mf modelFlags, stderr io.Writer) (*inference.Model, error) {
-	opt := inference.LoadOptions{Hub: weights.HubOptionsFromEnv(), Device: mf.device}
-	opt.Hub.Progress = progressLine(stderr)
-	return inference.Load(ctx, mf.model, opt)
+	m, err := inference.Load(ctx, mf.model, mf.loadOptions(progressLine(stderr)))
+	if err == nil && m.Info().Note != "" {
+		fmt.Fprintln(stderr, "note:", m.Info().Note)
+	}
+	return m, err
 }
 
 // progressLine renders download progress as one line on stderr: redrawn in
@@ -363,9 +379,7 @@ func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		ModelID: mf.model, Prompt: lf.prompt, TopK: lf.topK, Target: lf.target,
 		BOS: lf.bos, Sublayers: lf.sublayers, Palette: palette,
 		Load: func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
-			opt := inference.LoadOptions{Hub: weights.HubOptionsFromEnv(), Device: mf.device}
-			opt.Hub.Progress = progress
-			m, err := inference.Load(ctx, mf.model, opt)
+			m, err := inference.Load(ctx, mf.model, mf.loadOptions(progress))
 			if err != nil {
 				return nil, err
 			}

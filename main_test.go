@@ -165,6 +165,27 @@ func TestLensWritesFigureByExtension(t *testing.T) {
 	}
 }
 
+// With the hub unreachable and an empty cache, the default model falls back
+// to the built-in one and says so; a model the user named does not.
+func TestDefaultModelFallsBackToBuiltin(t *testing.T) {
+	for _, env := range [][2]string{{"HF_HUB_OFFLINE", "1"}, {"HF_ENDPOINT", "http://127.0.0.1:1"}} {
+		var out, errOut bytes.Buffer
+		t.Setenv("HF_HUB_CACHE", t.TempDir())
+		t.Setenv("HF_HUB_OFFLINE", "")
+		t.Setenv(env[0], env[1])
+		if err := run(context.Background(), []string{"lens", "--prompt", "The man said that"}, &out, &errOut); err != nil {
+			t.Fatalf("%s: %v", env[0], err)
+		}
+		if !strings.HasPrefix(out.String(), "demo · 4 layers") || !strings.Contains(errOut.String(), "built-in demo model") || !strings.Contains(errOut.String(), "logitlens download gpt2") {
+			t.Errorf("%s: stdout %q, stderr %q", env[0], out.String(), errOut.String())
+		}
+		err := run(context.Background(), []string{"lens", "--model", "gpt2", "--prompt", "x"}, &out, &errOut)
+		if err == nil || strings.Contains(err.Error(), "demo") {
+			t.Errorf("%s: --model gpt2 gave %v, want the hub error", env[0], err)
+		}
+	}
+}
+
 func TestCommandErrors(t *testing.T) {
 	dir := fixture(t, "tiny-f32")
 	long := strings.Repeat("lens ", 200) // 200 tokens > n_positions 128

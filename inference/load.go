@@ -6,12 +6,17 @@ import (
 	"fmt"
 
 	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/builtin"
 )
 
 // LoadOptions say where a model comes from and what runs it.
 type LoadOptions struct {
 	Hub    weights.HubOptions
 	Device string // "auto" (default), "cpu" or "cuda"
+	// Fallback opens the built-in demo model when the hub can be neither
+	// reached nor answered from the cache (offline, unreachable). Set it
+	// when the user did not name a model; Info.Note then says why.
+	Fallback bool
 }
 
 // ErrNoCUDA is returned for --device cuda on a machine or build without a
@@ -26,11 +31,32 @@ func Load(ctx context.Context, spec string, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if builtin.IsName(spec) {
+		return openBuiltin(engine, note)
+	}
 	snap, err := weights.Resolve(ctx, spec, opt.Hub)
 	if err != nil {
+		if opt.Fallback && (errors.Is(err, weights.ErrOffline) || errors.Is(err, weights.ErrUnreachable)) {
+			return openBuiltin(engine, fmt.Sprintf("%s is not cached and the hub cannot be reached, so this is the %s. Get %s with `logitlens download %s` when online.", spec, builtin.Description, spec, spec))
+		}
 		return nil, err
 	}
 	m, err := OpenDir(snap.Dir, spec, engine)
+	if err != nil {
+		return nil, err
+	}
+	m.info.Note = note
+	return m, nil
+}
+
+// openBuiltin opens the demo model embedded in the binary through the
+// ordinary loader.
+func openBuiltin(engine Engine, note string) (*Model, error) {
+	dir, err := builtin.Dir()
+	if err != nil {
+		return nil, err
+	}
+	m, err := OpenDir(dir, builtin.Name, engine)
 	if err != nil {
 		return nil, err
 	}
