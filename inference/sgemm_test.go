@@ -141,8 +141,12 @@ func TestInstalledBLASMatchesReference(t *testing.T) {
 func TestSgemmRowsIndependentOfM(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, g := range kernelSets() {
-		for _, tB := range []bool{false, true} {
-			m, n, k := 40, 3*g.nr+7, 2*g.kc+5
+		for _, tc := range []struct {
+			tB bool
+			n  int
+		}{{false, 3*g.nr + 7}, {true, 3*g.nr + 7}, {false, 3 * g.nr}, {false, 24}} { // n%8 == 0: the one-row gemv
+			tB, n := tc.tB, tc.n
+			m, k := 40, 2*g.kc+5
 			a, b := make([]float32, m*k), make([]float32, n*k)
 			for i := range a {
 				a[i] = r.Float32()
