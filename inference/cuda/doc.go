@@ -1,0 +1,32 @@
+// Package cuda runs GPT-2's forward pass and the logit lens on an NVIDIA GPU.
+//
+// Design. The CUDA driver (libcuda.so.1) and cuBLAS are loaded at run time
+// with dlopen (github.com/ebitengine/purego), so one binary, built with or
+// without cgo, runs everywhere: Open says exactly why CUDA is unusable (no
+// driver, cuInit's error, no device, no cuBLAS) and the caller falls back to
+// the CPU. Nothing here imports package inference; inference imports this
+// package and maps its small types (Config, Weights, Cell).
+//
+// Memory lives on the device: a Model uploads the weights once; a State
+// holds one prompt's KV cache and residual streams. GEMMs go through
+// cuBLAS (row-major products by the column-major transposition trick,
+// gemm.go; TF32 off unless asked for, so results stay float32-exact).
+// Our own kernels (kernels/*.cu, one op per file, compiled to PTX by
+// gen.sh and embedded) do embedding, layer norm, bias add, residual add,
+// GELU, causal attention on the KV cache and the lens reduction. The lens
+// projects every requested row in one (R·n)×C · C×V GEMM against the
+// resident unembedding, then reduces each row on the device to its softmax
+// statistics, two ranks and its top-k: only those cross the bus.
+//
+// Every driver and cuBLAS call goes through two small interfaces (driver.go),
+// so the host-side logic (module loading, launch shapes, buffer sizes, GEMM
+// arguments, the order of operations) is tested on machines without a GPU
+// against an emulated device that runs Go versions of the kernels.
+//
+// Conventions are inference's (see its package doc): rows run h[0..L],
+// ln_f once per row, entropy and KL(P_final ‖ P_row) in nats, rank = the
+// number of strictly larger logits, top-k descending with ties to the
+// smaller id. Shape letters: T positions in this step, P positions so far,
+// C = n_embd, H = n_head, D = C/H, V = vocabulary, L = n_layer, R lens rows,
+// n positions per lens chunk.
+package cuda

@@ -1,0 +1,164 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"unsafe"
+)
+
+// Prediction is one token of a cell's top-k.
+type Prediction struct {
+	ID   int
+	Prob float64
+}
+
+// Cell is the lens statistics of one (row, position), field for field
+// inference.Cell: natural logarithms, rank = ids with a strictly larger
+// logit, Top descending with ties to the smaller id.
+type Cell struct {
+	Top           []Prediction
+	Entropy       float64 // H(P_row)
+	KLToFinal     float64 // KL(P_final ‖ P_row); 0 on the final row
+	FinalTop1Rank int
+	FinalTop1Prob float64
+	TargetRank    int // -1 without a target
+	TargetProb    float64
+}
+
+// LensRequest asks for the cells of some streams at positions [From, To).
+type LensRequest struct {
+	Streams  []int // stream numbers (see State); must include the final one, 2L
+	From, To int
+	TopK     int // 1..50
+	Target   int // token id, or -1
+}
+
+// Lens decodes the stored streams through ln_f and the unembedding and
+// reduces each row on the device; only statistics and top-k come back. It
+// returns cells [len(Streams)][To−From]. Rows go through one GEMM, unless
+// their logits exceed the state's LensBytes: then positions are chunked.
+func (s *State) Lens(req LensRequest) ([][]Cell, error) {
+	cfg := s.m.cfg
+	L, V := cfg.NLayer, cfg.VocabSize
+	rf := slices.Index(req.Streams, 2*L)
+	switch {
+	case rf < 0:
+		return nil, fmt.Errorf("cuda: lens streams %v lack the final stream %d", req.Streams, 2*L)
+	case req.From < 0 || req.From >= req.To || req.To > s.filled:
+		return nil, fmt.Errorf("cuda: lens positions %d..%d outside the %d computed", req.From, req.To, s.filled)
+	case req.TopK < 1 || req.TopK > maxTopK:
+		return nil, fmt.Errorf("cuda: top-k %d is outside 1..%d", req.TopK, maxTopK)
+	case req.Target < -1 || req.Target >= V:
+		return nil, fmt.Errorf("cuda: target id %d is outside the vocabulary (0..%d)", req.Target, V-1)
+	}
+	for _, st := range req.Streams {
+		if st < 0 || st > 2*L {
+			return nil, fmt.Errorf("cuda: stream %d outside 0..%d", st, 2*L)
+		}
+	}
+	R := len(req.Streams)
+	cells := make([][]Cell, R)
+	for r := range cells {
+		cells[r] = make([]Cell, req.To-req.From)
+	}
+	n := max(1, min(req.To-req.From, s.maxRows/R)) // positions per GEMM
+	err := s.m.dev.do(func() error {
+		if err := s.growLens(R * n); err != nil {
+			return err
+		}
+		for a := req.From; a < req.To; a += n {
+			b := min(req.To, a+n)
+			if err := s.lensChunk(cells, a-req.From, a, b, rf, req); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cells, nil
+}
+
+// lensChunk runs positions a..b-1 of every requested stream as one GEMM and
+// fills cells[r][off+t]; the device lock is held.
+func (s *State) lensChunk(cells [][]Cell, off, a, b, rf int, req LensRequest) error {
+	m, cfg := s.m, s.m.cfg
+	C, V, k := cfg.NEmbd, cfg.VocabSize, req.TopK
+	n, R := b-a, len(req.Streams)
+	rows := R * n
+	q := &queue{s: s}
+	for r, st := range req.Streams { // gather the rows: [R·n, C]
+		q.copy(s.lensIn.at(r*n*C), s.streams[st].at(a*C), n*C)
+	}
+	rg, rb := perRow(rows)
+	q.launch("layernorm_forward", rg, rb, 0, PtrArg(s.lensIn.p), PtrArg(s.lensIn.p), PtrArg(m.lnFG.p), PtrArg(m.lnFB.p),
+		IntArg(rows), IntArg(C), FloatArg(cfg.LayerNormEpsilon)) // ln_f, once per row
+	q.gemm("gemm lens", gemmRowMajor(s.logits.p, s.lensIn.p, m.unemb.p, rows, V, C, true)) // [R·n,C] @ [C,V] -> [R·n,V]
+	fg, fb := perRow(n)
+	q.launch("lens_final", fg, fb, 0, PtrArg(s.logits.p), IntArg(V), IntArg(n), IntArg(rf), PtrArg(s.final.p))
+	q.launch("lens_stats", rg, rb, 0, PtrArg(s.logits.p), IntArg(V), IntArg(n), IntArg(rf), PtrArg(s.final.p),
+		IntArg(req.Target), IntArg(k), PtrArg(s.stats.p), PtrArg(s.topIDs.p), PtrArg(s.topVals.p))
+	if q.err != nil {
+		return q.err
+	}
+	fin := make([]finalStats, n)
+	st := make([]rowStats, rows)
+	ids := make([]int32, rows*k)
+	vals := make([]float32, rows*k)
+	drv := m.dev.drv
+	for _, c := range []struct {
+		dst []byte
+		src DevicePtr
+	}{
+		{structBytes(fin), s.final.p}, {structBytes(st), s.stats.p},
+		{i32Bytes(ids), s.topIDs.p}, {f32Bytes(vals), s.topVals.p},
+	} {
+		if err := drv.DtoH(c.dst, c.src); err != nil {
+			return err
+		}
+	}
+	for i := range rows {
+		r, t := i/n, i%n
+		cells[r][off+t] = cellOf(st[i], fin[t], ids[i*k:(i+1)*k], vals[i*k:(i+1)*k], r == rf, req.Target)
+	}
+	return nil
+}
+
+// cellOf turns a row's device sums into its cell, as inference's rowStats:
+//
+//	lse     = m + log S
+//	H(P)    = log S − E/S
+//	KL(F‖P) = −H(F) − FZ + log S,  −H(F) = E_F/S_F − log S_F
+func cellOf(st rowStats, fin finalStats, ids []int32, vals []float32, final bool, target int) Cell {
+	logS := math.Log(st.S)
+	lse := float64(st.M) + logS
+	c := Cell{
+		Entropy:       logS - st.E/st.S,
+		FinalTop1Rank: int(st.Rank1),
+		FinalTop1Prob: math.Exp(float64(st.Z1) - lse),
+		TargetRank:    -1,
+	}
+	if !final {
+		negEnt := fin.E/fin.S - math.Log(fin.S)
+		c.KLToFinal = math.Max(0, negEnt-st.FZ+logS)
+	}
+	if target >= 0 {
+		c.TargetRank = int(st.RankT)
+		c.TargetProb = math.Exp(float64(st.ZT) - lse)
+	}
+	c.Top = make([]Prediction, len(ids))
+	for j, id := range ids {
+		c.Top[j] = Prediction{ID: int(id), Prob: math.Exp(float64(vals[j]) - lse)}
+	}
+	return c
+}
+
+// structBytes views a slice of plain structs as bytes.
+func structBytes[T finalStats | rowStats](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+}
