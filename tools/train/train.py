@@ -6,7 +6,8 @@ interrupted (no dropout, single thread). A batch row is a random 257-token windo
 from WordNet with probability --wordnet-frac, else from the Brown training files.
 
 Files in --work: ckpt.pt (latest: model, optimizer, step, args), best.pt (weights with the lowest validation
-loss so far), log.jsonl (one line per eval). Stop with --max-minutes; the schedule is fixed by --steps.
+loss so far), log.jsonl (one line per eval). Stop with --max-minutes or --stop-at; the schedule is fixed by
+--steps. Resuming with a different --steps changes the schedule from that step on (a deliberate warm restart).
 """
 import argparse
 import json
@@ -45,6 +46,7 @@ def parse_args():
     ap.add_argument("--eval-windows", type=int, default=24)
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) after this long; 0 = no limit")
+    ap.add_argument("--stop-at", type=int, default=0, help="stop (after a checkpoint) at this step; 0 = at --steps")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--resume", action="store_true")
     return ap.parse_args()
@@ -192,6 +194,10 @@ def main():
         if time.time() - last_ckpt > a.ckpt_minutes * 60 or step == a.steps:
             checkpoint()
             last_ckpt = time.time()
+        if step == a.stop_at:
+            checkpoint()
+            print("stopping at --stop-at %d" % step, flush=True)
+            break
         if a.max_minutes and time.time() - t0 > a.max_minutes * 60:
             checkpoint()
             print("stopping after --max-minutes at step %d" % step, flush=True)
