@@ -160,7 +160,8 @@ def main():
         save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
                      "cfg": cfg, "args": vars(a)}, ckpt_path)
 
-    while step < a.steps:
+    end = min(a.steps, a.stop_at) if a.stop_at else a.steps
+    while step < end:
         for g in opt.param_groups:
             g["lr"] = lr_at(a, step)
         xy = batch(a, data, step)
@@ -197,7 +198,6 @@ def main():
         if step == a.stop_at:
             checkpoint()
             print("stopping at --stop-at %d" % step, flush=True)
-            break
         if a.max_minutes and time.time() - t0 > a.max_minutes * 60:
             checkpoint()
             print("stopping after --max-minutes at step %d" % step, flush=True)
