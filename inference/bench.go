@@ -100,8 +100,9 @@ func Bench(ctx context.Context, m *Model, opt BenchOptions) (*BenchReport, error
 	for i := range ids {
 		ids[i] = r.IntN(m.vocabTok)
 	}
+	s := m.NewSession() // one session, as the explorer keeps
 	for _, T := range opt.Tokens {
-		res, err := benchOne(ctx, m, ids[:T], opt)
+		res, err := benchOne(ctx, s, ids[:T], opt)
 		if err != nil {
 			return nil, err
 		}
@@ -116,14 +117,14 @@ func Bench(ctx context.Context, m *Model, opt BenchOptions) (*BenchReport, error
 }
 
 // benchOne measures one prompt length.
-func benchOne(ctx context.Context, m *Model, ids []int, opt BenchOptions) (BenchResult, error) {
+func benchOne(ctx context.Context, s *Session, ids []int, opt BenchOptions) (BenchResult, error) {
+	m := s.m
 	T := len(ids)
 	res := BenchResult{Tokens: T}
 	target := ids[T-1] // one target for every request: a new one would invalidate the cells
 	req := func(ids []int) Request {
 		return Request{IDs: ids, TopK: opt.TopK, Target: target, Sublayers: opt.Sublayers}
 	}
-	s := m.NewSession()
 	// Full: the first token alternates, so nothing is reusable; buffers are.
 	alt := slices.Clone(ids)
 	full, err := timeRuns(opt.Runs, func(i int) error {

@@ -109,7 +109,13 @@ func (m *Model) EOT() int { return m.eos }
 func (m *Model) Tokenizer() *weights.Tokenizer { return m.tok }
 
 // Close releases the checkpoint's mapped files.
-func (m *Model) Close() error { return m.ckpt.Close() }
+func (m *Model) Close() error {
+	if pb := m.unembedPacked; pb != nil && pb.free != nil {
+		m.unembedPacked = nil
+		pb.free()
+	}
+	return m.ckpt.Close()
+}
 
 // Rows lists the lens rows for a request: the embedding, then for each block
 // its resid_mid (with sublayers) and its output.

@@ -35,11 +35,17 @@ func pageDropper(data []float32, cols int) func(j0, j1 int) {
 	}
 }
 
-// fileMapped says whether addr lies in a mapping of a file, per /proc/self/maps.
+// fileMapped says whether addr lies in a read-only mapping of a file.
 func fileMapped(addr uintptr) bool {
+	path, perms, ok := mappingOf(addr)
+	return ok && strings.HasPrefix(path, "/") && !strings.Contains(perms, "w")
+}
+
+// mappingOf finds addr's mapping in /proc/self/maps: its path and permissions.
+func mappingOf(addr uintptr) (path, perms string, ok bool) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
-		return false
+		return "", "", false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -47,15 +53,34 @@ func fileMapped(addr uintptr) bool {
 		// start-end perms offset dev inode path
 		fields := strings.Fields(sc.Text())
 		var lo, hi uintptr
-		if len(fields) < 6 || !strings.HasPrefix(fields[5], "/") {
+		if len(fields) < 5 {
 			continue
 		}
 		if _, err := fmt.Sscanf(fields[0], "%x-%x", &lo, &hi); err != nil {
 			continue
 		}
 		if lo <= addr && addr < hi {
-			return !strings.Contains(fields[1], "w")
+			if len(fields) > 5 {
+				path = fields[5]
+			}
+			return path, fields[1], true
 		}
 	}
-	return false
+	return "", "", false
+}
+
+// bigFloats allocates n float32s outside the Go heap (an anonymous
+// mapping), for the packed unembedding: a large, long-lived buffer that the
+// garbage collector need not scan and that would otherwise raise the heap
+// goal (GOGC) by its own size. free releases it (nil when it fell back to
+// the Go heap).
+func bigFloats(n int) (s []float32, free func()) {
+	if n == 0 {
+		return nil, nil
+	}
+	b, err := unix.Mmap(-1, 0, 4*n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return make([]float32, n), nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n), func() { unix.Munmap(b) }
 }

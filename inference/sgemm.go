@@ -179,6 +179,7 @@ type packedB struct {
 	g          *gemmKernels
 	k, n, npad int
 	data       []float32
+	free       func() // releases data when not nil (see bigFloats)
 }
 
 // column copies column j of op(B) out of the packing into dst[k].
@@ -200,7 +201,7 @@ func (pb *packedB) column(dst []float32, j int) {
 func packBAll(g *gemmKernels, trans bool, k, n int, b []float32, ldb int, done func(j0, j1 int)) *packedB {
 	panels := (n + g.nr - 1) / g.nr
 	pb := &packedB{g: g, k: k, n: n, npad: panels * g.nr}
-	pb.data = make([]float32, k*pb.npad)
+	pb.data, pb.free = bigFloats(k * pb.npad)
 	const chunk = 64 // panels packed before done is told
 	parallel(panels, func(p0, p1 int) {
 		for q := p0; q < p1; q += chunk {
