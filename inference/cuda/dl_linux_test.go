@@ -1,0 +1,275 @@
+//go:build linux && (amd64 || arm64)
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// Fake driver and cuBLAS libraries, compiled with gcc into t.TempDir(),
+// prove the error paths of Open (and the argument passing through purego)
+// on a machine without a GPU.
+
+var fakeDriverSymbols = []string{
+	"cuDriverGetVersion", "cuDeviceGet", "cuDevicePrimaryCtxRetain",
+	"cuDevicePrimaryCtxRelease_v2", "cuCtxSetCurrent", "cuModuleLoadDataEx", "cuModuleGetFunction",
+	"cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2", "cuMemcpyDtoDAsync_v2",
+	"cuMemGetInfo_v2", "cuStreamSynchronize", "cuEventCreate", "cuEventRecord",
+	"cuEventSynchronize", "cuEventElapsedTime_v2", "cuEventDestroy_v2",
+}
+
+const fakeDriverC = `
+#include <string.h>
+int cuInit(unsigned f) { return CUINIT; }
+int cuDeviceGetCount(int *n) { *n = COUNT; return 0; }
+int cuGetErrorName(int c, const char **s) {
+	if (c == 100) { *s = "CUDA_ERROR_NO_DEVICE"; return 0; }
+	return 1;
+}
+int cuGetErrorString(int c, const char **s) {
+	if (c == 100) { *s = "no CUDA-capable device is detected"; return 0; }
+	return 1;
+}
+int cuDeviceGetName(char *name, int len, int dev) { strncpy(name, "Fake GPU", len); return 0; }
+int cuDeviceTotalMem_v2(unsigned long long *b, int dev) { *b = 80000000000ULL; return 0; }
+int cuDeviceGetAttribute(int *v, int attr, int dev) { *v = attr == 75 ? 9 : 0; return 0; }
+long long fake_launch[10];
+int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                   unsigned shared, void *stream, void **params, void **extra) {
+	fake_launch[0] = gx; fake_launch[1] = gy; fake_launch[2] = bx; fake_launch[3] = shared;
+	fake_launch[4] = *(int *)params[0];
+	float v = *(float *)params[1]; fake_launch[5] = (long long)(v * 1000);
+	fake_launch[6] = *(unsigned long long *)params[2];
+	fake_launch[7] = params[3] == 0; /* the engine ends the list with NULL */
+	return 0;
+}
+`
+
+const fakeBLASC = `
+int cublasCreate_v2(void **h) { *h = (void *)0x1234; return 0; }
+int cublasDestroy_v2(void *h) { return 0; }
+int cublasGetVersion_v2(void *h, int *v) { *v = 130000; return 0; }
+int fake_math = -1;
+int cublasSetMathMode(void *h, int mode) { fake_math = mode; return 0; }
+long long fake_gemm[16];
+int cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, const float *alpha,
+                   unsigned long long a, int lda, unsigned long long b, int ldb, const float *beta,
+                   unsigned long long c, int ldc) {
+	long long v[] = {(long long)h, ta, tb, m, n, k, (long long)(*alpha * 1000), (long long)a, lda,
+	                 (long long)b, ldb, (long long)(*beta * 1000), (long long)c, ldc};
+	for (int i = 0; i < 14; i++) fake_gemm[i] = v[i];
+	return 0;
+}
+`
+
+// buildFake compiles C source into dir/name as a shared library.
+func buildFake(t *testing.T, dir, name, src string, defs ...string) string {
+	t.Helper()
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found: cannot build the fake libraries")
+	}
+	var b strings.Builder
+	b.WriteString(src)
+	if name == "libcuda.so.1" {
+		for _, s := range fakeDriverSymbols {
+			fmt.Fprintf(&b, "int %s() { return 0; }\n", s)
+		}
+	}
+	c := filepath.Join(t.TempDir(), "fake.c")
+	if err := os.WriteFile(c, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, name)
+	args := append([]string{"-shared", "-fPIC", "-o", out, c}, defs...)
+	if msg, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, msg)
+	}
+	return out
+}
+
+func fakeDriver(t *testing.T, cuInit, count int) string {
+	return buildFake(t, t.TempDir(), "libcuda.so.1", fakeDriverC,
+		fmt.Sprintf("-DCUINIT=%d", cuInit), fmt.Sprintf("-DCOUNT=%d", count))
+}
+
+func TestOpenDriverMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "libcuda.so.1")
+	_, err := Open(Options{DriverPath: path})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	var le *LibraryError
+	if !errors.As(err, &le) || len(le.Tried) != 1 || le.Tried[0] != path {
+		t.Fatalf("err = %v, want a LibraryError trying %s", err, path)
+	}
+	if !strings.Contains(err.Error(), path+" (absent)") || !strings.Contains(err.Error(), EnvDriver) {
+		t.Errorf("message %q does not say what was tried and what to set", err)
+	}
+}
+
+func TestOpenDriverNotALibrary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "libcuda.so.1")
+	os.WriteFile(path, []byte("not ELF"), 0o644)
+	_, err := Open(Options{DriverPath: path})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), path+" (") || strings.Contains(err.Error(), "absent") {
+		t.Fatalf("err = %v, want the loader's reason for %s", err, path)
+	}
+}
+
+// TestOpenDefaultSearch runs Open in a child process whose LD_LIBRARY_PATH
+// is an empty directory, so the loader's own search is what fails, and
+// expects every default candidate in the message.
+func TestOpenDefaultSearch(t *testing.T) {
+	if os.Getenv("LOGITLENS_CUDA_CHILD") != "" {
+		_, err := Open(Options{})
+		fmt.Println("OPEN-ERROR:", err)
+		return
+	}
+	for _, c := range driverCandidates("") {
+		if _, err := os.Stat(c); filepath.IsAbs(c) && err == nil {
+			t.Skipf("%s exists: this machine has a driver", c)
+		}
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenDefaultSearch$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "LOGITLENS_CUDA_CHILD=1", "LD_LIBRARY_PATH="+t.TempDir(), EnvDriver+"=", EnvCUBLAS+"=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	msg := string(out)
+	if !strings.Contains(msg, "OPEN-ERROR: cuda: libcuda.so.1 (the NVIDIA driver) not found; tried libcuda.so.1 (") {
+		t.Fatalf("child said:\n%s", msg)
+	}
+	for _, c := range driverCandidates("")[1:] {
+		if !strings.Contains(msg, c) {
+			t.Errorf("message lacks candidate %s:\n%s", c, msg)
+		}
+	}
+}
+
+// TestOpenUsesLDLibraryPath puts a fake driver (cuInit → 999) on a child's
+// LD_LIBRARY_PATH: the loader's own search must find it before any system
+// driver.
+func TestOpenUsesLDLibraryPath(t *testing.T) {
+	dir := filepath.Dir(fakeDriver(t, 999, 0))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenDefaultSearch$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "LOGITLENS_CUDA_CHILD=1", "LD_LIBRARY_PATH="+dir, EnvDriver+"=", EnvCUBLAS+"=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "OPEN-ERROR: cuda: cuInit failed with code 999 (CUDA_ERROR_UNKNOWN)") {
+		t.Fatalf("child said:\n%s", out)
+	}
+}
+
+func TestOpenCuInitFails(t *testing.T) {
+	_, err := Open(Options{DriverPath: fakeDriver(t, 100, 0)})
+	var de *DriverError
+	if !errors.As(err, &de) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err = %v, want an unavailable DriverError", err)
+	}
+	want := "cuda: cuInit failed with code 100 (CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected)"
+	if err.Error() != want {
+		t.Errorf("err = %q\nwant  %q", err, want)
+	}
+	// a code the driver cannot name falls back to our table
+	_, err = Open(Options{DriverPath: fakeDriver(t, 999, 0)})
+	if err == nil || err.Error() != "cuda: cuInit failed with code 999 (CUDA_ERROR_UNKNOWN)" {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestOpenNoDevice(t *testing.T) {
+	_, err := Open(Options{DriverPath: fakeDriver(t, 0, 0)})
+	if !errors.Is(err, ErrNoDevice) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrNoDevice", err)
+	}
+}
+
+func TestOpenCUBLASMissing(t *testing.T) {
+	drv := fakeDriver(t, 0, 1)
+	empty := t.TempDir()
+	check := func(err error) {
+		t.Helper()
+		var le *LibraryError
+		if !errors.As(err, &le) || !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("err = %v, want a LibraryError", err)
+		}
+		for _, n := range []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"} {
+			if !strings.Contains(err.Error(), filepath.Join(empty, n)) {
+				t.Errorf("message lacks %s: %v", filepath.Join(empty, n), err)
+			}
+		}
+		if !strings.Contains(err.Error(), EnvCUBLAS) {
+			t.Errorf("message does not name %s: %v", EnvCUBLAS, err)
+		}
+	}
+	_, err := Open(Options{DriverPath: drv, CUBLASPath: empty})
+	check(err)
+	t.Setenv(EnvCUBLAS, empty) // the environment is honoured the same way
+	_, err = Open(Options{DriverPath: drv})
+	check(err)
+}
+
+// TestOpenFakeGPU opens a fake driver and cuBLAS that accept everything,
+// and checks what crossed purego: device properties, the math mode, and a
+// kernel launch's and a GEMM's arguments.
+func TestOpenFakeGPU(t *testing.T) {
+	drv := fakeDriver(t, 0, 1)
+	dir := t.TempDir()
+	blas := buildFake(t, dir, "libcublas.so.13", fakeBLASC)
+	d, err := Open(Options{DriverPath: drv, CUBLASPath: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.CUBLASPath != blas || d.DriverPath != drv {
+		t.Errorf("loaded %s and %s", d.DriverPath, d.CUBLASPath)
+	}
+	if got, want := d.String(), "Fake GPU (sm_90, 80 GB, driver 0.0, cuBLAS 13.0.0)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	read := func(lib, sym string, n int) []int64 {
+		h, err := purego.Dlopen(lib, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := purego.Dlsym(h, sym)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]int64(nil), unsafe.Slice(*(**int64)(unsafe.Pointer(&p)), n)...)
+	}
+	if m := read(blas, "fake_math", 1)[0] & 0xffffffff; m != cublasDefaultMath {
+		t.Errorf("math mode %d, want %d (no TF32)", m, cublasDefaultMath)
+	}
+	err = d.do(func() error {
+		return d.drv.Launch(Function(1), Dim3{3, 2, 1}, Dim3{256, 1, 1}, 128,
+			[]Arg{IntArg(-7), FloatArg(1.5), PtrArg(0xdead0000)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := read(drv, "fake_launch", 8), []int64{3, 2, 256, 128, -7, 1500, 0xdead0000, 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("launch arrived as %v, want %v", got, want)
+	}
+	err = d.do(func() error { return d.blas.Sgemm(gemmRowMajor(0x30, 0x10, 0x20, 13, 50257, 768, true)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{0x1234, 1, 0, 50257, 13, 768, 1000, 0x20, 768, 0x10, 768, 0, 0x30, 50257}
+	if got := read(blas, "fake_gemm", 14); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sgemm arrived as %v, want %v", got, want)
+	}
+}
