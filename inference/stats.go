@@ -289,16 +289,32 @@ func rowStats(c *Cell, z []float32, fin *finalRow, k, target int) (lse, meanZ fl
 		c.TargetProb = math.Exp(float64(zTarget) - lse)
 	}
 	top := newTopK(k)
-	for i, v := range z {
-		if v > top.min {
-			top.insert(i, v)
-		}
-	}
+	top.scan(z)
 	c.Top = make([]Prediction, len(top.ids))
 	for j, id := range top.ids {
 		c.Top[j] = Prediction{ID: id, Prob: math.Exp(float64(top.vals[j]) - lse)}
 	}
 	return lse, meanZ
+}
+
+// scan offers every z[i] to t in order, as the plain loop
+// `if v > t.min { t.insert(i, v) }` does, skipping with a vector compare
+// the runs of values that cannot enter (nearly all, once t is full).
+func (t *topK) scan(z []float32) {
+	for i := 0; i < len(z); {
+		if haveVecStats && i%8 == 0 && len(z)-i >= 8 {
+			n := (len(z) - i) &^ 7
+			j := vecFirstAbove(z[i:i+n], t.min)
+			i += j
+			if j == n {
+				continue
+			}
+		}
+		if z[i] > t.min {
+			t.insert(i, z[i])
+		}
+		i++
+	}
 }
 
 // finalRowOf prepares a position's finalRow from its final logits z, writing

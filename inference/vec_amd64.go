@@ -43,3 +43,8 @@ func vecGELU(x []float32) { geluAVX2(&x[0], len(x)) }
 func vecDot(a, b []float32) float32 { return dotAVX2(&a[0], &b[0], len(a)) }
 
 func vecAxpy(alpha float32, x, y []float32) { axpyAVX2(alpha, &x[0], &y[0], len(x)) }
+
+//go:noescape
+func firstAboveAVX2(z *float32, n int, t float32) int
+
+func vecFirstAbove(z []float32, t float32) int { return firstAboveAVX2(&z[0], len(z), t) }

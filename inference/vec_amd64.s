@@ -387,3 +387,31 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func firstAboveAVX2(z *float32, n int, t float32) int
+// The index of the first z[i] > t, i < n (a multiple of 8), or n.
+TEXT ·firstAboveAVX2(SB), NOSPLIT, $0-32
+	MOVQ z+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS t+16(FP), Y1
+	XORQ AX, AX
+loop:
+	CMPQ AX, CX
+	JGE none
+	VMOVUPS (SI)(AX*4), Y0
+	VCMPPS $1, Y0, Y1, Y2
+	VMOVMSKPS Y2, DX
+	TESTL DX, DX
+	JNE found
+	ADDQ $8, AX
+	JMP loop
+found:
+	BSFL DX, DX
+	ADDQ DX, AX
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET
+none:
+	MOVQ CX, ret+24(FP)
+	VZEROUPPER
+	RET

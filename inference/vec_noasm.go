@@ -11,3 +11,4 @@ func vecMax(z []float32) float32                                       { panic("
 func vecGELU(x []float32)                                              { panic("unreachable") }
 func vecDot(a, b []float32) float32                                    { panic("unreachable") }
 func vecAxpy(alpha float32, x, y []float32)                            { panic("unreachable") }
+func vecFirstAbove(z []float32, t float32) int                         { panic("unreachable") }
