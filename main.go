@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -39,6 +41,7 @@ Usage:
   logitlens [flags]                 open the explorer (live prompt, lens grid, top-k)
   logitlens lens --prompt TEXT      print the lens (text, csv or json)
   logitlens serve [flags]           serve the explorer over SSH (public keys only)
+  logitlens bench [flags]           time the full lens and a one-token append
   logitlens download MODEL          fetch a model into the Hugging Face cache
   logitlens models                  list the models in the cache
   logitlens version                 print version, Go and BLAS
@@ -66,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return downloadCmd(ctx, args[1:], stdout, stderr)
 		case "serve":
 			return serveCmd(ctx, args[1:], stderr)
+		case "bench":
+			return benchCmd(ctx, args[1:], stdout, stderr)
 		case "models":
 			return modelsCmd(args[1:], stdout, stderr)
 		case "version":
@@ -289,6 +294,54 @@ func bytesText(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var mf modelFlags
+	var tokens, format string
+	var opt inference.BenchOptions
+	fs := newFlagSet("bench", "logitlens bench [--model M] [--tokens 16,64,128] [--runs 7] [--format text|json]", stderr)
+	mf.register(fs)
+	fs.StringVar(&tokens, "tokens", "16,64,128", "prompt lengths to time, comma-separated")
+	fs.IntVar(&opt.Runs, "runs", 7, "timed runs per measurement, after one warm-up")
+	fs.IntVar(&opt.TopK, "top-k", 10, "predictions per cell, 1..50")
+	fs.BoolVar(&opt.Sublayers, "sublayers", false, "add each block's resid_mid row")
+	fs.StringVar(&format, "format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if format != "text" && format != "json" {
+		return fmt.Errorf("bench: unknown format %q (want text or json)", format)
+	}
+	for f := range strings.SplitSeq(tokens, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bench: --tokens: %q is not a positive number", f)
+		}
+		opt.Tokens = append(opt.Tokens, n)
+	}
+	// Load to first lens: what a user waits for before the first screen.
+	start := time.Now()
+	m, err := loadModel(ctx, mf, stderr)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if _, err := m.NewSession().Lens(ctx, inference.Request{IDs: []int{0}, TopK: 10, Target: -1}, nil); err != nil {
+		return err
+	}
+	opt.LoadTime = time.Since(start)
+	if n := m.Config().NPositions; slices.Max(opt.Tokens) > n {
+		return fmt.Errorf("bench: --tokens %d exceeds the model's n_positions %d", slices.Max(opt.Tokens), n)
+	}
+	rep, err := inference.Bench(ctx, m, opt)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return rep.WriteJSON(stdout)
+	}
+	return rep.WriteText(stdout)
+}
+
 func downloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("download", "logitlens download MODEL", stderr)
 	if err := fs.Parse(args); err != nil {
@@ -350,7 +403,11 @@ func versionCmd(stdout io.Writer) error {
 	if c == "" || c == "none" {
 		c = "unknown"
 	}
-	fmt.Fprintf(stdout, "logitlens %s\ncommit: %s\ngo: %s\nblas: %s\ncuda: not available in this build\n", v, c, goVersion, inference.BLASName())
+	fmt.Fprintf(stdout, "logitlens %s\ncommit: %s\ngo: %s\nblas: %s\n", v, c, goVersion, inference.BLASName())
+	if note := inference.BLASNote(); note != "" {
+		fmt.Fprintf(stdout, "blas note: %s\n", note)
+	}
+	fmt.Fprintf(stdout, "cuda: %s\n", inference.CUDAStatus())
 	return nil
 }
 

@@ -186,6 +186,36 @@ func TestDefaultModelFallsBackToBuiltin(t *testing.T) {
 	}
 }
 
+func TestBenchJSON(t *testing.T) {
+	out, _, err := runCmd(t, "bench", "--model", "demo", "--tokens", "4,8", "--runs", "1", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		BLAS    string `json:"blas"`
+		Device  string `json:"device"`
+		Results []struct {
+			Tokens int                                `json:"tokens"`
+			Full   struct{ Median, Min, Max float64 } `json:"full_ms"`
+			Inc    struct{ Median, Min, Max float64 } `json:"incremental_ms"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.BLAS == "" || rep.Device == "" || len(rep.Results) != 2 || rep.Results[1].Tokens != 8 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if !(r.Full.Min > 0 && r.Full.Min <= r.Full.Median && r.Full.Median <= r.Full.Max && r.Inc.Median > 0) {
+			t.Errorf("timings %+v", r)
+		}
+	}
+	if _, _, err := runCmd(t, "bench", "--model", "demo", "--tokens", "300"); err == nil || !strings.Contains(err.Error(), "n_positions") {
+		t.Errorf("--tokens 300 on a 256-position model: %v", err)
+	}
+}
+
 func TestCommandErrors(t *testing.T) {
 	dir := fixture(t, "tiny-f32")
 	long := strings.Repeat("lens ", 200) // 200 tokens > n_positions 128

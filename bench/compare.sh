@@ -13,9 +13,9 @@ runs=${2:-7}
 tokens=${TOKENS:-16,64,128}
 out=${OUT:-$(mktemp -d)}
 cd "$(dirname "$0")/.."
-go build -o "$out/lensbench" ./bench/lensbench
+go build -o "$out/logitlens" .
 echo "logitlens:"
-"$out/lensbench" --model "$model" --tokens "$tokens" --runs "$runs" --format json >"$out/go.json"
+"$out/logitlens" bench --model "$model" --tokens "$tokens" --runs "$runs" --format json >"$out/go.json"
 echo "torch:"
 OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/torch_lens.py "$model" --tokens "$tokens" --runs "$runs" --threads 2 --json >"$out/torch.json"
 echo "results in $out"

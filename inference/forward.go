@@ -12,6 +12,9 @@ import (
 // row (embedding, resid_mid, block outputs) for the lens. The context is
 // checked between blocks.
 func (s *Session) forward(ctx context.Context, ids []int, p0 int) error {
+	if s.dev != nil {
+		return s.dev.Forward(ids, p0) // weights, KV cache and streams live on the GPU
+	}
 	m, e := s.m, s.m.engine
 	T, C, H := len(ids), m.cfg.NEmbd, m.cfg.NHead
 	P := p0 + T

@@ -88,12 +88,17 @@ func OpenDir(dir, id string, engine Engine) (*Model, error) {
 // why when auto falls back to the CPU.
 func chooseEngine(device string) (Engine, string, error) {
 	switch device {
-	case "", "auto":
-		return CPU{}, "", nil
 	case "cpu":
 		return CPU{}, "", nil
-	case "cuda":
-		return nil, "", fmt.Errorf("inference: --device cuda: %w (no CUDA engine in this build)", ErrNoCUDA)
+	case "", "auto", "cuda":
+		e, err := openCUDA()
+		if err == nil {
+			return e, "", nil
+		}
+		if device == "cuda" {
+			return nil, "", fmt.Errorf("inference: --device cuda: %w: %w", ErrNoCUDA, err)
+		}
+		return CPU{}, "no GPU, running on the CPU: " + err.Error(), nil
 	}
 	return nil, "", fmt.Errorf("inference: unknown device %q (want auto, cpu or cuda)", device)
 }

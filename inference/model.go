@@ -50,6 +50,11 @@ func NewModel(ck *weights.Checkpoint, tok *weights.Tokenizer, engine Engine, id 
 		return nil, fmt.Errorf("inference: tokenizer has %d tokens but the model's vocab_size is %d", tok.VocabSize(), cfg.VocabSize)
 	}
 	m := &Model{cfg: cfg, engine: engine, tok: tok, ckpt: ck, vocabTok: tok.VocabSize()}
+	if e, ok := engine.(*CUDA); ok {
+		if err := e.upload(ck); err != nil {
+			return nil, err
+		}
+	}
 	get := func(name string) *tensor.Dense {
 		t := ck.Tensor(name)
 		if t == nil {
@@ -113,6 +118,9 @@ func (m *Model) Close() error {
 	if pb := m.unembedPacked; pb != nil && pb.free != nil {
 		m.unembedPacked = nil
 		pb.free()
+	}
+	if e, ok := m.engine.(*CUDA); ok {
+		e.close() //nolint:errcheck // the checkpoint's error is the one to report
 	}
 	return m.ckpt.Close()
 }

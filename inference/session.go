@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/logitlens/logitlens/inference/cuda"
 )
 
 // Session computes lenses for one user's evolving prompt. GPT-2 is causal,
@@ -32,6 +34,8 @@ type Session struct {
 	lensIn  []float32 // [R·n, C] ln_f inputs of a lens chunk
 	logits  []float32 // [R·n, V]
 	finProb []float32 // [n, V] P_final of each position in a lens chunk
+
+	dev *cuda.State // the prompt on the GPU, with the CUDA engine (made by the first Lens); nil on the CPU
 }
 
 type kvCache struct{ k, v []float32 } // [cap, C] each
@@ -115,6 +119,13 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if e, ok := s.m.engine.(*CUDA); ok && s.dev == nil {
+		dev, err := e.model.NewState(cuda.StateOptions{})
+		if err != nil { // e.g. the GPU's memory is full
+			return nil, fmt.Errorf("inference: %w", err)
+		}
+		s.dev = dev
+	}
 
 	if key := (cellKey{req.TopK, req.Target}); key != s.key {
 		s.key = key
@@ -129,8 +140,12 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 	rows := s.m.Rows(req.Sublayers)
 	final := 2 * s.m.cfg.NLayer
 	T := len(req.IDs)
-	for a := 0; a < T; a += forwardChunk {
-		b := min(T, a+forwardChunk)
+	chunk := forwardChunk
+	if s.dev != nil {
+		chunk = T // one forward and one lens GEMM for the whole prompt: the GPU wants big calls
+	}
+	for a := 0; a < T; a += chunk {
+		b := min(T, a+chunk)
 		if from := len(s.ids); from < b {
 			if err := s.forward(ctx, req.IDs[from:b], from); err != nil {
 				return nil, err
@@ -180,6 +195,9 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 // lensRange computes the cells of the given streams (which include the
 // final one) for positions lo..hi-1, in chunks whose logits fit lensRows.
 func (s *Session) lensRange(ctx context.Context, lo, hi int, streams []int, req Request) error {
+	if s.dev != nil {
+		return s.deviceLens(lo, hi, streams, req)
+	}
 	n := max(1, lensRows/len(streams))
 	for a := lo; a < hi; a += n {
 		if err := ctx.Err(); err != nil {
