@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveRepo is a minimal Hugging Face hub serving one repo from a local
+// directory over the resolve protocol (X-Repo-Commit, ETag, X-Linked-Etag
+// with the sha256 of LFS files, 404 + X-Error-Code for absent files). The
+// protocol's corners are tested in weights; this drives the commands.
+func serveRepo(t *testing.T, repo, dir string) *httptest.Server {
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		prefix := "/" + repo + "/resolve/"
+		if !strings.HasPrefix(r.URL.Path, prefix) {
+			w.Header().Set("X-Error-Code", "RepoNotFound")
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		file := r.URL.Path[strings.Index(r.URL.Path[len(prefix):], "/")+len(prefix)+1:]
+		w.Header().Set("X-Repo-Commit", commit)
+		data, err := os.ReadFile(filepath.Join(dir, filepath.Base(file)))
+		if err != nil || file != filepath.Base(file) {
+			w.Header().Set("X-Error-Code", "EntryNotFound")
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		sum := sha256.Sum256(data)
+		if strings.HasSuffix(file, ".safetensors") {
+			w.Header().Set("X-Linked-Etag", `"`+hex.EncodeToString(sum[:])+`"`)
+			w.Header().Set("X-Linked-Size", strconv.Itoa(len(data)))
+		}
+		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:20])+`"`)
+		http.ServeContent(w, r, file, time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// download fills the cache in huggingface_hub's layout, models lists it,
+// and lens then runs offline from the cache.
+func TestDownloadModelsLensOffline(t *testing.T) {
+	dir := fixture(t, "tiny-f32")
+	srv := serveRepo(t, "acme/tiny-gpt2", dir)
+	cache := t.TempDir()
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_OFFLINE", "")
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"download", "acme/tiny-gpt2"}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	snap := strings.TrimSpace(out.String())
+	if link, err := os.Readlink(filepath.Join(snap, "model.safetensors")); err != nil || !strings.HasPrefix(link, "../../blobs/") {
+		t.Errorf("snapshot link %q (%v), want ../../blobs/<etag>", link, err)
+	}
+	if !strings.Contains(errOut.String(), "downloaded model.safetensors") {
+		t.Errorf("no progress on stderr: %q", errOut.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"models"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "acme/tiny-gpt2") || !strings.Contains(out.String(), "main") || !strings.Contains(out.String(), "complete") {
+		t.Errorf("models:\n%s", out.String())
+	}
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	out.Reset()
+	if err := run(context.Background(), []string{"lens", "--model", "acme/tiny-gpt2", "--prompt", "Hello world"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "acme/tiny-gpt2 · 2 layers") {
+		t.Errorf("lens from the cache:\n%s", out.String())
+	}
+}
