@@ -37,7 +37,7 @@ func Load(ctx context.Context, spec string, opt LoadOptions) (*Model, error) {
 	snap, err := weights.Resolve(ctx, spec, opt.Hub)
 	if err != nil {
 		if opt.Fallback && (errors.Is(err, weights.ErrOffline) || errors.Is(err, weights.ErrUnreachable)) {
-			return openBuiltin(engine, fmt.Sprintf("%s is not cached and the hub cannot be reached, so this is the %s. Get %s with `logitlens download %s` when online.", spec, builtin.Description, spec, spec))
+			return openBuiltin(engine, fmt.Sprintf("%s: not cached and the hub is unreachable, so this is the built-in demo model (small; 1960s American English). `logitlens download %s` gets %s.", spec, spec, spec))
 		}
 		return nil, err
 	}

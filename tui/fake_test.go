@@ -20,6 +20,7 @@ import (
 // consistent. Tests read their expectations from the lenses it returned.
 type fakeBackend struct {
 	layers int
+	note   string // Info.Note
 	delay  time.Duration // per column, to exercise streaming and cancellation
 
 	mu      sync.Mutex
@@ -45,7 +46,7 @@ func (f *fakeBackend) Info() inference.Info {
 	return inference.Info{
 		ID:     "fake/gpt2-test",
 		Config: weights.Config{NLayer: f.layers, NEmbd: 8, NHead: 2, NPositions: 1024, VocabSize: f.vocab()},
-		Device: "cpu", BLAS: "fake",
+		Device: "cpu", BLAS: "fake", Note: f.note,
 	}
 }
 

@@ -370,7 +370,7 @@ func (m *Model) sync() {
 	m.grid.data, m.grid.styles, m.grid.metric, m.grid.text = m.data, m.styles, m.metric, m.tokenText
 	m.grid.resize(r.gridW, r.gridH)
 	m.panel = panel{data: m.data, styles: m.styles, metric: m.metric, text: m.tokenText,
-		row: m.grid.row, col: m.grid.col, targetText: m.targetText, side: r.side}
+		row: m.grid.row, col: m.grid.col, targetText: m.targetText, side: r.side, note: m.info.Note}
 	m.status.styles = m.styles
 	m.status.computing = m.computing
 	m.status.spinner = m.spin.View()

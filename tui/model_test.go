@@ -461,6 +461,21 @@ func TestMouse(t *testing.T) {
 	m.Update(tea.MouseWheelMsg{Button: tea.MouseWheelUp, Mod: tea.ModShift})
 }
 
+// A model note (e.g. the fallback to the built-in model) stays readable in
+// the panel after the status bar's notice has given way.
+func TestModelNoteInPanel(t *testing.T) {
+	for _, size := range [][2]int{{120, 30}, {80, 24}} {
+		b := &fakeBackend{layers: 2, note: "gpt2 is not cached and the hub cannot be reached: built-in demo model"}
+		m := loaded(t, b, fakeOptions(b, "The cat"), size[0], size[1])
+		press(t, m, "tab")
+		press(t, m, "left") // any key: the status bar's notice gives way
+		s := screen(m)
+		if !strings.Contains(s, "gpt2 is not cached") || !strings.Contains(s, "built-in demo") {
+			t.Errorf("%dx%d: note not shown:\n%s", size[0], size[1], s)
+		}
+	}
+}
+
 func TestSnapshotsOff(t *testing.T) {
 	b := &fakeBackend{layers: 2}
 	opts := fakeOptions(b, "The cat")

@@ -20,6 +20,15 @@ type panel struct {
 	row, col   int
 	targetText string // printable pinned target; "" for none
 	side       bool   // beside the grid (else below)
+	note       string // why this model (e.g. a fallback); "" for none
+}
+
+// noteLines wraps the model note to width, or returns nil.
+func (p panel) noteLines(width int) []string {
+	if p.note == "" || width < 10 {
+		return nil
+	}
+	return strings.Split(p.styles.Warn.Render(lipgloss.Wrap(p.note, width, " ")), "\n")
 }
 
 // stats returns the statistics lines of the cursor cell.
@@ -122,10 +131,18 @@ func (p panel) View(width, height int) string {
 			lines = append(lines, "")
 			lines = append(lines, legend...)
 		}
+		if note := p.noteLines(width); len(note) > 0 && height-len(lines)-1 > 0 {
+			lines = append(lines, "")
+			lines = append(lines, note[:min(len(note), height-len(lines))]...)
+		}
 	} else {
 		leftW := min(44, width/2)
 		left := append(p.stats(), "")
 		left = append(left, p.legend(leftW-1)...)
+		if note := p.noteLines(leftW - 1); len(note) > 0 {
+			left = append(left, "")
+			left = append(left, note...)
+		}
 		right := p.topK(width-leftW-1, height)
 		for i := 0; i < height && (i < len(left) || i < len(right)); i++ {
 			var l, r string
