@@ -20,7 +20,7 @@ import (
 // consistent. Tests read their expectations from the lenses it returned.
 type fakeBackend struct {
 	layers int
-	note   string // Info.Note
+	note   string        // Info.Note
 	delay  time.Duration // per column, to exercise streaming and cancellation
 
 	mu      sync.Mutex
