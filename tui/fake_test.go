@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"slices"
@@ -22,6 +23,7 @@ type fakeBackend struct {
 	layers int
 	note   string        // Info.Note
 	delay  time.Duration // per column, to exercise streaming and cancellation
+	nPos   int           // n_positions; 0 for 1024
 
 	mu      sync.Mutex
 	lenses  []*inference.Lens // every completed lens, in order
@@ -45,9 +47,16 @@ func (f *fakeBackend) vocab() int { return 256 + len(fakeWords) + 1 }
 func (f *fakeBackend) Info() inference.Info {
 	return inference.Info{
 		ID:     "fake/gpt2-test",
-		Config: weights.Config{NLayer: f.layers, NEmbd: 8, NHead: 2, NPositions: 1024, VocabSize: f.vocab()},
+		Config: weights.Config{NLayer: f.layers, NEmbd: 8, NHead: 2, NPositions: f.positions(), VocabSize: f.vocab()},
 		Device: "cpu", BLAS: "fake", Note: f.note,
 	}
+}
+
+func (f *fakeBackend) positions() int {
+	if f.nPos > 0 {
+		return f.nPos
+	}
+	return 1024
 }
 
 func (f *fakeBackend) EOT() int { return f.vocab() - 1 }
@@ -124,6 +133,11 @@ func (f *fakeBackend) cell(prefix []int, row, nrows, k, target int) inference.Ce
 
 func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn func(inference.Column)) (*inference.Lens, error) {
 	start := time.Now()
+	if len(req.IDs) > f.positions() {
+		// As inference.Model.Validate words it.
+		return nil, fmt.Errorf("inference: %w: %d tokens, but this model reads at most n_positions = %d",
+			inference.ErrPromptTooLong, len(req.IDs), f.positions())
+	}
 	f.mu.Lock()
 	f.calls++
 	reused := 0

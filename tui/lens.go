@@ -324,11 +324,13 @@ func (m *Model) handleLensDone(msg lensDoneMsg) tea.Cmd {
 	}
 	m.computing = false
 	m.cancelLens = nil
+	m.lensErr = ""
 	switch {
 	case errors.Is(msg.err, context.Canceled):
 		return nil
 	case msg.err != nil:
-		m.status.setError(fmt.Sprintf("lens: %v", msg.err))
+		m.lensErr = fmt.Sprintf("lens: %v", msg.err)
+		m.status.setError(m.lensErr)
 		return nil
 	}
 	m.status.clearError()

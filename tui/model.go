@@ -74,6 +74,7 @@ type Model struct {
 	data        *lensData
 	lastElapsed time.Duration
 	lastReused  int
+	lensErr     string // why the newest lens failed; "" if it did not
 
 	tokText map[int]string // printable token text, memoised
 }
@@ -371,6 +372,9 @@ func (m *Model) sync() {
 	m.grid.resize(r.gridW, r.gridH)
 	m.panel = panel{data: m.data, styles: m.styles, metric: m.metric, text: m.tokenText,
 		row: m.grid.row, col: m.grid.col, targetText: m.targetText, side: r.side, note: m.info.Note}
+	if !m.computing {
+		m.panel.err = m.lensErr
+	}
 	m.status.styles = m.styles
 	m.status.computing = m.computing
 	m.status.spinner = m.spin.View()

@@ -625,3 +625,30 @@ func TestUnknownPalette(t *testing.T) {
 
 // teaSize is a window size message.
 func teaSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }
+
+// TestPromptTooLong pastes a prompt longer than n_positions: the prompt is
+// kept, the whole error is readable (the panel wraps it) and the status bar
+// puts the error before the model line, and nothing still claims to compute.
+func TestPromptTooLong(t *testing.T) {
+	b := &fakeBackend{layers: 2, nPos: 16}
+	m := loaded(t, b, fakeOptions(b, "The cat"), 80, 24)
+	long := strings.Repeat(" the cat sat on the mat", 60)
+	_, cmd := m.Update(tea.PasteMsg{Content: long})
+	settle(t, m, cmd)
+	if got := m.prompt.Value(); got != "The cat"+long {
+		t.Fatalf("prompt lost: %d bytes, want %d", len(got), len("The cat"+long))
+	}
+	s := screen(m)
+	lines := strings.Split(s, "\n")
+	status := lines[len(lines)-1]
+	if !strings.HasPrefix(strings.TrimSpace(status), "lens: inference: prompt too long") {
+		t.Errorf("status bar does not lead with the error: %q", status)
+	}
+	flat := strings.Join(strings.Fields(s), " ")
+	if !strings.Contains(flat, "reads at most n_positions = 16") {
+		t.Errorf("error not shown in full:\n%s", s)
+	}
+	if strings.Contains(s, "computing") {
+		t.Errorf("failed lens still shown as computing:\n%s", s)
+	}
+}

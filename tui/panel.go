@@ -21,6 +21,7 @@ type panel struct {
 	targetText string // printable pinned target; "" for none
 	side       bool   // beside the grid (else below)
 	note       string // why this model (e.g. a fallback); "" for none
+	err        string // why the lens failed; "" while it computes or when it succeeded
 }
 
 // noteLines wraps the model note to width, or returns nil.
@@ -31,8 +32,9 @@ func (p panel) noteLines(width int) []string {
 	return strings.Split(p.styles.Warn.Render(lipgloss.Wrap(p.note, width, " ")), "\n")
 }
 
-// stats returns the statistics lines of the cursor cell.
-func (p panel) stats() []string {
+// stats returns the statistics lines of the cursor cell, wrapped to width
+// where they can be.
+func (p panel) stats(width int) []string {
 	st := p.styles
 	d := p.data
 	if d == nil || p.col < 0 || p.col >= d.columns() || p.row < 0 || p.row >= len(d.rows) {
@@ -56,7 +58,11 @@ func (p panel) stats() []string {
 		lines = append(lines, st.Muted.Render("next   (end of prompt)"))
 	}
 	c, ok := d.cell(p.row, p.col)
-	if !ok {
+	switch {
+	case !ok && p.err != "":
+		// The status bar cuts a long error; here it wraps.
+		return append(lines, strings.Split(st.Error.Render(lipgloss.Wrap(p.err, max(10, width), " ")), "\n")...)
+	case !ok:
 		return append(lines, st.Muted.Render("computing…"))
 	}
 	lines = append(lines,
@@ -115,7 +121,7 @@ func (p panel) View(width, height int) string {
 	if p.side || width < 60 {
 		// Stacked: statistics first, then as much top-k as fits, then the
 		// legend when there is room for it.
-		lines = append(lines, p.stats()...)
+		lines = append(lines, p.stats(width)...)
 		legend := p.legend(width)
 		room := height - len(lines) - 1
 		if room-len(legend)-1 >= 3 {
@@ -137,7 +143,7 @@ func (p panel) View(width, height int) string {
 		}
 	} else {
 		leftW := min(44, width/2)
-		left := append(p.stats(), "")
+		left := append(p.stats(leftW-1), "")
 		left = append(left, p.legend(leftW-1)...)
 		if note := p.noteLines(leftW - 1); len(note) > 0 {
 			left = append(left, "")
@@ -164,8 +170,12 @@ func (p panel) View(width, height int) string {
 	return strings.Join(lines, "\n")
 }
 
-// fitStyled cuts or pads a styled line to exactly w cells.
+// fitStyled cuts or pads a styled line to exactly w cells. Zero cells is
+// the empty string: lipgloss reads MaxWidth(0) as no limit.
 func fitStyled(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
 	if lipgloss.Width(s) > w {
 		return lipgloss.NewStyle().MaxWidth(w).Render(s)
 	}
