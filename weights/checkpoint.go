@@ -255,45 +255,112 @@ func isMaskBuffer(name string) bool {
 	return err == nil
 }
 
-// expectedShapes lists every tensor a GPT-2 of cfg needs with its shape;
-// Conv1D weights are stored [in, out].
-func expectedShapes(cfg Config) map[string][]int {
-	V, P, C, L := cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer
-	m := map[string][]int{
-		"wte.weight":  {V, C},
-		"wpe.weight":  {P, C},
-		"ln_f.weight": {C},
-		"ln_f.bias":   {C},
+// layerTensors are the suffixes of a block's tensors after "h.N.", sorted,
+// with their shapes for n_embd C; Conv1D weights are stored [in, out].
+var layerTensors = []struct {
+	suffix string
+	shape  func(C int) []int
+}{
+	{"attn.c_attn.bias", func(C int) []int { return []int{3 * C} }},
+	{"attn.c_attn.weight", func(C int) []int { return []int{C, 3 * C} }},
+	{"attn.c_proj.bias", func(C int) []int { return []int{C} }},
+	{"attn.c_proj.weight", func(C int) []int { return []int{C, C} }},
+	{"ln_1.bias", func(C int) []int { return []int{C} }},
+	{"ln_1.weight", func(C int) []int { return []int{C} }},
+	{"ln_2.bias", func(C int) []int { return []int{C} }},
+	{"ln_2.weight", func(C int) []int { return []int{C} }},
+	{"mlp.c_fc.bias", func(C int) []int { return []int{4 * C} }},
+	{"mlp.c_fc.weight", func(C int) []int { return []int{C, 4 * C} }},
+	{"mlp.c_proj.bias", func(C int) []int { return []int{C} }},
+	{"mlp.c_proj.weight", func(C int) []int { return []int{4 * C, C} }},
+}
+
+// topTensors are the tensors outside the blocks, sorted; every name sorts
+// after all "h.…" names.
+var topTensors = []string{"ln_f.bias", "ln_f.weight", "wpe.weight", "wte.weight"}
+
+// expectedShape returns the shape a GPT-2 of cfg needs for the tensor name,
+// or false when it needs no such tensor. It works name by name rather than
+// from a list of all 12·n_layer+4 names, so that a config.json with a huge
+// n_layer costs nothing until tensors are actually missing.
+func expectedShape(cfg Config, name string) ([]int, bool) {
+	V, P, C := cfg.VocabSize, cfg.NPositions, cfg.NEmbd
+	switch name {
+	case "wte.weight":
+		return []int{V, C}, true
+	case "wpe.weight":
+		return []int{P, C}, true
+	case "ln_f.weight", "ln_f.bias":
+		return []int{C}, true
 	}
-	for i := 0; i < L; i++ {
+	rest, ok := strings.CutPrefix(name, "h.")
+	if !ok {
+		return nil, false
+	}
+	layer, suffix, ok := strings.Cut(rest, ".")
+	if !ok {
+		return nil, false
+	}
+	i, err := strconv.Atoi(layer)
+	if err != nil || i < 0 || i >= cfg.NLayer || strconv.Itoa(i) != layer {
+		return nil, false
+	}
+	for _, lt := range layerTensors {
+		if lt.suffix == suffix {
+			return lt.shape(C), true
+		}
+	}
+	return nil, false
+}
+
+// firstMissing returns the smallest name, in sort order, of a tensor cfg
+// needs that has is false for. It walks the layers in the order their
+// decimal names sort (0, 1, 10, 100, …, 11, …) and stops at the first gap,
+// so its cost follows the tensors present, not n_layer.
+func firstMissing(cfg Config, has func(string) bool) (string, bool) {
+	var found string
+	var walk func(i int) bool
+	walk = func(i int) bool {
+		if i >= cfg.NLayer {
+			return false
+		}
 		h := "h." + strconv.Itoa(i) + "."
-		m[h+"ln_1.weight"] = []int{C}
-		m[h+"ln_1.bias"] = []int{C}
-		m[h+"attn.c_attn.weight"] = []int{C, 3 * C}
-		m[h+"attn.c_attn.bias"] = []int{3 * C}
-		m[h+"attn.c_proj.weight"] = []int{C, C}
-		m[h+"attn.c_proj.bias"] = []int{C}
-		m[h+"ln_2.weight"] = []int{C}
-		m[h+"ln_2.bias"] = []int{C}
-		m[h+"mlp.c_fc.weight"] = []int{C, 4 * C}
-		m[h+"mlp.c_fc.bias"] = []int{4 * C}
-		m[h+"mlp.c_proj.weight"] = []int{4 * C, C}
-		m[h+"mlp.c_proj.bias"] = []int{C}
+		for _, lt := range layerTensors {
+			if !has(h + lt.suffix) {
+				found = h + lt.suffix
+				return true
+			}
+		}
+		for d := 0; i > 0 && d < 10 && i*10+d < cfg.NLayer; d++ {
+			if walk(i*10 + d) {
+				return true
+			}
+		}
+		return false
 	}
-	return m
+	for i := range 10 {
+		if walk(i) {
+			return found, true
+		}
+	}
+	for _, name := range topTensors {
+		if !has(name) {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // validate checks that the loaded tensors are exactly those cfg needs, with
 // the right shapes. Errors are sorted by name so that they are reproducible.
 func (c *Checkpoint) validate(src string) error {
-	want := expectedShapes(c.Config)
 	var names []string
 	for name := range c.tensors {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		shape, ok := want[name]
+		shape, ok := expectedShape(c.Config, name)
 		if !ok {
 			return fmt.Errorf("weights: %s: unexpected tensor %q for a GPT-2 with n_layer %d", src, name, c.Config.NLayer)
 		}
@@ -301,19 +368,15 @@ func (c *Checkpoint) validate(src string) error {
 			return err
 		}
 	}
-	names = names[:0]
-	for name := range want {
-		if c.tensors[name] == nil {
-			names = append(names, name)
-		}
-	}
-	if len(names) > 0 {
-		sort.Strings(names)
+	// Every tensor present is a distinct needed one, so the count of
+	// missing ones is a subtraction.
+	missing := len(layerTensors)*c.Config.NLayer + len(topTensors) - len(c.tensors)
+	if name, ok := firstMissing(c.Config, func(n string) bool { return c.tensors[n] != nil }); ok {
 		more := ""
-		if len(names) > 1 {
-			more = fmt.Sprintf(" (and %d more)", len(names)-1)
+		if missing > 1 {
+			more = fmt.Sprintf(" (and %d more)", missing-1)
 		}
-		return fmt.Errorf("weights: %s: missing tensor %q%s", src, names[0], more)
+		return fmt.Errorf("weights: %s: missing tensor %q%s", src, name, more)
 	}
 	return nil
 }

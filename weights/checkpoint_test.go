@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"unsafe"
@@ -673,5 +674,53 @@ func TestCheckFiniteOrder(t *testing.T) {
 	}
 	if err := checkFinite([]scan{{"a", "x", big[:1<<20]}, {"a", "y", nil}}); err != nil {
 		t.Errorf("finite: %v", err)
+	}
+}
+
+// A config.json whose n_layer is huge but within ParseConfig's limit (a
+// corrupt or hostile file) must fail as a missing tensor at once, not try to
+// list 12·n_layer expected names first (16M layers: ~200M map entries, an
+// out-of-memory crash).
+func TestCheckpointHugeNLayer(t *testing.T) {
+	cfg := strings.Replace(miniConfig, `"n_layer":1`, `"n_layer":16777216`, 1)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c, err := OpenCheckpoint(writeMini(t, cfg, miniTensors()))
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		c.Close()
+		t.Fatal("no error")
+	}
+	if want := `missing tensor "h.1.attn.c_attn.bias" (and 201326579 more)`; !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v\nwant it to contain %q", err, want)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("allocated %d bytes to report a missing tensor", n)
+	}
+}
+
+// firstMissing walks the needed names in sort order: with every name before
+// x present, x is the one it reports. Checked against a sorted full list.
+func TestFirstMissingOrder(t *testing.T) {
+	for _, L := range []int{1, 2, 9, 10, 11, 23, 101} {
+		cfg := Config{NLayer: L, NEmbd: 4, NHead: 2, NPositions: 3, VocabSize: 5}
+		all := append([]string(nil), topTensors...)
+		for i := 0; i < L; i++ {
+			for _, lt := range layerTensors {
+				all = append(all, fmt.Sprintf("h.%d.%s", i, lt.suffix))
+			}
+		}
+		sort.Strings(all)
+		for _, x := range all {
+			if _, ok := expectedShape(cfg, x); !ok {
+				t.Fatalf("L=%d: expectedShape(%q) not ok", L, x)
+			}
+			if got, ok := firstMissing(cfg, func(n string) bool { return n < x }); !ok || got != x {
+				t.Fatalf("L=%d: firstMissing = %q, %v; want %q", L, got, ok, x)
+			}
+		}
+		if got, ok := firstMissing(cfg, func(string) bool { return true }); ok {
+			t.Fatalf("L=%d: firstMissing with all present = %q", L, got)
+		}
 	}
 }
