@@ -115,6 +115,11 @@ func (a *authorizer) allowCert(user string, cert *gossh.Certificate) (bool, stri
 	if cert.CertType != gossh.UserCert {
 		return false, "not a user certificate"
 	}
+	if len(cert.ValidPrincipals) == 0 {
+		// CertChecker would take this as valid for every user; sshd
+		// refuses it ("certificate lacks principal list").
+		return false, "certificate has no principals"
+	}
 	checker := gossh.CertChecker{
 		IsUserAuthority: func(auth gossh.PublicKey) bool {
 			k := string(auth.Marshal())

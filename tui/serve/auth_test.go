@@ -52,6 +52,9 @@ func TestCertificates(t *testing.T) {
 		signer     gossh.Signer
 	}{
 		{"other principal", "bob", good},
+		// x/crypto's CertChecker takes no principals as "any user"; sshd
+		// refuses such a certificate, and so must we.
+		{"no principals", "alice", certSigner(t, ca, user, gossh.UserCert)},
 		{"untrusted CA", "alice", certSigner(t, other, user, gossh.UserCert, "alice")},
 		{"host certificate", "alice", certSigner(t, ca, user, gossh.HostCert, "alice")},
 		{"bare key of a certificate", "alice", user},
