@@ -1,6 +1,9 @@
 package inference
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // The lens statistics of one row come from its V logits: the softmax
 // normaliser, the sums entropy and KL need, the ranks of the final top-1 and
@@ -17,10 +20,9 @@ import "math"
 
 // finalRow is what the other rows of a position need from its last row.
 type finalRow struct {
-	top1      int       // argmax of the final logits (smaller id on ties)
-	negEnt    float64   // Σ p_f·log p_f = −H(P_final)
-	probs     []float32 // P_final [V]; nil for the final row itself
-	hasTarget bool
+	top1   int       // argmax of the final logits (smaller id on ties)
+	negEnt float64   // Σ p_f·log p_f = −H(P_final)
+	probs  []float32 // P_final [V]; nil for the final row itself
 }
 
 // rowStatsRef fills c from the logits z[V] of one row in one plain pass:
@@ -321,9 +323,9 @@ func (t *topK) scan(z []float32) {
 // P_final = exp(d)/S into probs; −H(P_final) = Σ exp(d)·d / S − log S.
 func finalRowOf(z []float32, probs []float32) finalRow {
 	m := maxOf(z)
-	top1 := 0
-	for z[top1] != m { // the first maximum: the smaller id on ties
-		top1++
+	top1 := slices.Index(z, m) // the first maximum: the smaller id on ties
+	if top1 < 0 {              // m is NaN (an overflowed residual): argmax's 0
+		top1 = 0
 	}
 	inf := float32(math.Inf(1))
 	r := sumsOf(z, nil, m, inf, inf)

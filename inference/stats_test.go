@@ -106,3 +106,19 @@ func TestRowStatsMatchesReferenceRandom(t *testing.T) {
 		}
 	}
 }
+
+// Finite but huge weights can overflow the residual stream, and then every
+// logit of a row is NaN. That is no reason to crash: finalRowOf must not
+// run off the row looking for a logit equal to a NaN max.
+func TestFinalRowOfNaN(t *testing.T) {
+	for _, V := range []int{5, 40} { // scalar tail only, and the vector path
+		z := make([]float32, V)
+		for i := range z {
+			z[i] = float32(math.NaN())
+		}
+		fin := finalRowOf(z, make([]float32, V))
+		if fin.top1 != 0 {
+			t.Errorf("V=%d: top1 = %d, want 0 (argmax's answer)", V, fin.top1)
+		}
+	}
+}
