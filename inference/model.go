@@ -46,8 +46,8 @@ type Model struct {
 // the checkpoint's tensors; Close closes the checkpoint.
 func NewModel(ck *weights.Checkpoint, tok *weights.Tokenizer, engine Engine, id string) (*Model, error) {
 	cfg := ck.Config
-	if tok.VocabSize() > cfg.VocabSize {
-		return nil, fmt.Errorf("inference: tokenizer has %d tokens but the model's vocab_size is %d", tok.VocabSize(), cfg.VocabSize)
+	if err := cfg.CheckVocab(tok.VocabSize()); err != nil {
+		return nil, err
 	}
 	m := &Model{cfg: cfg, engine: engine, tok: tok, ckpt: ck, vocabTok: tok.VocabSize()}
 	if e, ok := engine.(*CUDA); ok {
