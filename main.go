@@ -422,7 +422,7 @@ func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&lf.target, "target", "", "a token to track (its first token if it has several)")
 	fs.BoolVar(&lf.sublayers, "sublayers", false, "show each block's resid_mid row")
 	fs.BoolVar(&lf.bos, "bos", false, "prepend <|endoftext|>")
-	fs.StringVar(&palette, "palette", "viridis", "colour scale: viridis, cividis or gray")
+	fs.StringVar(&palette, "palette", "viridis", "colour scale: "+strings.Join(figure.Palettes(), ", "))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -457,7 +457,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&opts.HostKey, "host-key", serve.DefaultHostKeyPath(), "host private key; an ed25519 key is created there (0600) when missing")
 	fs.StringVar(&opts.Prompt, "prompt", "The Eiffel Tower is in the city of", "every session's initial prompt")
 	fs.IntVar(&opts.TopK, "top-k", 10, "predictions in the cursor panel, 1..50")
-	fs.StringVar(&opts.Palette, "palette", "viridis", "colour scale: viridis, cividis or gray")
+	fs.StringVar(&opts.Palette, "palette", "viridis", "colour scale: "+strings.Join(figure.Palettes(), ", "))
 	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "end a session after this long without input; 0 for never")
 	fs.DurationVar(&opts.MaxSession, "max-session", serve.DefaultMaxSession, "end a session after this long; 0 for never")
 	fs.IntVar(&opts.MaxConns, "max-conns", serve.DefaultMaxConns, "open connections (and sessions) at most")
