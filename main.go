@@ -107,6 +107,15 @@ func (f *modelFlags) loadOptions(progress func(weights.Progress)) inference.Load
 	return opt
 }
 
+// checkTopK rejects a --top-k outside 1..inference.MaxTopK before any
+// model loads; prefix names the command ("" for the explorer).
+func checkTopK(prefix string, k int) error {
+	if k < 1 || k > inference.MaxTopK {
+		return fmt.Errorf("%s--top-k %d is outside 1..%d", prefix, k, inference.MaxTopK)
+	}
+	return nil
+}
+
 // lensFlags are the flags of a lens request.
 type lensFlags struct {
 	prompt, target     string
@@ -148,6 +157,9 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if lf.prompt == "" && !lf.bos {
 		return errors.New("lens: --prompt is required (or --bos for the empty prompt)")
+	}
+	if err := checkTopK("lens: ", lf.topK); err != nil {
+		return err
 	}
 	format, err := outputFormat(lf.format, lf.outputPath)
 	if err != nil {
@@ -311,6 +323,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if format != "text" && format != "json" {
 		return fmt.Errorf("bench: unknown format %q (want text or json)", format)
 	}
+	if err := checkTopK("bench: ", opt.TopK); err != nil {
+		return err
+	}
+	if opt.Runs < 1 {
+		// inference.Bench reads 0 as its default; a user who typed it
+		// meant something else.
+		return fmt.Errorf("bench: --runs %d is not a positive number", opt.Runs)
+	}
 	for f := range strings.SplitSeq(tokens, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
@@ -429,8 +449,8 @@ func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unknown command %q\n\n%s", fs.Arg(0), usage)
 	}
-	if lf.topK < 1 || lf.topK > inference.MaxTopK {
-		return fmt.Errorf("--top-k %d is outside 1..%d", lf.topK, inference.MaxTopK)
+	if err := checkTopK("", lf.topK); err != nil {
+		return err
 	}
 	opts := tui.Options{
 		ModelID: mf.model, Prompt: lf.prompt, TopK: lf.topK, Target: lf.target,

@@ -230,6 +230,11 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"lens", "--model", t.TempDir(), "--prompt", "x"}, "config.json"},
 		{[]string{"lens", "--model", "no-such-org/no-such-model", "--prompt", "x"}, "offline"},
 		{[]string{"lens", "--model", dir, "--prompt", "x", "--device", "tpu"}, "unknown device"},
+		// Flags are checked before the model loads (an empty directory
+		// would fail on config.json), and never silently replaced.
+		{[]string{"lens", "--model", t.TempDir(), "--prompt", "x", "--top-k", "0"}, "top-k 0"},
+		{[]string{"bench", "--model", t.TempDir(), "--top-k", "51"}, "top-k 51"},
+		{[]string{"bench", "--model", t.TempDir(), "--runs", "0"}, "--runs 0"},
 		{[]string{"frobnicate"}, "unknown command"},
 	} {
 		_, _, err := runCmd(t, tc.args...)
