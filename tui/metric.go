@@ -128,16 +128,6 @@ func (m Metric) format(v float64) string {
 	return fmt.Sprintf("%.3f", v)
 }
 
-// formatProb renders a probability as a percentage with three significant
-// figures where small.
-func formatProb(p float64) string {
-	switch {
-	case p >= 0.0995:
-		return fmt.Sprintf("%.1f%%", 100*p)
-	case p >= 0.000995:
-		return fmt.Sprintf("%.2f%%", 100*p)
-	case p == 0:
-		return "0%"
-	}
-	return fmt.Sprintf("%.0e", p)
-}
+// formatProb renders a probability as the figures and exports do (42.1%,
+// 3.20%, 4e-05), so a number reads the same on screen and in a snapshot.
+var formatProb = figure.FormatProb
