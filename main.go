@@ -186,13 +186,12 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	doc := export.NewDocument(l, m, lf.prompt, lf.bos, lf.topK)
 	out := stdout
+	var file *os.File
 	if lf.outputPath != "" {
-		f, err := os.Create(lf.outputPath)
-		if err != nil {
+		if file, err = os.Create(lf.outputPath); err != nil {
 			return err
 		}
-		defer f.Close()
-		out = f
+		out = file
 	}
 	switch format {
 	case "json":
@@ -206,7 +205,13 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	default:
 		err = export.WriteText(out, doc)
 	}
-	if err == nil && lf.outputPath != "" {
+	if file != nil {
+		// A write can fail only at Close (a full disk, NFS): not "wrote".
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil && file != nil {
 		fmt.Fprintf(stderr, "wrote %s\n", lf.outputPath)
 	}
 	return err
