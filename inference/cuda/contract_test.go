@@ -34,31 +34,6 @@ func fixture(t testing.TB, name string) string {
 	return dir
 }
 
-// weightsOf maps a checkpoint's tensors to cuda.Weights (what inference's
-// integration does).
-func weightsOf(ck *weights.Checkpoint) (cuda.Config, cuda.Weights) {
-	c := ck.Config
-	cfg := cuda.Config{NLayer: c.NLayer, NHead: c.NHead, NEmbd: c.NEmbd, VocabSize: c.VocabSize,
-		NPositions: c.NPositions, LayerNormEpsilon: float32(c.LayerNormEpsilon)}
-	get := func(n string) []float32 { return ck.Tensor(n).Data }
-	w := cuda.Weights{WTE: get("wte.weight"), WPE: get("wpe.weight"), LnFG: get("ln_f.weight"), LnFB: get("ln_f.bias")}
-	if t := ck.Tensor("lm_head.weight"); t != nil {
-		w.LMHead = t.Data
-	}
-	for i := range c.NLayer {
-		p := fmt.Sprintf("h.%d.", i)
-		w.Blocks = append(w.Blocks, cuda.Block{
-			Ln1G: get(p + "ln_1.weight"), Ln1B: get(p + "ln_1.bias"),
-			CAttnW: get(p + "attn.c_attn.weight"), CAttnB: get(p + "attn.c_attn.bias"),
-			AttnProjW: get(p + "attn.c_proj.weight"), AttnProjB: get(p + "attn.c_proj.bias"),
-			Ln2G: get(p + "ln_2.weight"), Ln2B: get(p + "ln_2.bias"),
-			FcW: get(p + "mlp.c_fc.weight"), FcB: get(p + "mlp.c_fc.bias"),
-			MlpProjW: get(p + "mlp.c_proj.weight"), MlpProjB: get(p + "mlp.c_proj.bias"),
-		})
-	}
-	return cfg, w
-}
-
 // cpuLens is the CPU engine's lens of ids with every sublayer row.
 func cpuLens(t *testing.T, dir string, ids []int, topK, target int) *inference.Lens {
 	t.Helper()
@@ -136,7 +111,7 @@ func TestLensMatchesCPUEngine(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ck.Close()
-			cfg, w := weightsOf(ck)
+			cfg, w := cuda.FromCheckpoint(ck)
 			dev, err := cuda.NewEmulatedDevice()
 			if err != nil {
 				t.Fatal(err)
@@ -183,7 +158,7 @@ func TestIncrementalMatchesFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ck.Close()
-	cfg, w := weightsOf(ck)
+	cfg, w := cuda.FromCheckpoint(ck)
 	dev, err := cuda.NewEmulatedDevice()
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"unsafe"
+
+	"github.com/logitlens/logitlens/weights"
 )
 
 // Config is the part of a GPT-2 configuration the engine needs.
@@ -34,6 +36,31 @@ type Weights struct {
 	LnFG, LnFB []float32 // [C]
 	LMHead     []float32 // [V,C] when untied; nil when W_U = wteᵀ
 	Blocks     []Block   // L
+}
+
+// FromCheckpoint maps a validated checkpoint's tensors to the engine's
+// configuration and weights, aliasing its float32 data.
+func FromCheckpoint(ck *weights.Checkpoint) (Config, Weights) {
+	c := ck.Config
+	cfg := Config{NLayer: c.NLayer, NHead: c.NHead, NEmbd: c.NEmbd, VocabSize: c.VocabSize,
+		NPositions: c.NPositions, LayerNormEpsilon: float32(c.LayerNormEpsilon)}
+	get := func(n string) []float32 { return ck.Tensor(n).Data }
+	w := Weights{WTE: get("wte.weight"), WPE: get("wpe.weight"), LnFG: get("ln_f.weight"), LnFB: get("ln_f.bias")}
+	if t := ck.Tensor("lm_head.weight"); t != nil {
+		w.LMHead = t.Data
+	}
+	for i := range c.NLayer {
+		p := fmt.Sprintf("h.%d.", i)
+		w.Blocks = append(w.Blocks, Block{
+			Ln1G: get(p + "ln_1.weight"), Ln1B: get(p + "ln_1.bias"),
+			CAttnW: get(p + "attn.c_attn.weight"), CAttnB: get(p + "attn.c_attn.bias"),
+			AttnProjW: get(p + "attn.c_proj.weight"), AttnProjB: get(p + "attn.c_proj.bias"),
+			Ln2G: get(p + "ln_2.weight"), Ln2B: get(p + "ln_2.bias"),
+			FcW: get(p + "mlp.c_fc.weight"), FcB: get(p + "mlp.c_fc.bias"),
+			MlpProjW: get(p + "mlp.c_proj.weight"), MlpProjB: get(p + "mlp.c_proj.bias"),
+		})
+	}
+	return cfg, w
 }
 
 // buffer is a device allocation of float32s (or int32s).

@@ -77,7 +77,7 @@ func run(dir, tokens string, runs, topK int, tf32, withCPU bool) error {
 		return err
 	}
 	defer ck.Close()
-	cfg, w := weightsOf(ck)
+	cfg, w := cuda.FromCheckpoint(ck)
 	t0 := time.Now()
 	m, err := dev.Upload(cfg, w)
 	if err != nil {
@@ -271,27 +271,3 @@ func printTable(rs []result, withCPU, tf32 bool) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
-
-// weightsOf maps a checkpoint's tensors to cuda.Weights.
-func weightsOf(ck *weights.Checkpoint) (cuda.Config, cuda.Weights) {
-	c := ck.Config
-	cfg := cuda.Config{NLayer: c.NLayer, NHead: c.NHead, NEmbd: c.NEmbd, VocabSize: c.VocabSize,
-		NPositions: c.NPositions, LayerNormEpsilon: float32(c.LayerNormEpsilon)}
-	get := func(n string) []float32 { return ck.Tensor(n).Data }
-	w := cuda.Weights{WTE: get("wte.weight"), WPE: get("wpe.weight"), LnFG: get("ln_f.weight"), LnFB: get("ln_f.bias")}
-	if t := ck.Tensor("lm_head.weight"); t != nil {
-		w.LMHead = t.Data
-	}
-	for i := range c.NLayer {
-		p := fmt.Sprintf("h.%d.", i)
-		w.Blocks = append(w.Blocks, cuda.Block{
-			Ln1G: get(p + "ln_1.weight"), Ln1B: get(p + "ln_1.bias"),
-			CAttnW: get(p + "attn.c_attn.weight"), CAttnB: get(p + "attn.c_attn.bias"),
-			AttnProjW: get(p + "attn.c_proj.weight"), AttnProjB: get(p + "attn.c_proj.bias"),
-			Ln2G: get(p + "ln_2.weight"), Ln2B: get(p + "ln_2.bias"),
-			FcW: get(p + "mlp.c_fc.weight"), FcB: get(p + "mlp.c_fc.bias"),
-			MlpProjW: get(p + "mlp.c_proj.weight"), MlpProjB: get(p + "mlp.c_proj.bias"),
-		})
-	}
-	return cfg, w
-}
