@@ -97,6 +97,29 @@ func (d diffs) check(t *testing.T) {
 	}
 }
 
+// emulatedModel uploads the checkpoint in dir to an emulated device; the
+// test's cleanup frees both.
+func emulatedModel(t *testing.T, dir string) (*cuda.Model, cuda.Config) {
+	t.Helper()
+	ck, err := weights.OpenCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ck.Close() })
+	cfg, w := cuda.FromCheckpoint(ck)
+	dev, err := cuda.NewEmulatedDevice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	m, err := dev.Upload(cfg, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, cfg
+}
+
 var testIDs = []int{464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13}
 
 func TestLensMatchesCPUEngine(t *testing.T) {
@@ -106,22 +129,7 @@ func TestLensMatchesCPUEngine(t *testing.T) {
 			const topK, target = 10, 262
 			cpu := cpuLens(t, dir, testIDs, topK, target)
 
-			ck, err := weights.OpenCheckpoint(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ck.Close()
-			cfg, w := cuda.FromCheckpoint(ck)
-			dev, err := cuda.NewEmulatedDevice()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dev.Close()
-			m, err := dev.Upload(cfg, w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m, cfg := emulatedModel(t, dir)
 			st, err := m.NewState(cuda.StateOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -153,20 +161,7 @@ func TestLensMatchesCPUEngine(t *testing.T) {
 // the prompt from a middle position, and expects the full lens's cells.
 func TestIncrementalMatchesFull(t *testing.T) {
 	dir := fixture(t, "tiny-f32")
-	ck, err := weights.OpenCheckpoint(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close()
-	cfg, w := cuda.FromCheckpoint(ck)
-	dev, err := cuda.NewEmulatedDevice()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := dev.Upload(cfg, w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := emulatedModel(t, dir)
 	st, err := m.NewState(cuda.StateOptions{LensBytes: 4 * 50257 * 3}) // 3 rows per GEMM: forces chunking
 	if err != nil {
 		t.Fatal(err)
