@@ -277,15 +277,15 @@ func progressLine(w io.Writer) func(weights.Progress) {
 	return func(p weights.Progress) {
 		switch {
 		case p.Finished:
-			fmt.Fprintf(w, "\r\033[Kdownloaded %s (%s)\n", p.File, bytesText(p.Done))
+			fmt.Fprintf(w, "\r\033[Kdownloaded %s (%s)\n", p.File, tui.FormatBytes(p.Done))
 		case tty:
 			eta := "?"
 			if p.ETA > 0 {
 				eta = p.ETA.Round(time.Second).String()
 			}
-			fmt.Fprintf(w, "\r\033[Kdownloading %s: %s / %s, %s/s, ETA %s", p.File, bytesText(p.Done), bytesText(p.Total), bytesText(int64(p.BytesPerSec)), eta)
+			fmt.Fprintf(w, "\r\033[Kdownloading %s: %s / %s, %s/s, ETA %s", p.File, tui.FormatBytes(p.Done), tui.FormatBytes(p.Total), tui.FormatBytes(int64(p.BytesPerSec)), eta)
 		case p.Done == 0:
-			fmt.Fprintf(w, "downloading %s (%s)\n", p.File, bytesText(p.Total))
+			fmt.Fprintf(w, "downloading %s (%s)\n", p.File, tui.FormatBytes(p.Total))
 		}
 	}
 }
@@ -297,18 +297,6 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -407,7 +395,7 @@ func modelsCmd(args []string, stdout, stderr io.Writer) error {
 		if !m.Complete {
 			status = "partial"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", m.Repo, m.Revision, m.Commit, bytesText(m.Size), status)
+		fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", m.Repo, m.Revision, m.Commit, tui.FormatBytes(m.Size), status)
 	}
 	return tw.Flush()
 }

@@ -156,7 +156,7 @@ func (m *Model) loadingView(width, height int) string {
 	for _, f := range m.downloads {
 		b.WriteString(fit(f.File, nameW) + " ")
 		if f.Finished {
-			b.WriteString(st.OK.Render("✓") + " " + formatBytes(f.Total) + "\n")
+			b.WriteString(st.OK.Render("✓") + " " + FormatBytes(f.Total) + "\n")
 			continue
 		}
 		allDone = false
@@ -165,9 +165,9 @@ func (m *Model) loadingView(width, height int) string {
 			frac = float64(f.Done) / float64(f.Total)
 		}
 		b.WriteString(st.OK.Render(bar(frac, barW)) +
-			fmt.Sprintf(" %3.0f%% %s", 100*frac, formatBytes(f.Done)))
+			fmt.Sprintf(" %3.0f%% %s", 100*frac, FormatBytes(f.Done)))
 		if f.BytesPerSec > 0 {
-			b.WriteString(st.Muted.Render(fmt.Sprintf(" %s/s", formatBytes(int64(f.BytesPerSec)))))
+			b.WriteString(st.Muted.Render(fmt.Sprintf(" %s/s", FormatBytes(int64(f.BytesPerSec)))))
 		}
 		if f.ETA > 0 {
 			b.WriteString(st.Muted.Render(" ETA " + f.ETA.Round(time.Second).String()))
@@ -198,8 +198,9 @@ func wrap(s string, w int) string {
 	return lipgloss.NewStyle().Width(max(10, w)).Render(s)
 }
 
-// formatBytes prints a byte count in binary units.
-func formatBytes(n int64) string {
+// FormatBytes prints a byte count in binary units (e.g. "1.5 GiB"), for
+// the loading view and the command line's progress lines.
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
