@@ -21,12 +21,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/weights/hub"
+
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/export"
 	"github.com/logitlens/logitlens/tui"
 	"github.com/logitlens/logitlens/tui/figure"
 	"github.com/logitlens/logitlens/tui/serve"
-	"github.com/logitlens/logitlens/weights"
 )
 
 // Set by the release build (-ldflags -X).
@@ -99,10 +101,10 @@ func (f *modelFlags) register(fs *flag.FlagSet) {
 // loadOptions builds the model's load options. Only the default model falls
 // back to the built-in one when the hub is out of reach: a model the user
 // named is that model or an error.
-func (f *modelFlags) loadOptions(progress func(weights.Progress)) inference.LoadOptions {
+func (f *modelFlags) loadOptions(progress func(hub.Progress)) inference.LoadOptions {
 	named := false
 	f.fs.Visit(func(fl *flag.Flag) { named = named || fl.Name == "model" })
-	opt := inference.LoadOptions{Hub: weights.HubOptionsFromEnv(), Device: f.device, Fallback: !named}
+	opt := inference.LoadOptions{Hub: hub.OptionsFromEnv(), Device: f.device, Fallback: !named}
 	opt.Hub.Progress = progress
 	return opt
 }
@@ -272,20 +274,20 @@ func loadModel(ctx context.Context, mf modelFlags, stderr io.Writer) (*inference
 
 // progressLine renders download progress as one line on stderr: redrawn in
 // place on a terminal, one line per file otherwise.
-func progressLine(w io.Writer) func(weights.Progress) {
+func progressLine(w io.Writer) func(hub.Progress) {
 	tty := isTerminal(w)
-	return func(p weights.Progress) {
+	return func(p hub.Progress) {
 		switch {
 		case p.Finished:
-			fmt.Fprintf(w, "\r\033[Kdownloaded %s (%s)\n", p.File, tui.FormatBytes(p.Done))
+			fmt.Fprintf(w, "\r\033[Kdownloaded %s (%s)\n", p.File, display.Bytes(p.Done))
 		case tty:
 			eta := "?"
 			if p.ETA > 0 {
 				eta = p.ETA.Round(time.Second).String()
 			}
-			fmt.Fprintf(w, "\r\033[Kdownloading %s: %s / %s, %s/s, ETA %s", p.File, tui.FormatBytes(p.Done), tui.FormatBytes(p.Total), tui.FormatBytes(int64(p.BytesPerSec)), eta)
+			fmt.Fprintf(w, "\r\033[Kdownloading %s: %s / %s, %s/s, ETA %s", p.File, display.Bytes(p.Done), display.Bytes(p.Total), display.Bytes(int64(p.BytesPerSec)), eta)
 		case p.Done == 0:
-			fmt.Fprintf(w, "downloading %s (%s)\n", p.File, tui.FormatBytes(p.Total))
+			fmt.Fprintf(w, "downloading %s (%s)\n", p.File, display.Bytes(p.Total))
 		}
 	}
 }
@@ -364,9 +366,9 @@ func downloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.Usage()
 		return errors.New("download: name one model, e.g. gpt2 or openai-community/gpt2-medium")
 	}
-	opt := weights.HubOptionsFromEnv()
+	opt := hub.OptionsFromEnv()
 	opt.Progress = progressLine(stderr)
-	snap, err := weights.Resolve(ctx, fs.Arg(0), opt)
+	snap, err := hub.Resolve(ctx, fs.Arg(0), opt)
 	if err != nil {
 		return err
 	}
@@ -379,8 +381,8 @@ func modelsCmd(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opt := weights.HubOptionsFromEnv()
-	models, err := weights.ListCached(opt.CacheDir)
+	opt := hub.OptionsFromEnv()
+	models, err := hub.ListCached(opt.CacheDir)
 	if err != nil {
 		return err
 	}
@@ -395,7 +397,7 @@ func modelsCmd(args []string, stdout, stderr io.Writer) error {
 		if !m.Complete {
 			status = "partial"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", m.Repo, m.Revision, m.Commit, tui.FormatBytes(m.Size), status)
+		fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", m.Repo, m.Revision, m.Commit, display.Bytes(m.Size), status)
 	}
 	return tw.Flush()
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/logitlens/logitlens/weights/tokenizer"
+
 	"github.com/logitlens/logitlens/weights"
 )
 
@@ -39,7 +41,7 @@ func openModel(t testing.TB, name string) *Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := weights.LoadTokenizer(dir)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

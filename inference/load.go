@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/logitlens/logitlens/weights/hub"
+	"github.com/logitlens/logitlens/weights/tokenizer"
+
 	"github.com/logitlens/logitlens/weights"
 	"github.com/logitlens/logitlens/weights/builtin"
 )
 
 // LoadOptions say where a model comes from and what runs it.
 type LoadOptions struct {
-	Hub    weights.HubOptions
+	Hub    hub.Options
 	Device string // "auto" (default), "cpu" or "cuda"
 	// Fallback opens the built-in demo model when the hub can be neither
 	// reached nor answered from the cache (offline, unreachable). Set it
@@ -34,9 +37,9 @@ func Load(ctx context.Context, spec string, opt LoadOptions) (*Model, error) {
 	if builtin.IsName(spec) {
 		return openBuiltin(engine, note)
 	}
-	snap, err := weights.Resolve(ctx, spec, opt.Hub)
+	snap, err := hub.Resolve(ctx, spec, opt.Hub)
 	if err != nil {
-		if opt.Fallback && (errors.Is(err, weights.ErrOffline) || errors.Is(err, weights.ErrUnreachable)) {
+		if opt.Fallback && (errors.Is(err, hub.ErrOffline) || errors.Is(err, hub.ErrUnreachable)) {
 			return openBuiltin(engine, fmt.Sprintf("%s: not cached and the hub is unreachable, so this is the built-in demo model (small; 1960s American English). `logitlens download %s` gets %s.", spec, spec, spec))
 		}
 		return nil, err
@@ -71,7 +74,7 @@ func OpenDir(dir, id string, engine Engine) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := weights.LoadTokenizer(dir)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		ck.Close()
 		return nil, err

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/hub"
 )
 
 // The built-in model opens through the ordinary loader and is trained:
@@ -15,7 +15,7 @@ import (
 // (0.002% top-1, 0.02% top-10). The reference lens_ref.py scores the same
 // passage 12.0% top-1 and 44.0% top-10 (weights/builtin/testdata).
 func TestBuiltinModelIsTrained(t *testing.T) {
-	m, err := Load(context.Background(), "demo", LoadOptions{Hub: weights.HubOptions{Offline: true, CacheDir: t.TempDir()}})
+	m, err := Load(context.Background(), "demo", LoadOptions{Hub: hub.Options{Offline: true, CacheDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

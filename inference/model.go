@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/weights/tokenizer"
+
 	"github.com/logitlens/logitlens/weights"
 	"gorgonia.org/tensor"
 )
@@ -32,7 +35,7 @@ type Model struct {
 	unembed  *tensor.Dense // [C,V]: a transposed view of lm_head (wte when tied), never copied
 	blocks   []block
 	engine   Engine
-	tok      *weights.Tokenizer
+	tok      *tokenizer.Tokenizer
 	ckpt     *weights.Checkpoint
 	info     Info
 	eos      int
@@ -44,7 +47,7 @@ type Model struct {
 
 // NewModel wraps an opened checkpoint and its tokenizer. The model aliases
 // the checkpoint's tensors; Close closes the checkpoint.
-func NewModel(ck *weights.Checkpoint, tok *weights.Tokenizer, engine Engine, id string) (*Model, error) {
+func NewModel(ck *weights.Checkpoint, tok *tokenizer.Tokenizer, engine Engine, id string) (*Model, error) {
 	cfg := ck.Config
 	if err := cfg.CheckVocab(tok.VocabSize()); err != nil {
 		return nil, err
@@ -105,13 +108,13 @@ func (m *Model) Encode(text string) []Token { return m.tok.Encode(text) }
 func (m *Model) TokenBytes(id int) []byte { return m.tok.TokenBytes(id) }
 
 // TokenText returns a token rendered for display (␣ ↵ ⇥ <0xNN>).
-func (m *Model) TokenText(id int) string { return weights.Printable(m.tok.TokenBytes(id)) }
+func (m *Model) TokenText(id int) string { return display.Token(m.tok.TokenBytes(id)) }
 
 // EOT returns the id of <|endoftext|>, or -1 when the tokenizer has none.
 func (m *Model) EOT() int { return m.eos }
 
 // Tokenizer returns the model's tokenizer.
-func (m *Model) Tokenizer() *weights.Tokenizer { return m.tok }
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
 
 // Close releases the checkpoint's mapped files.
 func (m *Model) Close() error {

@@ -3,14 +3,17 @@ package inference
 import (
 	"time"
 
+	"github.com/logitlens/logitlens/weights/hub"
+	"github.com/logitlens/logitlens/weights/tokenizer"
+
 	"github.com/logitlens/logitlens/weights"
 )
 
 // Token is one prompt token with the byte span of the prompt it came from.
-type Token = weights.Token
+type Token = tokenizer.Token
 
 // Progress reports a download while a model loads.
-type Progress = weights.Progress
+type Progress = hub.Progress
 
 // RowKind says which point of the residual stream a lens row decodes.
 type RowKind int

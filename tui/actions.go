@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logitlens/logitlens/display"
+
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -17,7 +19,6 @@ import (
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/export"
 	"github.com/logitlens/logitlens/tui/figure"
-	"github.com/logitlens/logitlens/weights"
 )
 
 // handleClick selects the clicked cell, or focuses the prompt when its line
@@ -110,7 +111,7 @@ func resolveTarget(b Backend, text string) tea.Cmd {
 				return errors.New("target is empty after tokenising")
 			}
 			msg.id, msg.tokens = toks[0].ID, len(toks)
-			msg.shown = weights.Printable(b.TokenBytes(msg.id))
+			msg.shown = display.Token(b.TokenBytes(msg.id))
 			return nil
 		})
 		return msg
@@ -149,7 +150,7 @@ func (m *Model) cellText() string {
 	}
 	b.WriteString("\ntop:")
 	for _, p := range c.Top {
-		fmt.Fprintf(&b, " %s %s", m.tokenText(p.ID), formatProb(p.Prob))
+		fmt.Fprintf(&b, " %s %s", m.tokenText(p.ID), display.Prob(p.Prob))
 	}
 	fmt.Fprintf(&b, "\nentropy %.4f nats, KL to final %.4f nats, final top-1 rank %d p %.4g",
 		c.Entropy, c.KLToFinal, c.FinalTop1Rank, c.FinalTop1Prob)

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logitlens/logitlens/display"
+
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/charmbracelet/x/vt"
-
-	"github.com/logitlens/logitlens/weights"
 )
 
 // term replays a program's output into a virtual terminal, so flows assert
@@ -94,7 +94,7 @@ func TestFlowTypeNavigateRead(t *testing.T) {
 			want := func(row, pos int) string {
 				// Columns are at least minColWidth wide: the first
 				// minColWidth-2 cells of a token always show.
-				return ansi.Truncate(weights.Printable(b.TokenBytes(l.Cells[row][pos].Top[0].ID)), minColWidth-2, "")
+				return ansi.Truncate(display.Token(b.TokenBytes(l.Cells[row][pos].Top[0].ID)), minColWidth-2, "")
 			}
 			x.waitFor(t, "the output row of the typed prompt", func(s string) bool {
 				out := line(s, "4 out")
@@ -111,7 +111,7 @@ func TestFlowTypeNavigateRead(t *testing.T) {
 			c := l.Cells[2][3]
 			top := []string{"layer 2", "pos 3/5", "input  ␣on", "next   ␣the", fmt.Sprintf("entropy %.2f", c.Entropy)}
 			for i, p := range c.Top {
-				top = append(top, fmt.Sprintf("%2d %s", i+1, ansi.Truncate(weights.Printable(b.TokenBytes(p.ID)), 5, "")), formatProb(p.Prob))
+				top = append(top, fmt.Sprintf("%2d %s", i+1, ansi.Truncate(display.Token(b.TokenBytes(p.ID)), 5, "")), display.Prob(p.Prob))
 			}
 			s := x.waitFor(t, "the panel of layer 2, position 3", func(s string) bool {
 				for _, w := range top {

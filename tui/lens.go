@@ -8,10 +8,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/logitlens/logitlens/display"
+
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/logitlens/logitlens/inference"
-	"github.com/logitlens/logitlens/weights"
 )
 
 // debounce is how long an edit waits before its lens starts. Prefix reuse
@@ -212,7 +213,7 @@ func computeLens(s lensStream, gen uint64, b Backend, req lensRequest) {
 		}
 		headers := make([]string, len(ids))
 		for i, id := range ids {
-			headers[i] = weights.Printable(b.TokenBytes(id))
+			headers[i] = display.Token(b.TokenBytes(id))
 		}
 		send(lensStartMsg{gen: gen, req: req, tokens: tokens, ids: ids, headers: headers})
 		if len(ids) == 0 {

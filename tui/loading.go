@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logitlens/logitlens/display"
+
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
@@ -156,7 +158,7 @@ func (m *Model) loadingView(width, height int) string {
 	for _, f := range m.downloads {
 		b.WriteString(fit(f.File, nameW) + " ")
 		if f.Finished {
-			b.WriteString(st.OK.Render("✓") + " " + FormatBytes(f.Total) + "\n")
+			b.WriteString(st.OK.Render("✓") + " " + display.Bytes(f.Total) + "\n")
 			continue
 		}
 		allDone = false
@@ -165,9 +167,9 @@ func (m *Model) loadingView(width, height int) string {
 			frac = float64(f.Done) / float64(f.Total)
 		}
 		b.WriteString(st.OK.Render(bar(frac, barW)) +
-			fmt.Sprintf(" %3.0f%% %s", 100*frac, FormatBytes(f.Done)))
+			fmt.Sprintf(" %3.0f%% %s", 100*frac, display.Bytes(f.Done)))
 		if f.BytesPerSec > 0 {
-			b.WriteString(st.Muted.Render(fmt.Sprintf(" %s/s", FormatBytes(int64(f.BytesPerSec)))))
+			b.WriteString(st.Muted.Render(fmt.Sprintf(" %s/s", display.Bytes(int64(f.BytesPerSec)))))
 		}
 		if f.ETA > 0 {
 			b.WriteString(st.Muted.Render(" ETA " + f.ETA.Round(time.Second).String()))
@@ -196,20 +198,4 @@ var loadHints = []string{
 // wrap breaks text into lines of at most w cells.
 func wrap(s string, w int) string {
 	return lipgloss.NewStyle().Width(max(10, w)).Render(s)
-}
-
-// FormatBytes prints a byte count in binary units (e.g. "1.5 GiB"), for
-// the loading view and the command line's progress lines.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	units := []string{"KiB", "MiB", "GiB", "TiB"}
-	v, i := float64(n)/unit, 0
-	for v >= unit && i < len(units)-1 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
 }

@@ -127,7 +127,3 @@ func (m Metric) format(v float64) string {
 	}
 	return fmt.Sprintf("%.3f", v)
 }
-
-// formatProb renders a probability as the figures and exports do (42.1%,
-// 3.20%, 4e-05), so a number reads the same on screen and in a snapshot.
-var formatProb = figure.FormatProb

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logitlens/logitlens/display"
+
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
@@ -12,7 +14,6 @@ import (
 
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/theme"
-	"github.com/logitlens/logitlens/weights"
 )
 
 // Smallest usable terminal; below it the explorer shows a notice instead.
@@ -394,7 +395,7 @@ func (m *Model) tokenText(id int) string {
 	}
 	var s string
 	if m.backend != nil {
-		_ = protect(func() error { s = weights.Printable(m.backend.TokenBytes(id)); return nil })
+		_ = protect(func() error { s = display.Token(m.backend.TokenBytes(id)); return nil })
 	}
 	m.tokText[id] = s
 	return s

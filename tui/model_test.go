@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logitlens/logitlens/display"
+
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -17,7 +19,6 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/logitlens/logitlens/inference"
-	"github.com/logitlens/logitlens/weights"
 )
 
 // settle runs cmd and every command it leads to synchronously, feeding the
@@ -119,7 +120,7 @@ func cellTexts(m *Model, b *fakeBackend, l *inference.Lens, row int) []string {
 	var out []string
 	cw := m.grid.colWidth()
 	for p := m.grid.left; p < m.grid.left+m.grid.visibleCols() && p < len(l.IDs); p++ {
-		text := weights.Printable(b.TokenBytes(l.Cells[row][p].Top[0].ID))
+		text := display.Token(b.TokenBytes(l.Cells[row][p].Top[0].ID))
 		out = append(out, strings.TrimRight(fit(text, cw-1), " "))
 	}
 	return out
@@ -179,7 +180,7 @@ func TestTokenRendering(t *testing.T) {
 		}
 	}
 	for in, want := range map[string]string{"\n": "↵", "\t": "⇥", " a": "␣a"} {
-		if got := weights.Printable([]byte(in)); got != want {
+		if got := display.Token([]byte(in)); got != want {
 			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -223,7 +224,7 @@ func TestNavigationAndPanel(t *testing.T) {
 	want := []string{"layer 3", "pos 3/5", "input  ␣on", "next   ␣the",
 		fmt.Sprintf("entropy %.2f", c.Entropy), fmt.Sprintf("KL→final %.2f", c.KLToFinal)}
 	for i, p := range c.Top {
-		want = append(want, fmt.Sprintf("%2d %s", i+1, strings.TrimRight(fit(weights.Printable(b.TokenBytes(p.ID)), 14), " ")), formatProb(p.Prob))
+		want = append(want, fmt.Sprintf("%2d %s", i+1, strings.TrimRight(fit(display.Token(b.TokenBytes(p.ID)), 14), " ")), display.Prob(p.Prob))
 	}
 	for _, w := range want {
 		if !strings.Contains(s, w) {
@@ -377,7 +378,7 @@ func TestMetricCycleAndTarget(t *testing.T) {
 		t.Fatalf("last lens target %d", l.Target)
 	}
 	c := l.Cells[m.grid.row][m.grid.col]
-	if w := fmt.Sprintf("target ␣Paris rank %d p %s", c.TargetRank, formatProb(c.TargetProb)); !strings.Contains(s, w) {
+	if w := fmt.Sprintf("target ␣Paris rank %d p %s", c.TargetRank, display.Prob(c.TargetProb)); !strings.Contains(s, w) {
 		t.Errorf("panel lacks %q:\n%s", w, s)
 	}
 	press(t, m, "t", "ctrl+u", "enter")
@@ -500,7 +501,7 @@ func TestCopyAndSnapshot(t *testing.T) {
 	press(t, m, "tab")
 	l := b.lensFor(b.ids("The cat", false))
 	text := m.cellText()
-	top := weights.Printable(b.TokenBytes(l.Cells[2][1].Top[0].ID))
+	top := display.Token(b.TokenBytes(l.Cells[2][1].Top[0].ID))
 	if !strings.Contains(text, "layer 2 out pos 1 input ␣cat") || !strings.Contains(text, "top: "+top) {
 		t.Errorf("cell text %q", text)
 	}

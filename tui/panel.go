@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/logitlens/logitlens/display"
+
 	"charm.land/lipgloss/v2"
 )
 
@@ -69,11 +71,11 @@ func (p panel) stats(width int) []string {
 		st.Muted.Render("entropy ")+fmt.Sprintf("%.2f", c.Entropy)+st.Muted.Render(" nats  KL→final ")+fmt.Sprintf("%.2f", c.KLToFinal))
 	if final := d.cells[len(d.rows)-1][p.col]; len(final.Top) > 0 {
 		lines = append(lines, st.Muted.Render("final  ")+p.text(final.Top[0].ID)+
-			st.Muted.Render(" rank ")+fmt.Sprint(c.FinalTop1Rank)+st.Muted.Render(" p ")+formatProb(c.FinalTop1Prob))
+			st.Muted.Render(" rank ")+fmt.Sprint(c.FinalTop1Rank)+st.Muted.Render(" p ")+display.Prob(c.FinalTop1Prob))
 	}
 	if p.targetText != "" && c.TargetRank >= 0 {
 		lines = append(lines, st.Muted.Render("target ")+p.targetText+
-			st.Muted.Render(" rank ")+fmt.Sprint(c.TargetRank)+st.Muted.Render(" p ")+formatProb(c.TargetProb))
+			st.Muted.Render(" rank ")+fmt.Sprint(c.TargetRank)+st.Muted.Render(" p ")+display.Prob(c.TargetProb))
 	}
 	return lines
 }
@@ -94,7 +96,7 @@ func (p panel) topK(width, n int) []string {
 			break
 		}
 		line := st.Muted.Render(fmt.Sprintf("%2d ", i+1)) + fit(p.text(pr.ID), tokW) + " " +
-			st.Bar.Render(bar(pr.Prob, barW)) + " " + fitLeft(formatProb(pr.Prob), 6)
+			st.Bar.Render(bar(pr.Prob, barW)) + " " + fitLeft(display.Prob(pr.Prob), 6)
 		lines = append(lines, line)
 	}
 	return lines

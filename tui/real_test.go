@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logitlens/logitlens/display"
+
 	"github.com/logitlens/logitlens/inference"
-	"github.com/logitlens/logitlens/weights"
 )
 
 // fixture returns the path of a generated test checkpoint, skipping the test
@@ -65,7 +66,7 @@ func TestRealBackend(t *testing.T) {
 	label := rowLabel(want.Rows[R-1], true)
 	out := line(s, label)
 	for p := m.grid.left; p < m.grid.left+m.grid.visibleCols() && p < len(ids); p++ {
-		text := weights.Printable(b.TokenBytes(want.Cells[R-1][p].Top[0].ID))
+		text := display.Token(b.TokenBytes(want.Cells[R-1][p].Top[0].ID))
 		if cut := strings.TrimRight(fit(text, m.grid.colWidth()-1), " "); !strings.Contains(out, cut) {
 			t.Errorf("output row %q lacks %q (pos %d)", out, cut, p)
 		}
@@ -74,7 +75,7 @@ func TestRealBackend(t *testing.T) {
 	// final top-k with their probabilities.
 	c := want.Cells[R-1][len(ids)-1]
 	for _, p := range c.Top {
-		if w := formatProb(p.Prob); !strings.Contains(s, w) {
+		if w := display.Prob(p.Prob); !strings.Contains(s, w) {
 			t.Errorf("panel lacks probability %s:\n%s", w, s)
 		}
 	}

@@ -43,7 +43,7 @@ type Backend interface {
 	Info() inference.Info
 	// Encode tokenises the prompt: ids with the byte spans they came from.
 	Encode(text string) []inference.Token
-	// TokenBytes returns the raw bytes of a token (shown with weights.Printable).
+	// TokenBytes returns the raw bytes of a token (shown with display.Token).
 	TokenBytes(id int) []byte
 	// EOT is the <|endoftext|> id, prepended when BOS is on.
 	EOT() int

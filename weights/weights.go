@@ -1,10 +1,10 @@
-// Package weights turns a model name or folder into validated float32
-// weights, a GPT-2 config and a tokenizer.
-//
-// It owns everything on disk: Hugging Face hub resolution and download into
-// the cache layout that Python's huggingface_hub uses, safetensors (mmap,
-// zero-copy for aligned F32), config.json and the tokenizer files. It imports
-// nothing else of logitlens and never prints to stdout.
+// Package weights opens a GPT-2 checkpoint folder in Hugging Face layout
+// into validated float32 weights and a GPT-2 config: config.json and
+// safetensors (mmap, zero-copy for aligned F32; F16/BF16 converted; sharded
+// indexes). Its sub-packages own the rest of what is on disk: hub resolves
+// and downloads repo ids into the Hugging Face cache, tokenizer reads
+// GPT-2's byte-level BPE, builtin embeds the demo model. It imports nothing
+// else of logitlens and never prints to stdout.
 package weights
 
 // Config holds the GPT2Config fields the forward pass needs.

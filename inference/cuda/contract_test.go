@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/logitlens/logitlens/weights/tokenizer"
+
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/cuda"
 	"github.com/logitlens/logitlens/weights"
@@ -41,7 +43,7 @@ func cpuLens(t *testing.T, dir string, ids []int, topK, target int) *inference.L
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := weights.LoadTokenizer(dir)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,9 @@ import (
 	"io"
 	"unicode/utf8"
 
+	"github.com/logitlens/logitlens/display"
+
 	"github.com/logitlens/logitlens/inference"
-	"github.com/logitlens/logitlens/weights"
 )
 
 // Schema names the JSON layout. Fields may be added; none is renamed.
@@ -109,7 +110,7 @@ func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK in
 	cfg := info.Config
 	tok := func(id int) TokenRef {
 		b := src.TokenBytes(id)
-		return TokenRef{ID: id, Text: validText(b), Display: weights.Printable(b)}
+		return TokenRef{ID: id, Text: validText(b), Display: display.Token(b)}
 	}
 	d := &Document{
 		Schema: Schema,

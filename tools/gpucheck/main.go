@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logitlens/logitlens/weights/tokenizer"
+
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/cuda"
 	"github.com/logitlens/logitlens/weights"
@@ -94,7 +96,7 @@ func run(dir, tokens string, runs, topK int, tf32, withCPU bool) error {
 
 	var cpuModel *inference.Model
 	if withCPU {
-		tok, err := weights.LoadTokenizer(dir)
+		tok, err := tokenizer.Load(dir)
 		if err != nil {
 			return err
 		}

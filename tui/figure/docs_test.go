@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logitlens/logitlens/display"
+
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/export"
-	"github.com/logitlens/logitlens/weights"
 )
 
 // fixture returns a test checkpoint's directory, skipping (or failing in CI)
@@ -73,7 +74,7 @@ func handDoc() *export.Document {
 	answers := []string{" first", " Tower", " is", " a", " the", " city", " of", " Paris", "The", "\x80"}
 	generic := []string{",", " the", " and", ".", " of", "\n"}
 	ref := func(id int, s string) export.TokenRef {
-		return export.TokenRef{ID: id, Text: strings.ToValidUTF8(s, "\uFFFD"), Display: weights.Printable([]byte(s))}
+		return export.TokenRef{ID: id, Text: strings.ToValidUTF8(s, "\uFFFD"), Display: display.Token([]byte(s))}
 	}
 	ids := map[string]int{}
 	id := func(s string) int {
@@ -129,7 +130,7 @@ func handDoc() *export.Document {
 			}
 			c.TargetRank, c.TargetProb = &tr, &tp
 			rest := []string{answers[p], generic[p%len(generic)], " Rome", " London", generic[(p+3)%len(generic)], " Berlin"}
-			c.Top = append(c.Top, export.TopEntry{ID: id(top1), Text: strings.ToValidUTF8(top1, "\uFFFD"), Display: weights.Printable([]byte(top1)), Prob: p1})
+			c.Top = append(c.Top, export.TopEntry{ID: id(top1), Text: strings.ToValidUTF8(top1, "\uFFFD"), Display: display.Token([]byte(top1)), Prob: p1})
 			q := (1 - p1) / 2
 			for _, s := range rest {
 				if len(c.Top) == 5 {
@@ -138,7 +139,7 @@ func handDoc() *export.Document {
 				if s == top1 || containsID(c.Top, id(s)) {
 					continue
 				}
-				c.Top = append(c.Top, export.TopEntry{ID: id(s), Text: strings.ToValidUTF8(s, "\uFFFD"), Display: weights.Printable([]byte(s)), Prob: math.Min(q, p1)})
+				c.Top = append(c.Top, export.TopEntry{ID: id(s), Text: strings.ToValidUTF8(s, "\uFFFD"), Display: display.Token([]byte(s)), Prob: math.Min(q, p1)})
 				q /= 2
 			}
 			row = append(row, c)

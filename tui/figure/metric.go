@@ -203,17 +203,3 @@ func (s Scale) format(v float64) string {
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
-
-// FormatProb renders a probability as a percentage, with more digits where
-// small: 42.1%, 3.20%, 4e-05.
-func FormatProb(p float64) string {
-	switch {
-	case p >= 0.0995:
-		return strconv.FormatFloat(100*p, 'f', 1, 64) + "%"
-	case p >= 0.000995:
-		return strconv.FormatFloat(100*p, 'f', 2, 64) + "%"
-	case p == 0:
-		return "0%"
-	}
-	return strconv.FormatFloat(p, 'e', 0, 64)
-}

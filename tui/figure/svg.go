@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/logitlens/logitlens/display"
+
 	"github.com/logitlens/logitlens/inference/export"
 	"github.com/logitlens/logitlens/theme"
 )
@@ -172,7 +174,7 @@ func (l *layout) tooltip(r, p int) string {
 		if i == 3 {
 			break
 		}
-		fmt.Fprintf(&b, "; %s %s", clean(t.Display), FormatProb(t.Prob))
+		fmt.Fprintf(&b, "; %s %s", clean(t.Display), display.Prob(t.Prob))
 	}
 	fmt.Fprintf(&b, "; %s = %s", l.scale.Label, l.scale.format(l.scale.Value(c)))
 	return b.String()

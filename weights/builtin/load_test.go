@@ -3,6 +3,8 @@ package builtin_test
 import (
 	"testing"
 
+	"github.com/logitlens/logitlens/weights/tokenizer"
+
 	"github.com/logitlens/logitlens/weights"
 	"github.com/logitlens/logitlens/weights/builtin"
 )
@@ -20,7 +22,7 @@ func TestOrdinaryLoader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ckpt.Close()
-	tok, err := weights.LoadTokenizer(dir)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

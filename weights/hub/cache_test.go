@@ -1,4 +1,4 @@
-package weights
+package hub
 
 import (
 	"os"
@@ -11,25 +11,25 @@ func TestCacheListCached(t *testing.T) {
 	if got, err := ListCached(filepath.Join(t.TempDir(), "none")); err != nil || len(got) != 0 {
 		t.Fatalf("missing cache dir: %v, %v", got, err)
 	}
-	h := newHubFake(t)
-	mainFiles, tagFiles, pinFiles := hubFakeModelFiles(30), hubFakeModelFiles(31), hubFakeModelFiles(32)
+	h := newFakeHub(t)
+	mainFiles, tagFiles, pinFiles := fakeModelFiles(30), fakeModelFiles(31), fakeModelFiles(32)
 	mainC := h.addCommit("openai-community/gpt2", "main", mainFiles)
 	tagC := h.addCommit("openai-community/gpt2", "v1", tagFiles)
 	pinC := h.addCommit("openai-community/gpt2", "", pinFiles)
-	otherFiles := hubFakeModelFiles(33)
+	otherFiles := fakeModelFiles(33)
 	otherC := h.addCommit("distilgpt2", "main", otherFiles)
-	opt := hubTestOptions(t, h)
+	opt := testOptions(t, h)
 	for _, spec := range []string{"openai-community/gpt2", "openai-community/gpt2@v1", "openai-community/gpt2@" + pinC, "distilgpt2"} {
-		if _, err := Resolve(hubTestCtx(t), spec, opt); err != nil {
+		if _, err := Resolve(testCtx(t), spec, opt); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// An interrupted download of distilgpt2@v2: a ref (as huggingface_hub
 	// writes it early), config only, and a partial blob.
 	dRepo := filepath.Join(opt.CacheDir, "models--distilgpt2")
-	partC := hubFakeCommit("partial")
+	partC := fakeCommit("partial")
 	os.MkdirAll(filepath.Join(dRepo, "snapshots", partC), 0o777)
-	if err := os.Symlink("../../blobs/"+hubFakeEtag("config.json", otherFiles["config.json"]), filepath.Join(dRepo, "snapshots", partC, "config.json")); err != nil {
+	if err := os.Symlink("../../blobs/"+fakeEtag("config.json", otherFiles["config.json"]), filepath.Join(dRepo, "snapshots", partC, "config.json")); err != nil {
 		t.Fatal(err)
 	}
 	if err := cacheWriteRef(dRepo, "v2", partC); err != nil {
@@ -43,7 +43,7 @@ func TestCacheListCached(t *testing.T) {
 		var n int64
 		for _, fs := range files {
 			for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json"} {
-				if e := hubFakeEtag(f, fs[f]); !seen[e] {
+				if e := fakeEtag(f, fs[f]); !seen[e] {
 					seen[e] = true
 					n += int64(len(fs[f]))
 				}

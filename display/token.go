@@ -1,4 +1,4 @@
-package weights
+package display
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Printable renders the bytes of a token faithfully for display, one visible
+// Token renders the bytes of a token faithfully for display, one visible
 // glyph or escape per byte or character:
 //
 //   - every space (U+0020, not only a leading one) is "␣", so " Paris" is
@@ -19,7 +19,7 @@ import (
 //
 // Everything else, including other invisible characters such as U+200D, is
 // copied unchanged.
-func Printable(b []byte) string {
+func Token(b []byte) string {
 	var sb strings.Builder
 	sb.Grow(len(b))
 	for len(b) > 0 {

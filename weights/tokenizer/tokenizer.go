@@ -1,11 +1,10 @@
-package weights
-
-// GPT-2's byte-level BPE, written from the algorithm, in four steps:
+// Package tokenizer is GPT-2's byte-level BPE, written from the algorithm
+// and read from tokenizer.json or vocab.json + merges.txt, in four steps:
 //
 //  1. Added tokens (<|endoftext|>) are split out of the text first, matched
 //     exactly, leftmost and then longest, as Hugging Face tokenizers do.
 //  2. Each remaining segment is cut into pieces by GPT-2's pre-tokenizer
-//     regex, implemented by hand in tokNextPiece because Go's regexp has no
+//     regex, implemented by hand in nextPiece because Go's regexp has no
 //     lookahead for \s+(?!\S).
 //  3. Each piece starts as one symbol per UTF-8 byte and the adjacent pair
 //     with the lowest merge rank (leftmost on ties) is merged until no pair
@@ -19,6 +18,7 @@ package weights
 // O(n²) map look-ups for short pieces (bpeMergeShort) and O(n log n) with a
 // heap for long ones (bpeMergeLong), and a per-piece cache makes repeated
 // words a single map look-up.
+package tokenizer
 
 import (
 	"container/heap"
@@ -46,7 +46,7 @@ type Tokenizer struct {
 	tokBytes [][]byte            // id -> raw bytes of the token; nil where no token has the id
 	byteID   [256]int32          // byte -> id of its one-byte token
 	merges   map[uint64]bpeMerge // bpeKey(left id, right id) -> rank and merged id
-	added    []tokAdded          // split out of the text before BPE
+	added    []addedToken        // split out of the text before BPE
 	eot      int                 // id of <|endoftext|>, or -1
 
 	mu    sync.RWMutex
@@ -57,26 +57,26 @@ type Tokenizer struct {
 // the merged token.
 type bpeMerge struct{ rank, id int32 }
 
-// tokAdded is one added token such as <|endoftext|>.
-type tokAdded struct {
+// addedToken is one added token such as <|endoftext|>.
+type addedToken struct {
 	content string
 	id      int
 }
 
 const (
-	tokEOT = "<|endoftext|>"
-	// tokMaxID bounds ids read from files so a corrupt vocabulary cannot
+	eotText = "<|endoftext|>"
+	// maxID bounds ids read from files so a corrupt vocabulary cannot
 	// make us allocate gigabytes.
-	tokMaxID = 1 << 24
-	// tokCacheMax entries, each piece at most tokCachePiece bytes, bound
+	maxID = 1 << 24
+	// pieceCacheMax entries, each piece at most pieceCacheLen bytes, bound
 	// the per-piece cache; it is emptied when full.
-	tokCacheMax   = 1 << 16
-	tokCachePiece = 64
+	pieceCacheMax = 1 << 16
+	pieceCacheLen = 64
 	// bpeShortMax is the longest piece merged by the quadratic scan.
 	bpeShortMax = 48
 )
 
-// LoadTokenizer reads dir/tokenizer.json (a Hugging Face BPE tokenizer with
+// Load reads dir/tokenizer.json (a Hugging Face BPE tokenizer with
 // model.vocab, model.merges as "a b" strings or ["a","b"] pairs, and
 // added_tokens), or else dir/vocab.json and dir/merges.txt, where merges.txt
 // may start with a "#version" line and <|endoftext|> is taken as an added
@@ -84,18 +84,18 @@ const (
 //
 // The vocabulary must be byte-level (GPT-2's bytes_to_unicode alphabet) and
 // hold a token for each of the 256 bytes.
-func LoadTokenizer(dir string) (*Tokenizer, error) {
+func Load(dir string) (*Tokenizer, error) {
 	tj := filepath.Join(dir, "tokenizer.json")
 	data, err := os.ReadFile(tj)
 	if err == nil {
-		t, err := tokParseJSON(data)
+		t, err := parseJSON(data)
 		if err != nil {
-			return nil, fmt.Errorf("weights: %s: %w", tj, err)
+			return nil, fmt.Errorf("tokenizer: %s: %w", tj, err)
 		}
 		return t, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	vj, mt := filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt")
 	vdata, verr := os.ReadFile(vj)
@@ -110,36 +110,36 @@ func LoadTokenizer(dir string) (*Tokenizer, error) {
 				missing = append(missing, f.name)
 			}
 		}
-		return nil, fmt.Errorf("weights: %s: no tokenizer: missing %s (want tokenizer.json, or vocab.json and merges.txt)",
+		return nil, fmt.Errorf("tokenizer: %s: no tokenizer: missing %s (want tokenizer.json, or vocab.json and merges.txt)",
 			dir, strings.Join(missing, ", "))
 	}
 	if verr != nil {
-		return nil, fmt.Errorf("weights: %w", verr)
+		return nil, fmt.Errorf("tokenizer: %w", verr)
 	}
 	if merr != nil {
-		return nil, fmt.Errorf("weights: %w", merr)
+		return nil, fmt.Errorf("tokenizer: %w", merr)
 	}
 	var vocab map[string]int
 	if err := json.Unmarshal(vdata, &vocab); err != nil {
-		return nil, fmt.Errorf("weights: %s: %w", vj, err)
+		return nil, fmt.Errorf("tokenizer: %s: %w", vj, err)
 	}
-	merges, err := tokParseMergesTxt(string(mdata))
+	merges, err := parseMergesTxt(string(mdata))
 	if err != nil {
-		return nil, fmt.Errorf("weights: %s: %w", mt, err)
+		return nil, fmt.Errorf("tokenizer: %s: %w", mt, err)
 	}
-	var added []tokAdded
-	if id, ok := vocab[tokEOT]; ok {
-		added = append(added, tokAdded{tokEOT, id})
+	var added []addedToken
+	if id, ok := vocab[eotText]; ok {
+		added = append(added, addedToken{eotText, id})
 	}
-	t, err := tokBuild(vocab, merges, added)
+	t, err := build(vocab, merges, added)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %s: %w", dir, err)
+		return nil, fmt.Errorf("tokenizer: %s: %w", dir, err)
 	}
 	return t, nil
 }
 
-// tokParseJSON reads the parts of a Hugging Face tokenizer.json we use.
-func tokParseJSON(data []byte) (*Tokenizer, error) {
+// parseJSON reads the parts of a Hugging Face tokenizer.json we use.
+func parseJSON(data []byte) (*Tokenizer, error) {
 	var f struct {
 		AddedTokens []struct {
 			ID      int    `json:"id"`
@@ -168,23 +168,23 @@ func tokParseJSON(data []byte) (*Tokenizer, error) {
 	if len(f.Model.Vocab) == 0 {
 		return nil, errors.New("model.vocab is missing or empty")
 	}
-	merges, err := tokParseMergesJSON(f.Model.Merges)
+	merges, err := parseMergesJSON(f.Model.Merges)
 	if err != nil {
 		return nil, err
 	}
-	var added []tokAdded
+	var added []addedToken
 	for _, a := range f.AddedTokens {
 		if a.Content == "" {
 			return nil, fmt.Errorf("added_tokens: id %d has empty content", a.ID)
 		}
-		added = append(added, tokAdded{a.Content, a.ID})
+		added = append(added, addedToken{a.Content, a.ID})
 	}
-	return tokBuild(f.Model.Vocab, merges, added)
+	return build(f.Model.Vocab, merges, added)
 }
 
-// tokParseMergesJSON accepts model.merges in both formats that Hugging Face
+// parseMergesJSON accepts model.merges in both formats that Hugging Face
 // writes: ["a b", ...] (older) and [["a", "b"], ...] (tokenizers ≥ 0.20).
-func tokParseMergesJSON(raw json.RawMessage) ([][2]string, error) {
+func parseMergesJSON(raw json.RawMessage) ([][2]string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, errors.New("model.merges is missing")
 	}
@@ -214,9 +214,9 @@ func tokParseMergesJSON(raw json.RawMessage) ([][2]string, error) {
 	return out, nil
 }
 
-// tokParseMergesTxt reads merges.txt: one "a b" per line, an optional
+// parseMergesTxt reads merges.txt: one "a b" per line, an optional
 // "#version" first line, blank lines ignored.
-func tokParseMergesTxt(s string) ([][2]string, error) {
+func parseMergesTxt(s string) ([][2]string, error) {
 	var out [][2]string
 	for i, line := range strings.Split(s, "\n") {
 		line = strings.TrimSuffix(line, "\r")
@@ -232,18 +232,18 @@ func tokParseMergesTxt(s string) ([][2]string, error) {
 	return out, nil
 }
 
-// tokBuild decodes the byte-level vocabulary and merges into ids.
-func tokBuild(vocab map[string]int, merges [][2]string, added []tokAdded) (*Tokenizer, error) {
+// build decodes the byte-level vocabulary and merges into ids.
+func build(vocab map[string]int, merges [][2]string, added []addedToken) (*Tokenizer, error) {
 	size := 0
 	for tok, id := range vocab {
-		if id < 0 || id >= tokMaxID {
-			return nil, fmt.Errorf("vocab: token %q has id %d out of range [0, %d)", tok, id, tokMaxID)
+		if id < 0 || id >= maxID {
+			return nil, fmt.Errorf("vocab: token %q has id %d out of range [0, %d)", tok, id, maxID)
 		}
 		size = max(size, id+1)
 	}
 	for _, a := range added {
-		if a.id < 0 || a.id >= tokMaxID {
-			return nil, fmt.Errorf("added_tokens: %q has id %d out of range [0, %d)", a.content, a.id, tokMaxID)
+		if a.id < 0 || a.id >= maxID {
+			return nil, fmt.Errorf("added_tokens: %q has id %d out of range [0, %d)", a.content, a.id, maxID)
 		}
 		size = max(size, a.id+1)
 	}
@@ -298,12 +298,12 @@ func tokBuild(vocab map[string]int, merges [][2]string, added []tokAdded) (*Toke
 	}
 	for _, a := range added {
 		t.tokBytes[a.id] = []byte(a.content)
-		if a.content == tokEOT {
+		if a.content == eotText {
 			t.eot = a.id
 		}
 		t.added = append(t.added, a)
 	}
-	if id, ok := vocab[tokEOT]; ok && t.eot < 0 {
+	if id, ok := vocab[eotText]; ok && t.eot < 0 {
 		t.eot = id
 	}
 	return t, nil
@@ -404,7 +404,7 @@ func (t *Tokenizer) findAdded(text string, pos int, next []int) (start, end, id 
 func (t *Tokenizer) appendSegment(out []Token, text string, from, to int) []Token {
 	seg := text[from:to]
 	for i := 0; i < len(seg); {
-		j := tokNextPiece(seg, i)
+		j := nextPiece(seg, i)
 		out = t.appendPiece(out, seg[i:j], from+i)
 		i = j
 	}
@@ -435,9 +435,9 @@ func (t *Tokenizer) pieceIDs(piece string) []int32 {
 		return ids
 	}
 	ids = t.bpe(piece)
-	if len(piece) <= tokCachePiece {
+	if len(piece) <= pieceCacheLen {
 		t.mu.Lock()
-		if len(t.cache) >= tokCacheMax {
+		if len(t.cache) >= pieceCacheMax {
 			clear(t.cache)
 		}
 		t.cache[strings.Clone(piece)] = ids
@@ -579,49 +579,49 @@ func (h *bpeHeap) Pop() any {
 
 // Character classes of GPT-2's pre-tokenizer regex.
 const (
-	tokOther  = iota // [^\s\p{L}\p{N}], and bytes that are not UTF-8
-	tokLetter        // \p{L}
-	tokNumber        // \p{N}
-	tokSpace         // \s
+	classOther  = iota // [^\s\p{L}\p{N}], and bytes that are not UTF-8
+	classLetter        // \p{L}
+	classNumber        // \p{N}
+	classSpace         // \s
 )
 
-// tokASCII is the class of each ASCII byte.
-var tokASCII = func() (c [utf8.RuneSelf]uint8) {
+// asciiClass is the class of each ASCII byte.
+var asciiClass = func() (c [utf8.RuneSelf]uint8) {
 	for b := range utf8.RuneSelf {
 		switch {
 		case 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z':
-			c[b] = tokLetter
+			c[b] = classLetter
 		case '0' <= b && b <= '9':
-			c[b] = tokNumber
+			c[b] = classNumber
 		case b == ' ' || '\t' <= b && b <= '\r':
-			c[b] = tokSpace
+			c[b] = classSpace
 		}
 	}
 	return c
 }()
 
-// tokClassAt returns the class and UTF-8 length of the character at s[i].
-func tokClassAt(s string, i int) (class uint8, size int) {
+// classAt returns the class and UTF-8 length of the character at s[i].
+func classAt(s string, i int) (class uint8, size int) {
 	if c := s[i]; c < utf8.RuneSelf {
-		return tokASCII[c], 1
+		return asciiClass[c], 1
 	}
 	r, n := utf8.DecodeRuneInString(s[i:])
 	switch {
 	case unicode.IsLetter(r):
-		return tokLetter, n
+		return classLetter, n
 	case unicode.IsNumber(r):
-		return tokNumber, n
+		return classNumber, n
 	case unicode.IsSpace(r):
-		return tokSpace, n
+		return classSpace, n
 	}
-	return tokOther, n // RuneError of width 1 for an invalid byte
+	return classOther, n // RuneError of width 1 for an invalid byte
 }
 
-// tokNextPiece returns the end of the piece that starts at s[i], i < len(s),
+// nextPiece returns the end of the piece that starts at s[i], i < len(s),
 // as GPT-2's regex, tried alternative by alternative, would:
 //
 //	's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-func tokNextPiece(s string, i int) int {
+func nextPiece(s string, i int) int {
 	if s[i] == '\'' && i+1 < len(s) { // contractions, lower case only
 		switch s[i+1] {
 		case 's', 't', 'm', 'd':
@@ -638,15 +638,15 @@ func tokNextPiece(s string, i int) int {
 	}
 	j := i
 	if s[i] == ' ' && i+1 < len(s) {
-		if c, _ := tokClassAt(s, i+1); c != tokSpace {
+		if c, _ := classAt(s, i+1); c != classSpace {
 			j = i + 1 // " ?" takes the space
 		}
 	}
-	class, n := tokClassAt(s, j)
+	class, n := classAt(s, j)
 	k := j + n
-	if class != tokSpace { // \p{L}+, \p{N}+ or [^\s\p{L}\p{N}]+
+	if class != classSpace { // \p{L}+, \p{N}+ or [^\s\p{L}\p{N}]+
 		for k < len(s) {
-			c, n := tokClassAt(s, k)
+			c, n := classAt(s, k)
 			if c != class {
 				break
 			}
@@ -656,8 +656,8 @@ func tokNextPiece(s string, i int) int {
 	}
 	last := i // start of the run's last whitespace character
 	for k < len(s) {
-		c, n := tokClassAt(s, k)
-		if c != tokSpace {
+		c, n := classAt(s, k)
+		if c != classSpace {
 			break
 		}
 		last = k

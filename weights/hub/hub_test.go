@@ -1,4 +1,4 @@
-package weights
+package hub
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 // hubCheckLinked asserts the huggingface_hub layout of one snapshot file:
 // a relative symlink to ../../blobs/<etag> whose blob holds want.
-func hubCheckLinked(t *testing.T, repoDir, commit, file string, want []byte) {
+func checkLinked(t *testing.T, repoDir, commit, file string, want []byte) {
 	t.Helper()
 	p := filepath.Join(repoDir, "snapshots", commit, filepath.FromSlash(file))
 	st, err := os.Lstat(p)
@@ -27,7 +27,7 @@ func hubCheckLinked(t *testing.T, repoDir, commit, file string, want []byte) {
 		t.Fatal(err)
 	}
 	up := strings.Repeat("../", strings.Count(file, "/")+2)
-	if wantT := up + "blobs/" + hubFakeEtag(file, want); target != wantT {
+	if wantT := up + "blobs/" + fakeEtag(file, want); target != wantT {
 		t.Errorf("%s -> %q, want %q", file, target, wantT)
 	}
 	got, err := os.ReadFile(p)
@@ -39,7 +39,7 @@ func hubCheckLinked(t *testing.T, repoDir, commit, file string, want []byte) {
 	}
 }
 
-func hubReadRef(t *testing.T, repoDir, rev string) string {
+func readRef(t *testing.T, repoDir, rev string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoDir, "refs", filepath.FromSlash(rev)))
 	if err != nil {
@@ -49,16 +49,16 @@ func hubReadRef(t *testing.T, repoDir, rev string) string {
 }
 
 func TestHubFreshDownloadLayout(t *testing.T) {
-	h := newHubFake(t)
+	h := newFakeHub(t)
 	h.token = "hf_secret"
-	files := hubFakeModelFiles(1)
+	files := fakeModelFiles(1)
 	commit := h.addCommit("openai-community/gpt2", "main", files)
-	opt := hubTestOptions(t, h)
+	opt := testOptions(t, h)
 	opt.Token = h.token
 	var reports []Progress
 	opt.Progress = func(p Progress) { reports = append(reports, p) }
 
-	snap, err := Resolve(hubTestCtx(t), "openai-community/gpt2", opt)
+	snap, err := Resolve(testCtx(t), "openai-community/gpt2", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +68,14 @@ func TestHubFreshDownloadLayout(t *testing.T) {
 		t.Fatalf("snapshot %+v, want %+v", snap, want)
 	}
 	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json"} {
-		hubCheckLinked(t, repoDir, commit, f, files[f])
+		checkLinked(t, repoDir, commit, f, files[f])
 	}
 	for _, f := range []string{"vocab.json", "merges.txt"} {
 		if _, err := os.Lstat(filepath.Join(snap.Dir, f)); err == nil {
 			t.Errorf("%s fetched although tokenizer.json exists", f)
 		}
 	}
-	if got := hubReadRef(t, repoDir, "main"); got != commit {
+	if got := readRef(t, repoDir, "main"); got != commit {
 		t.Errorf("refs/main = %q, want %q (no newline)", got, commit)
 	}
 	blobs, _ := os.ReadDir(filepath.Join(repoDir, "blobs"))
@@ -126,15 +126,15 @@ func TestHubFreshDownloadLayout(t *testing.T) {
 }
 
 func TestHubSecondResolveUsesCache(t *testing.T) {
-	h := newHubFake(t)
-	h.addCommit("gpt2", "main", hubFakeModelFiles(2))
-	opt := hubTestOptions(t, h)
-	first, err := Resolve(hubTestCtx(t), "gpt2", opt)
+	h := newFakeHub(t)
+	h.addCommit("gpt2", "main", fakeModelFiles(2))
+	opt := testOptions(t, h)
+	first, err := Resolve(testCtx(t), "gpt2", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.resetRequests()
-	second, err := Resolve(hubTestCtx(t), "gpt2", opt)
+	second, err := Resolve(testCtx(t), "gpt2", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,13 +147,13 @@ func TestHubSecondResolveUsesCache(t *testing.T) {
 }
 
 func TestHubOffline(t *testing.T) {
-	h := newHubFake(t)
-	h.addCommit("distilgpt2", "main", hubFakeModelFiles(3))
-	opt := hubTestOptions(t, h)
+	h := newFakeHub(t)
+	h.addCommit("distilgpt2", "main", fakeModelFiles(3))
+	opt := testOptions(t, h)
 
 	cold := opt
 	cold.Offline = true
-	_, err := Resolve(hubTestCtx(t), "distilgpt2", cold)
+	_, err := Resolve(testCtx(t), "distilgpt2", cold)
 	if !errors.Is(err, ErrOffline) {
 		t.Fatalf("cold offline: %v, want ErrOffline", err)
 	}
@@ -164,32 +164,32 @@ func TestHubOffline(t *testing.T) {
 		t.Errorf("offline made %d requests", n)
 	}
 
-	warm, err := Resolve(hubTestCtx(t), "distilgpt2", opt)
+	warm, err := Resolve(testCtx(t), "distilgpt2", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.resetRequests()
-	got, err := Resolve(hubTestCtx(t), "distilgpt2", cold)
+	got, err := Resolve(testCtx(t), "distilgpt2", cold)
 	if err != nil || got != warm {
 		t.Fatalf("warm offline: %+v, %v; want %+v", got, err, warm)
 	}
 	if n := len(h.requests()); n != 0 {
 		t.Errorf("offline made %d requests", n)
 	}
-	if _, err := Resolve(hubTestCtx(t), "distilgpt2@v2", cold); !errors.Is(err, ErrOffline) {
+	if _, err := Resolve(testCtx(t), "distilgpt2@v2", cold); !errors.Is(err, ErrOffline) {
 		t.Errorf("offline, uncached revision: %v, want ErrOffline", err)
 	}
 }
 
 func TestHubUnreachableFailsFast(t *testing.T) {
-	h := newHubFake(t)
-	h.addCommit("gpt2-xl", "main", hubFakeModelFiles(4))
-	opt := hubTestOptions(t, h)
+	h := newFakeHub(t)
+	h.addCommit("gpt2-xl", "main", fakeModelFiles(4))
+	opt := testOptions(t, h)
 	dead := opt
-	dead.Endpoint = hubClosedEndpoint(t)
+	dead.Endpoint = closedEndpoint(t)
 
 	start := time.Now()
-	_, err := Resolve(hubTestCtx(t), "gpt2-xl", dead)
+	_, err := Resolve(testCtx(t), "gpt2-xl", dead)
 	if el := time.Since(start); el > 10*time.Second {
 		t.Errorf("took %v to fail", el)
 	}
@@ -200,19 +200,19 @@ func TestHubUnreachableFailsFast(t *testing.T) {
 		t.Errorf("error does not say what to run: %v", err)
 	}
 
-	warm, err := Resolve(hubTestCtx(t), "gpt2-xl", opt)
+	warm, err := Resolve(testCtx(t), "gpt2-xl", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Resolve(hubTestCtx(t), "gpt2-xl", dead)
+	got, err := Resolve(testCtx(t), "gpt2-xl", dead)
 	if err != nil || got != warm {
 		t.Errorf("unreachable with warm cache: %+v, %v; want %+v", got, err, warm)
 	}
 }
 
 func TestHubShardedIndexAndVocabMerges(t *testing.T) {
-	h := newHubFake(t)
-	s1, s2 := hubFakeBytes(5, 300_000), hubFakeBytes(6, 200_000)
+	h := newFakeHub(t)
+	s1, s2 := fakeBytes(5, 300_000), fakeBytes(6, 200_000)
 	files := map[string][]byte{
 		"config.json": []byte(`{"n_layer": 1}`),
 		"model.safetensors.index.json": []byte(`{"metadata": {"total_size": 500000}, "weight_map": {
@@ -225,14 +225,14 @@ func TestHubShardedIndexAndVocabMerges(t *testing.T) {
 		"merges.txt":                       []byte("#version: 0.2\n"),
 	}
 	commit := h.addCommit("ComCom/gpt2-small", "main", files)
-	opt := hubTestOptions(t, h)
-	snap, err := Resolve(hubTestCtx(t), "ComCom/gpt2-small", opt)
+	opt := testOptions(t, h)
+	snap, err := Resolve(testCtx(t), "ComCom/gpt2-small", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	repoDir := filepath.Join(opt.CacheDir, "models--ComCom--gpt2-small")
 	for f, data := range files {
-		hubCheckLinked(t, repoDir, commit, f, data)
+		checkLinked(t, repoDir, commit, f, data)
 	}
 	for _, f := range []string{"tokenizer.json", "model.safetensors"} {
 		if _, err := os.Stat(filepath.Join(repoDir, ".no_exist", commit, f)); err != nil {
@@ -240,7 +240,7 @@ func TestHubShardedIndexAndVocabMerges(t *testing.T) {
 		}
 	}
 	h.resetRequests()
-	again, err := Resolve(hubTestCtx(t), "ComCom/gpt2-small", opt)
+	again, err := Resolve(testCtx(t), "ComCom/gpt2-small", opt)
 	if err != nil || again != snap {
 		t.Fatalf("second resolve %+v, %v", again, err)
 	}
@@ -248,25 +248,25 @@ func TestHubShardedIndexAndVocabMerges(t *testing.T) {
 		t.Errorf("warm resolve made %d GETs and %d HEADs, want 0 and 1", g, hd)
 	}
 	opt.Offline = true
-	if _, err := Resolve(hubTestCtx(t), "ComCom/gpt2-small", opt); err != nil {
+	if _, err := Resolve(testCtx(t), "ComCom/gpt2-small", opt); err != nil {
 		t.Errorf("offline sharded: %v", err)
 	}
 }
 
 func TestHubMissingFiles(t *testing.T) {
-	h := newHubFake(t)
-	full := hubFakeModelFiles(7)
+	h := newFakeHub(t)
+	full := fakeModelFiles(7)
 	noTok := map[string][]byte{"config.json": full["config.json"], "model.safetensors": full["model.safetensors"], "vocab.json": full["vocab.json"]}
 	h.addCommit("org/notok", "main", noTok)
 	h.addCommit("org/binonly", "main", map[string][]byte{"config.json": full["config.json"], "pytorch_model.bin": []byte("x")})
 	h.addCommit("org/noconfig", "main", map[string][]byte{"model.safetensors": full["model.safetensors"]})
-	opt := hubTestOptions(t, h)
+	opt := testOptions(t, h)
 	for _, tc := range []struct{ repo, want string }{
 		{"org/notok", "tokenizer.json or vocab.json + merges.txt"},
 		{"org/binonly", "model.safetensors or model.safetensors.index.json"},
 		{"org/noconfig", "config.json"},
 	} {
-		_, err := Resolve(hubTestCtx(t), tc.repo, opt)
+		_, err := Resolve(testCtx(t), tc.repo, opt)
 		if !errors.Is(err, ErrEntryNotFound) || !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), tc.want) ||
 			!strings.Contains(err.Error(), tc.repo) {
 			t.Errorf("%s: %v, want ErrEntryNotFound naming %q", tc.repo, err, tc.want)
@@ -278,70 +278,70 @@ func TestHubMissingFiles(t *testing.T) {
 }
 
 func TestHubAuthAndNotFound(t *testing.T) {
-	h := newHubFake(t)
+	h := newFakeHub(t)
 	h.token = "hf_ok"
-	h.addCommit("org/private", "main", hubFakeModelFiles(8))
+	h.addCommit("org/private", "main", fakeModelFiles(8))
 	h.repos["org/private"].private = true
-	opt := hubTestOptions(t, h)
+	opt := testOptions(t, h)
 
-	_, err := Resolve(hubTestCtx(t), "org/private", opt)
+	_, err := Resolve(testCtx(t), "org/private", opt)
 	if !errors.Is(err, ErrAuthRequired) || !strings.Contains(err.Error(), "set HF_TOKEN or run huggingface-cli login") {
 		t.Errorf("private without token: %v", err)
 	}
-	var he *HubError
+	var he *Error
 	if !errors.As(err, &he) || he.Status != 401 || he.Repo != "org/private" {
-		t.Errorf("errors.As HubError: %+v", he)
+		t.Errorf("errors.As Error: %+v", he)
 	}
 	opt.Token = "hf_wrong"
-	if _, err := Resolve(hubTestCtx(t), "org/private", opt); !errors.Is(err, ErrAuthRequired) || !strings.Contains(err.Error(), "token was sent") {
+	if _, err := Resolve(testCtx(t), "org/private", opt); !errors.Is(err, ErrAuthRequired) || !strings.Contains(err.Error(), "token was sent") {
 		t.Errorf("private with a wrong token: %v", err)
 	}
 	opt.Token = h.token
-	if _, err := Resolve(hubTestCtx(t), "org/private", opt); err != nil {
+	if _, err := Resolve(testCtx(t), "org/private", opt); err != nil {
 		t.Errorf("private with token: %v", err)
 	}
 
-	_, err = Resolve(hubTestCtx(t), "org/nosuch", opt)
+	_, err = Resolve(testCtx(t), "org/nosuch", opt)
 	if !errors.Is(err, ErrRepoNotFound) || !errors.Is(err, ErrNotFound) || errors.Is(err, ErrAuthRequired) || !strings.Contains(err.Error(), `"org/nosuch"`) {
 		t.Errorf("unknown repo with token: %v", err)
 	}
 	opt.Token = ""
-	_, err = Resolve(hubTestCtx(t), "org/nosuch", opt)
+	_, err = Resolve(testCtx(t), "org/nosuch", opt)
 	if !errors.Is(err, ErrRepoNotFound) || !errors.Is(err, ErrAuthRequired) || !strings.Contains(err.Error(), "HF_TOKEN") {
 		t.Errorf("unknown repo without token (hub answers 401): %v", err)
 	}
-	_, err = Resolve(hubTestCtx(t), "org/private@nope", HubOptions{Endpoint: opt.Endpoint, CacheDir: opt.CacheDir, Token: h.token})
+	_, err = Resolve(testCtx(t), "org/private@nope", Options{Endpoint: opt.Endpoint, CacheDir: opt.CacheDir, Token: h.token})
 	if !errors.Is(err, ErrRevisionNotFound) || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "org/private") {
 		t.Errorf("unknown revision: %v", err)
 	}
 }
 
 func TestHubRevisionsAndCommits(t *testing.T) {
-	h := newHubFake(t)
-	mainFiles, tagFiles, prFiles := hubFakeModelFiles(9), hubFakeModelFiles(10), hubFakeModelFiles(11)
+	h := newFakeHub(t)
+	mainFiles, tagFiles, prFiles := fakeModelFiles(9), fakeModelFiles(10), fakeModelFiles(11)
 	mainC := h.addCommit("org/rev", "main", mainFiles)
 	tagC := h.addCommit("org/rev", "v1.0", tagFiles)
 	prC := h.addCommit("org/rev", "refs/pr/1", prFiles)
-	opt := hubTestOptions(t, h)
+	opt := testOptions(t, h)
 	repoDir := filepath.Join(opt.CacheDir, "models--org--rev")
 
-	snap, err := Resolve(hubTestCtx(t), "org/rev@v1.0", opt)
+	snap, err := Resolve(testCtx(t), "org/rev@v1.0", opt)
 	if err != nil || snap.Commit != tagC || snap.Revision != "v1.0" {
 		t.Fatalf("tag: %+v, %v", snap, err)
 	}
-	hubCheckLinked(t, repoDir, tagC, "config.json", tagFiles["config.json"])
-	if got := hubReadRef(t, repoDir, "v1.0"); got != tagC {
+	checkLinked(t, repoDir, tagC, "config.json", tagFiles["config.json"])
+	if got := readRef(t, repoDir, "v1.0"); got != tagC {
 		t.Errorf("refs/v1.0 = %q", got)
 	}
 	if _, err := os.Stat(filepath.Join(repoDir, "refs", "main")); err == nil {
 		t.Error("refs/main written for a tag")
 	}
 
-	snap, err = Resolve(hubTestCtx(t), "org/rev@refs/pr/1", opt)
+	snap, err = Resolve(testCtx(t), "org/rev@refs/pr/1", opt)
 	if err != nil || snap.Commit != prC {
 		t.Fatalf("refs/pr/1: %+v, %v", snap, err)
 	}
-	if got := hubReadRef(t, repoDir, "refs/pr/1"); got != prC {
+	if got := readRef(t, repoDir, "refs/pr/1"); got != prC {
 		t.Errorf("refs/refs/pr/1 = %q", got)
 	}
 	for _, r := range h.requests() {
@@ -351,7 +351,7 @@ func TestHubRevisionsAndCommits(t *testing.T) {
 		}
 	}
 
-	snap, err = Resolve(hubTestCtx(t), "org/rev@"+mainC, opt)
+	snap, err = Resolve(testCtx(t), "org/rev@"+mainC, opt)
 	if err != nil || snap.Commit != mainC || snap.Revision != mainC || snap.Dir != filepath.Join(repoDir, "snapshots", mainC) {
 		t.Fatalf("commit: %+v, %v", snap, err)
 	}
@@ -361,23 +361,23 @@ func TestHubRevisionsAndCommits(t *testing.T) {
 	// A cached commit needs no network at all.
 	h.resetRequests()
 	dead := opt
-	dead.Endpoint = hubClosedEndpoint(t)
-	if again, err := Resolve(hubTestCtx(t), "org/rev@"+mainC, dead); err != nil || again != snap {
+	dead.Endpoint = closedEndpoint(t)
+	if again, err := Resolve(testCtx(t), "org/rev@"+mainC, dead); err != nil || again != snap {
 		t.Errorf("cached commit: %+v, %v", again, err)
 	}
 	dead.Offline = true
-	if again, err := Resolve(hubTestCtx(t), "org/rev@"+mainC, dead); err != nil || again != snap {
+	if again, err := Resolve(testCtx(t), "org/rev@"+mainC, dead); err != nil || again != snap {
 		t.Errorf("cached commit offline: %+v, %v", again, err)
 	}
 }
 
 func TestHubRenamedRepo(t *testing.T) {
-	h := newHubFake(t)
-	files := hubFakeModelFiles(12)
+	h := newFakeHub(t)
+	files := fakeModelFiles(12)
 	commit := h.addCommit("openai-community/gpt2", "main", files)
 	h.renames["gpt2"] = "openai-community/gpt2"
-	opt := hubTestOptions(t, h)
-	snap, err := Resolve(hubTestCtx(t), "gpt2", opt)
+	opt := testOptions(t, h)
+	snap, err := Resolve(testCtx(t), "gpt2", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,16 +385,16 @@ func TestHubRenamedRepo(t *testing.T) {
 	if snap.Repo != "gpt2" || snap.Commit != commit || snap.Dir != filepath.Join(repoDir, "snapshots", commit) {
 		t.Fatalf("%+v", snap)
 	}
-	hubCheckLinked(t, repoDir, commit, "model.safetensors", files["model.safetensors"])
+	checkLinked(t, repoDir, commit, "model.safetensors", files["model.safetensors"])
 }
 
 func TestHubLocalDirectory(t *testing.T) {
 	dir := t.TempDir()
-	snap, err := Resolve(hubTestCtx(t), dir, HubOptions{Endpoint: hubClosedEndpoint(t)})
+	snap, err := Resolve(testCtx(t), dir, Options{Endpoint: closedEndpoint(t)})
 	if err != nil || !snap.Local || snap.Dir != dir {
 		t.Fatalf("%+v, %v", snap, err)
 	}
-	if _, err := Resolve(hubTestCtx(t), "./definitely-not-here", HubOptions{}); err == nil || !strings.Contains(err.Error(), "definitely-not-here") {
+	if _, err := Resolve(testCtx(t), "./definitely-not-here", Options{}); err == nil || !strings.Contains(err.Error(), "definitely-not-here") {
 		t.Errorf("missing ./dir: %v", err)
 	}
 }
@@ -424,7 +424,7 @@ func TestHubParseSpec(t *testing.T) {
 		{"gpt2@/abs", "", "", true},
 		{strings.Repeat("a", 97), "", "", true},
 	} {
-		ps, err := hubParseSpec(tc.spec)
+		ps, err := parseSpec(tc.spec)
 		if tc.bad {
 			if err == nil {
 				t.Errorf("%q: accepted as %+v", tc.spec, ps)
@@ -447,27 +447,27 @@ func TestHubOptionsFromEnv(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
-		want HubOptions
+		want Options
 	}{
-		{"defaults", nil, HubOptions{Endpoint: DefaultEndpoint, CacheDir: filepath.Join(home, ".cache", "huggingface", "hub")}},
-		{"xdg", map[string]string{"XDG_CACHE_HOME": "/x"}, HubOptions{Endpoint: DefaultEndpoint, CacheDir: "/x/huggingface/hub"}},
+		{"defaults", nil, Options{Endpoint: DefaultEndpoint, CacheDir: filepath.Join(home, ".cache", "huggingface", "hub")}},
+		{"xdg", map[string]string{"XDG_CACHE_HOME": "/x"}, Options{Endpoint: DefaultEndpoint, CacheDir: "/x/huggingface/hub"}},
 		{"hf_home + token file", map[string]string{"HF_HOME": hfHome, "XDG_CACHE_HOME": "/x"},
-			HubOptions{Endpoint: DefaultEndpoint, CacheDir: filepath.Join(hfHome, "hub"), Token: "hf_file"}},
+			Options{Endpoint: DefaultEndpoint, CacheDir: filepath.Join(hfHome, "hub"), Token: "hf_file"}},
 		{"HF_TOKEN wins", map[string]string{"HF_HOME": hfHome, "HF_TOKEN": " hf_env "},
-			HubOptions{Endpoint: DefaultEndpoint, CacheDir: filepath.Join(hfHome, "hub"), Token: "hf_env"}},
+			Options{Endpoint: DefaultEndpoint, CacheDir: filepath.Join(hfHome, "hub"), Token: "hf_env"}},
 		{"HUGGINGFACE_HUB_CACHE", map[string]string{"HF_HOME": "/h", "HUGGINGFACE_HUB_CACHE": "/old"},
-			HubOptions{Endpoint: DefaultEndpoint, CacheDir: "/old"}},
+			Options{Endpoint: DefaultEndpoint, CacheDir: "/old"}},
 		{"HF_HUB_CACHE wins", map[string]string{"HF_HUB_CACHE": "~/c", "HUGGINGFACE_HUB_CACHE": "/old"},
-			HubOptions{Endpoint: DefaultEndpoint, CacheDir: filepath.Join(home, "c")}},
+			Options{Endpoint: DefaultEndpoint, CacheDir: filepath.Join(home, "c")}},
 		{"endpoint, offline", map[string]string{"HF_ENDPOINT": "https://hf-mirror.com/", "HF_HUB_OFFLINE": "1", "HF_HOME": "/h"},
-			HubOptions{Endpoint: "https://hf-mirror.com", CacheDir: "/h/hub", Offline: true}},
-		{"offline yes", map[string]string{"HF_HUB_OFFLINE": "Yes", "HF_HOME": "/h"}, HubOptions{Endpoint: DefaultEndpoint, CacheDir: "/h/hub", Offline: true}},
-		{"offline on", map[string]string{"HF_HUB_OFFLINE": "on", "HF_HOME": "/h"}, HubOptions{Endpoint: DefaultEndpoint, CacheDir: "/h/hub", Offline: true}},
-		{"offline true", map[string]string{"HF_HUB_OFFLINE": "TRUE", "HF_HOME": "/h"}, HubOptions{Endpoint: DefaultEndpoint, CacheDir: "/h/hub", Offline: true}},
-		{"offline 0", map[string]string{"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": "/h"}, HubOptions{Endpoint: DefaultEndpoint, CacheDir: "/h/hub"}},
-		{"transformers offline", map[string]string{"TRANSFORMERS_OFFLINE": "1", "HF_HOME": "/h"}, HubOptions{Endpoint: DefaultEndpoint, CacheDir: "/h/hub", Offline: true}},
+			Options{Endpoint: "https://hf-mirror.com", CacheDir: "/h/hub", Offline: true}},
+		{"offline yes", map[string]string{"HF_HUB_OFFLINE": "Yes", "HF_HOME": "/h"}, Options{Endpoint: DefaultEndpoint, CacheDir: "/h/hub", Offline: true}},
+		{"offline on", map[string]string{"HF_HUB_OFFLINE": "on", "HF_HOME": "/h"}, Options{Endpoint: DefaultEndpoint, CacheDir: "/h/hub", Offline: true}},
+		{"offline true", map[string]string{"HF_HUB_OFFLINE": "TRUE", "HF_HOME": "/h"}, Options{Endpoint: DefaultEndpoint, CacheDir: "/h/hub", Offline: true}},
+		{"offline 0", map[string]string{"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": "/h"}, Options{Endpoint: DefaultEndpoint, CacheDir: "/h/hub"}},
+		{"transformers offline", map[string]string{"TRANSFORMERS_OFFLINE": "1", "HF_HOME": "/h"}, Options{Endpoint: DefaultEndpoint, CacheDir: "/h/hub", Offline: true}},
 	} {
-		got := hubOptionsFrom(func(k string) string { return tc.env[k] })
+		got := optionsFrom(func(k string) string { return tc.env[k] })
 		if got.Endpoint != tc.want.Endpoint || got.CacheDir != tc.want.CacheDir || got.Token != tc.want.Token || got.Offline != tc.want.Offline {
 			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
@@ -477,7 +477,7 @@ func TestHubOptionsFromEnv(t *testing.T) {
 // TestHubServesFixture downloads a real generated checkpoint through the
 // fake hub and checks every byte arrives.
 func TestHubServesFixture(t *testing.T) {
-	dir := hubFixture(t, "tiny-f32")
+	dir := fixture(t, "tiny-f32")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -492,10 +492,10 @@ func TestHubServesFixture(t *testing.T) {
 			files[e.Name()] = b
 		}
 	}
-	h := newHubFake(t)
+	h := newFakeHub(t)
 	commit := h.addCommit("logitlens/tiny-f32", "main", files)
-	opt := hubTestOptions(t, h)
-	snap, err := Resolve(hubTestCtx(t), "logitlens/tiny-f32", opt)
+	opt := testOptions(t, h)
+	snap, err := Resolve(testCtx(t), "logitlens/tiny-f32", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,18 +503,18 @@ func TestHubServesFixture(t *testing.T) {
 		t.Fatalf("snapshot lacks %v", m)
 	}
 	for _, f := range []string{"config.json", "model.safetensors"} {
-		hubCheckLinked(t, filepath.Join(opt.CacheDir, "models--logitlens--tiny-f32"), commit, f, files[f])
+		checkLinked(t, filepath.Join(opt.CacheDir, "models--logitlens--tiny-f32"), commit, f, files[f])
 	}
 }
 
 func TestHubSlowHeadFallsBackToCache(t *testing.T) {
-	old := hubHeadTimeout
-	hubHeadTimeout = 200 * time.Millisecond
-	t.Cleanup(func() { hubHeadTimeout = old })
-	h := newHubFake(t)
-	h.addCommit("org/slow", "main", hubFakeModelFiles(13))
-	opt := hubTestOptions(t, h)
-	warm, err := Resolve(hubTestCtx(t), "org/slow", opt)
+	old := headTimeout
+	headTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { headTimeout = old })
+	h := newFakeHub(t)
+	h.addCommit("org/slow", "main", fakeModelFiles(13))
+	opt := testOptions(t, h)
+	warm, err := Resolve(testCtx(t), "org/slow", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,14 +522,14 @@ func TestHubSlowHeadFallsBackToCache(t *testing.T) {
 	h.headDelay = 10 * time.Second
 	h.mu.Unlock()
 	start := time.Now()
-	got, err := Resolve(hubTestCtx(t), "org/slow", opt)
+	got, err := Resolve(testCtx(t), "org/slow", opt)
 	if err != nil || got != warm {
 		t.Fatalf("%+v, %v; want the cached %+v", got, err, warm)
 	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("fallback took %v", el)
 	}
-	if _, err := Resolve(hubTestCtx(t), "org/slow@v9", opt); !errors.Is(err, ErrUnreachable) {
+	if _, err := Resolve(testCtx(t), "org/slow@v9", opt); !errors.Is(err, ErrUnreachable) {
 		t.Errorf("uncached revision on a hung hub: %v, want ErrUnreachable", err)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build hftokenizers
 
-package weights
+package tokenizer
 
 import (
 	"slices"
@@ -11,13 +11,13 @@ import (
 // TestHFTokenizerAgrees: the Rust library and ours give the same tokens on
 // the corpus (NUL-free, as the Rust side takes C strings).
 func TestHFTokenizerAgrees(t *testing.T) {
-	ours := tokGPT2(t)
-	hf, err := LoadHFTokenizer(tokFixture(t, "models/tiny-f32"))
+	ours := gpt2(t)
+	hf, err := LoadHFTokenizer(fixture(t, "models/tiny-f32"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hf.Close()
-	for _, u := range tokCorpusUnits(t) {
+	for _, u := range corpusUnits(t) {
 		if strings.Contains(u, "\x00") {
 			continue
 		}

@@ -1,6 +1,6 @@
-package weights
-
-// Hugging Face hub resolution.
+// Package hub is a Hugging Face hub client: it resolves a model spec to a
+// local folder through the cache that Python's huggingface_hub uses,
+// downloading what the cache lacks.
 //
 // Design: Resolve turns a spec ("gpt2", "org/name@rev", "./dir") into a
 // directory holding config.json, the safetensors weights and the tokenizer
@@ -23,6 +23,7 @@ package weights
 // refs/<revision> is written only once every file of the model is in the
 // snapshot, so an interrupted download never points a ref at a partial
 // snapshot.
+package hub
 
 import (
 	"context"
@@ -38,10 +39,10 @@ import (
 // DefaultEndpoint is the hub used when HF_ENDPOINT is unset.
 const DefaultEndpoint = "https://huggingface.co"
 
-// HubOptions configures Resolve. The zero value is usable: empty Endpoint
-// and CacheDir take the defaults of HubOptionsFromEnv's rules (without
+// Options configures Resolve. The zero value is usable: empty Endpoint
+// and CacheDir take the defaults of OptionsFromEnv's rules (without
 // reading a token or the offline flag).
-type HubOptions struct {
+type Options struct {
 	Endpoint, CacheDir, Token string
 	// Offline forbids any network access: models resolve from refs/ and
 	// snapshots/ only (HF_HUB_OFFLINE).
@@ -81,30 +82,30 @@ type Snapshot struct {
 // answered 401 by the hub and matches ErrRepoNotFound and ErrAuthRequired).
 var (
 	// ErrNotFound matches every 404: repo, revision or file.
-	ErrNotFound = errors.New("weights: not found")
+	ErrNotFound = errors.New("hub: not found")
 	// ErrRepoNotFound: the hub does not know the repository.
-	ErrRepoNotFound = errors.New("weights: repository not found")
+	ErrRepoNotFound = errors.New("hub: repository not found")
 	// ErrRevisionNotFound: the repository has no such branch, tag or commit.
-	ErrRevisionNotFound = errors.New("weights: revision not found")
+	ErrRevisionNotFound = errors.New("hub: revision not found")
 	// ErrEntryNotFound: the revision has no such file.
-	ErrEntryNotFound = errors.New("weights: file not found in repository")
+	ErrEntryNotFound = errors.New("hub: file not found in repository")
 	// ErrAuthRequired: the hub answered 401 or 403.
-	ErrAuthRequired = errors.New("weights: authentication required")
+	ErrAuthRequired = errors.New("hub: authentication required")
 	// ErrOffline: offline mode is on and the cache lacks what was asked.
-	ErrOffline = errors.New("weights: offline and not cached")
+	ErrOffline = errors.New("hub: offline and not cached")
 	// ErrUnreachable: the endpoint could not be reached (DNS, refused,
 	// timeout, stalled transfer, 5xx) and the cache could not stand in.
-	ErrUnreachable = errors.New("weights: hub unreachable")
+	ErrUnreachable = errors.New("hub: unreachable")
 	// ErrIntegrity: a download's size or sha256 did not match; the partial
 	// file was deleted.
-	ErrIntegrity = errors.New("weights: download integrity check failed")
+	ErrIntegrity = errors.New("hub: download integrity check failed")
 	// ErrDiskFull: writing to the cache failed with ENOSPC.
-	ErrDiskFull = errors.New("weights: disk full")
+	ErrDiskFull = errors.New("hub: disk full")
 )
 
-// HubError is the typed error of a failed hub operation. Match it with
+// Error is the typed error of a failed hub operation. Match it with
 // errors.As for the details, or errors.Is with the sentinels above.
-type HubError struct {
+type Error struct {
 	Repo, Revision, File string
 	Status               int // HTTP status, 0 when no response was involved
 	msg                  string
@@ -112,10 +113,10 @@ type HubError struct {
 	err                  error   // underlying cause, may be nil
 }
 
-func (e *HubError) Error() string { return e.msg }
+func (e *Error) Error() string { return e.msg }
 
 // Unwrap returns the sentinels this error matches and its cause.
-func (e *HubError) Unwrap() []error {
+func (e *Error) Unwrap() []error {
 	errs := append([]error(nil), e.kinds...)
 	if e.err != nil {
 		errs = append(errs, e.err)
@@ -123,21 +124,21 @@ func (e *HubError) Unwrap() []error {
 	return errs
 }
 
-// HubOptionsFromEnv reads the settings huggingface_hub reads: HF_ENDPOINT,
+// OptionsFromEnv reads the settings huggingface_hub reads: HF_ENDPOINT,
 // HF_HUB_CACHE / HUGGINGFACE_HUB_CACHE / HF_HOME / XDG_CACHE_HOME, HF_TOKEN
 // (else HUGGING_FACE_HUB_TOKEN, else the file HF_TOKEN_PATH or
 // $HF_HOME/token) and HF_HUB_OFFLINE (else TRANSFORMERS_OFFLINE; "1", "true",
 // "yes", "on").
-func HubOptionsFromEnv() HubOptions {
-	return hubOptionsFrom(os.Getenv)
+func OptionsFromEnv() Options {
+	return optionsFrom(os.Getenv)
 }
 
-func hubOptionsFrom(getenv func(string) string) HubOptions {
-	home := hubHFHome(getenv)
-	opt := HubOptions{
+func optionsFrom(getenv func(string) string) Options {
+	home := hfHome(getenv)
+	opt := Options{
 		Endpoint: strings.TrimRight(strings.TrimSpace(getenv("HF_ENDPOINT")), "/"),
-		CacheDir: hubCacheDir(getenv, home),
-		Offline:  hubIsTrue(getenv("HF_HUB_OFFLINE")) || (getenv("HF_HUB_OFFLINE") == "" && hubIsTrue(getenv("TRANSFORMERS_OFFLINE"))),
+		CacheDir: defaultCacheDir(getenv, home),
+		Offline:  isTrue(getenv("HF_HUB_OFFLINE")) || (getenv("HF_HUB_OFFLINE") == "" && isTrue(getenv("TRANSFORMERS_OFFLINE"))),
 	}
 	if opt.Endpoint == "" {
 		opt.Endpoint = DefaultEndpoint
@@ -147,7 +148,7 @@ func hubOptionsFrom(getenv func(string) string) HubOptions {
 		opt.Token = strings.TrimSpace(getenv("HUGGING_FACE_HUB_TOKEN"))
 	}
 	if opt.Token == "" {
-		path := hubExpandHome(getenv("HF_TOKEN_PATH"))
+		path := expandHome(getenv("HF_TOKEN_PATH"))
 		if path == "" {
 			path = filepath.Join(home, "token")
 		}
@@ -158,31 +159,31 @@ func hubOptionsFrom(getenv func(string) string) HubOptions {
 	return opt
 }
 
-// hubHFHome is $HF_HOME, else $XDG_CACHE_HOME/huggingface, else
+// hfHome is $HF_HOME, else $XDG_CACHE_HOME/huggingface, else
 // ~/.cache/huggingface.
-func hubHFHome(getenv func(string) string) string {
+func hfHome(getenv func(string) string) string {
 	if h := getenv("HF_HOME"); h != "" {
-		return hubExpandHome(h)
+		return expandHome(h)
 	}
 	xdg := getenv("XDG_CACHE_HOME")
 	if xdg == "" {
 		home, _ := os.UserHomeDir()
 		xdg = filepath.Join(home, ".cache")
 	}
-	return filepath.Join(hubExpandHome(xdg), "huggingface")
+	return filepath.Join(expandHome(xdg), "huggingface")
 }
 
-func hubCacheDir(getenv func(string) string, home string) string {
+func defaultCacheDir(getenv func(string) string, home string) string {
 	for _, k := range []string{"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"} {
 		if v := getenv(k); v != "" {
-			return hubExpandHome(v)
+			return expandHome(v)
 		}
 	}
 	return filepath.Join(home, "hub")
 }
 
-// hubIsTrue mirrors huggingface_hub's _is_true.
-func hubIsTrue(v string) bool {
+// isTrue mirrors huggingface_hub's _is_true.
+func isTrue(v string) bool {
 	switch strings.ToUpper(strings.TrimSpace(v)) {
 	case "1", "ON", "YES", "TRUE":
 		return true
@@ -190,8 +191,8 @@ func hubIsTrue(v string) bool {
 	return false
 }
 
-// hubExpandHome expands a leading "~" or "~/".
-func hubExpandHome(p string) string {
+// expandHome expands a leading "~" or "~/".
+func expandHome(p string) string {
 	if p == "~" || strings.HasPrefix(p, "~/") {
 		if home, err := os.UserHomeDir(); err == nil {
 			return filepath.Join(home, p[1:])
@@ -210,8 +211,8 @@ func hubExpandHome(p string) string {
 // id with an optional "@revision" (branch, tag or 40-hex commit). When the
 // hub cannot be reached (or opt.Offline is set) a complete cached snapshot
 // of the revision is returned instead.
-func Resolve(ctx context.Context, spec string, opt HubOptions) (Snapshot, error) {
-	ps, err := hubParseSpec(spec)
+func Resolve(ctx context.Context, spec string, opt Options) (Snapshot, error) {
+	ps, err := parseSpec(spec)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -219,7 +220,7 @@ func Resolve(ctx context.Context, spec string, opt HubOptions) (Snapshot, error)
 		return Snapshot{Repo: ps.local, Dir: ps.local, Local: true}, nil
 	}
 	if opt.Endpoint == "" || opt.CacheDir == "" {
-		def := hubOptionsFrom(func(k string) string {
+		def := optionsFrom(func(k string) string {
 			if k == "HF_TOKEN" || k == "HUGGING_FACE_HUB_TOKEN" || k == "HF_TOKEN_PATH" {
 				return ""
 			}
@@ -254,58 +255,58 @@ func Resolve(ctx context.Context, spec string, opt HubOptions) (Snapshot, error)
 	return Snapshot{}, err
 }
 
-// hubSpec is a parsed Resolve spec: either local or repo(+revision).
-type hubSpec struct {
+// repoSpec is a parsed Resolve spec: either local or repo(+revision).
+type repoSpec struct {
 	local          string // absolute directory
 	repo, revision string
 }
 
-func hubParseSpec(spec string) (hubSpec, error) {
+func parseSpec(spec string) (repoSpec, error) {
 	s := strings.TrimSpace(spec)
 	if s == "" {
-		return hubSpec{}, errors.New("weights: empty model name")
+		return repoSpec{}, errors.New("hub: empty model name")
 	}
 	pathLike := s == "." || s == ".." || s == "~" || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") ||
 		strings.HasPrefix(s, "~/") || filepath.IsAbs(s)
-	if st, err := os.Stat(hubExpandHome(s)); err == nil && st.IsDir() {
+	if st, err := os.Stat(expandHome(s)); err == nil && st.IsDir() {
 		pathLike = true
 	}
 	if pathLike {
-		dir, err := filepath.Abs(hubExpandHome(s))
+		dir, err := filepath.Abs(expandHome(s))
 		if err != nil {
-			return hubSpec{}, fmt.Errorf("weights: %s: %w", s, err)
+			return repoSpec{}, fmt.Errorf("hub: %s: %w", s, err)
 		}
 		st, err := os.Stat(dir)
 		if err != nil {
-			return hubSpec{}, fmt.Errorf("weights: model directory %s: %w", s, err)
+			return repoSpec{}, fmt.Errorf("hub: model directory %s: %w", s, err)
 		}
 		if !st.IsDir() {
-			return hubSpec{}, fmt.Errorf("weights: model directory %s: not a directory", s)
+			return repoSpec{}, fmt.Errorf("hub: model directory %s: not a directory", s)
 		}
-		return hubSpec{local: dir}, nil
+		return repoSpec{local: dir}, nil
 	}
 	repo, rev, hasRev := strings.Cut(s, "@")
 	if hasRev && rev == "" {
-		return hubSpec{}, fmt.Errorf("weights: %q: empty revision after @", s)
+		return repoSpec{}, fmt.Errorf("hub: %q: empty revision after @", s)
 	}
 	if !hasRev {
 		rev = "main"
 	}
-	if err := hubValidRepoID(repo); err != nil {
-		return hubSpec{}, err
+	if err := validRepoID(repo); err != nil {
+		return repoSpec{}, err
 	}
-	if err := hubValidRevision(rev); err != nil {
-		return hubSpec{}, err
+	if err := validRevision(rev); err != nil {
+		return repoSpec{}, err
 	}
-	return hubSpec{repo: repo, revision: rev}, nil
+	return repoSpec{repo: repo, revision: rev}, nil
 }
 
-// hubValidRepoID applies huggingface_hub's validate_repo_id: at most one
+// validRepoID applies huggingface_hub's validate_repo_id: at most one
 // "/", parts of [A-Za-z0-9_.-] not starting or ending with "-" or ".", no
 // "--" or "..", at most 96 characters.
-func hubValidRepoID(id string) error {
+func validRepoID(id string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("weights: %q is not a valid repo id (%s); use NAME, ORG/NAME or a directory path", id, why)
+		return fmt.Errorf("hub: %q is not a valid repo id (%s); use NAME, ORG/NAME or a directory path", id, why)
 	}
 	if len(id) > 96 {
 		return bad("longer than 96 characters")
@@ -333,27 +334,27 @@ func hubValidRepoID(id string) error {
 	return nil
 }
 
-// hubValidRevision rejects revisions that would escape refs/ when used as a
+// validRevision rejects revisions that would escape refs/ when used as a
 // path (huggingface_hub allows "refs/pr/1", so "/" is kept).
-func hubValidRevision(rev string) error {
+func validRevision(rev string) error {
 	if strings.HasPrefix(rev, "/") || strings.HasSuffix(rev, "/") || strings.ContainsAny(rev, "\\\x00") {
-		return fmt.Errorf("weights: %q is not a valid revision", rev)
+		return fmt.Errorf("hub: %q is not a valid revision", rev)
 	}
 	for _, seg := range strings.Split(rev, "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("weights: %q is not a valid revision", rev)
+			return fmt.Errorf("hub: %q is not a valid revision", rev)
 		}
 		for _, c := range seg {
 			if c < 0x20 || c == 0x7f {
-				return fmt.Errorf("weights: %q is not a valid revision", rev)
+				return fmt.Errorf("hub: %q is not a valid revision", rev)
 			}
 		}
 	}
 	return nil
 }
 
-// hubIsCommit reports whether s is a full 40-hex commit hash.
-func hubIsCommit(s string) bool {
+// isCommit reports whether s is a full 40-hex commit hash.
+func isCommit(s string) bool {
 	if len(s) != 40 {
 		return false
 	}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package weights
+package hub
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package weights
+package hub
 
 // A fake Hugging Face hub for tests: the resolve protocol as the real hub
 // speaks it (HEAD/GET on /<repo>/resolve/<revision>/<file>, X-Repo-Commit,
@@ -30,29 +30,29 @@ import (
 
 func init() {
 	// Retries in tests need not wait a second.
-	hubRetryBackoff = 10 * time.Millisecond
+	retryBackoff = 10 * time.Millisecond
 }
 
-type hubFakeRepo struct {
+type fakeRepo struct {
 	refs    map[string]string            // branch/tag -> commit
 	commits map[string]map[string][]byte // commit -> file -> contents
 	private bool
 }
 
-type hubFakeReq struct {
+type fakeReq struct {
 	Server, Method, Path, Range, Auth string
 }
 
-type hubFake struct {
+type fakeHub struct {
 	t        *testing.T
 	hub, cdn *httptest.Server
 	token    string // accepted token for private repos
 
 	mu          sync.Mutex
-	repos       map[string]*hubFakeRepo
+	repos       map[string]*fakeRepo
 	renames     map[string]string // old repo id -> new
 	blobs       map[string]string // sha256 -> "repo\x00commit\x00file"
-	reqs        []hubFakeReq
+	reqs        []fakeReq
 	cut         map[string]int // file -> close the connection after n body bytes (once)
 	block       map[string]int // file -> send n bytes then hang until the client leaves (once)
 	blocked     chan string    // receives the file name when a block starts
@@ -62,8 +62,8 @@ type hubFake struct {
 	headDelay   time.Duration // HEADs hang this long (an endpoint that accepts but never answers)
 }
 
-func newHubFake(t *testing.T) *hubFake {
-	h := &hubFake{t: t, repos: map[string]*hubFakeRepo{}, renames: map[string]string{}, blobs: map[string]string{},
+func newFakeHub(t *testing.T) *fakeHub {
+	h := &fakeHub{t: t, repos: map[string]*fakeRepo{}, renames: map[string]string{}, blobs: map[string]string{},
 		cut: map[string]int{}, block: map[string]int{}, blocked: make(chan string, 8)}
 	h.hub = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serveHub(w, r) }))
 	h.cdn = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serveCDN(w, r) }))
@@ -77,43 +77,43 @@ func newHubFake(t *testing.T) *hubFake {
 }
 
 // hubFakeCommit is a deterministic 40-hex commit hash.
-func hubFakeCommit(seed string) string {
+func fakeCommit(seed string) string {
 	s := sha1.Sum([]byte(seed))
 	return hex.EncodeToString(s[:])
 }
 
 // hubGitOID is git's blob id, the ETag the hub gives non-LFS files.
-func hubGitOID(data []byte) string {
+func gitOID(data []byte) string {
 	s := sha1.Sum(append([]byte(fmt.Sprintf("blob %d\x00", len(data))), data...))
 	return hex.EncodeToString(s[:])
 }
 
-func hubSHA256Hex(data []byte) string {
+func sha256Hex(data []byte) string {
 	s := sha256.Sum256(data)
 	return hex.EncodeToString(s[:])
 }
 
 // hubFakeIsLFS: the hub stores weights in LFS.
-func hubFakeIsLFS(file string) bool { return strings.HasSuffix(file, ".safetensors") }
+func fakeIsLFS(file string) bool { return strings.HasSuffix(file, ".safetensors") }
 
 // hubFakeEtag is the blob name huggingface_hub would use for file.
-func hubFakeEtag(file string, data []byte) string {
-	if hubFakeIsLFS(file) {
-		return hubSHA256Hex(data)
+func fakeEtag(file string, data []byte) string {
+	if fakeIsLFS(file) {
+		return sha256Hex(data)
 	}
-	return hubGitOID(data)
+	return gitOID(data)
 }
 
 // addCommit adds a commit with files to repo and points ref at it.
-func (h *hubFake) addCommit(repo, ref string, files map[string][]byte) string {
+func (h *fakeHub) addCommit(repo, ref string, files map[string][]byte) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	rp := h.repos[repo]
 	if rp == nil {
-		rp = &hubFakeRepo{refs: map[string]string{}, commits: map[string]map[string][]byte{}}
+		rp = &fakeRepo{refs: map[string]string{}, commits: map[string]map[string][]byte{}}
 		h.repos[repo] = rp
 	}
-	commit := hubFakeCommit(repo + "@" + ref + strconv.Itoa(len(rp.commits)))
+	commit := fakeCommit(repo + "@" + ref + strconv.Itoa(len(rp.commits)))
 	rp.commits[commit] = files
 	if ref != "" {
 		rp.refs[ref] = commit
@@ -121,27 +121,27 @@ func (h *hubFake) addCommit(repo, ref string, files map[string][]byte) string {
 	return commit
 }
 
-func (h *hubFake) record(server string, r *http.Request) {
+func (h *fakeHub) record(server string, r *http.Request) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.reqs = append(h.reqs, hubFakeReq{Server: server, Method: r.Method, Path: r.URL.EscapedPath(),
+	h.reqs = append(h.reqs, fakeReq{Server: server, Method: r.Method, Path: r.URL.EscapedPath(),
 		Range: r.Header.Get("Range"), Auth: r.Header.Get("Authorization")})
 }
 
-func (h *hubFake) requests() []hubFakeReq {
+func (h *fakeHub) requests() []fakeReq {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]hubFakeReq(nil), h.reqs...)
+	return append([]fakeReq(nil), h.reqs...)
 }
 
-func (h *hubFake) resetRequests() {
+func (h *fakeHub) resetRequests() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reqs = nil
 }
 
 // count counts requests with the method (any server when server is "").
-func (h *hubFake) count(server, method string) int {
+func (h *fakeHub) count(server, method string) int {
 	n := 0
 	for _, r := range h.requests() {
 		if (server == "" || r.Server == server) && r.Method == method {
@@ -151,7 +151,7 @@ func (h *hubFake) count(server, method string) int {
 	return n
 }
 
-func (h *hubFake) serveHub(w http.ResponseWriter, r *http.Request) {
+func (h *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 	h.record("hub", r)
 	h.mu.Lock()
 	delay := h.headDelay
@@ -219,23 +219,23 @@ func (h *hubFake) serveHub(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	if hubFakeIsLFS(file) {
-		sum := hubSHA256Hex(data)
+	if fakeIsLFS(file) {
+		sum := sha256Hex(data)
 		h.mu.Lock()
 		h.blobs[sum] = repo + "\x00" + commit + "\x00" + file
 		h.mu.Unlock()
-		w.Header().Set("ETag", `"`+hubGitOID([]byte(sum))+`"`)
+		w.Header().Set("ETag", `"`+gitOID([]byte(sum))+`"`)
 		w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
 		w.Header().Set("X-Linked-Size", strconv.FormatInt(int64(len(data))+sizeDelta, 10))
 		w.Header().Set("Location", h.cdn.URL+"/repos/"+sum[:2]+"/"+sum+"?X-Amz-Signature=abc")
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	w.Header().Set("ETag", `W/"`+hubGitOID(data)+`"`)
+	w.Header().Set("ETag", `W/"`+gitOID(data)+`"`)
 	h.serveBytes(w, r, file, data, sizeDelta)
 }
 
-func (h *hubFake) serveCDN(w http.ResponseWriter, r *http.Request) {
+func (h *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	h.record("cdn", r)
 	sum := filepath.Base(r.URL.Path)
 	h.mu.Lock()
@@ -256,7 +256,7 @@ func (h *hubFake) serveCDN(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveBytes serves data with Range support and the fault modes.
-func (h *hubFake) serveBytes(w http.ResponseWriter, r *http.Request, file string, data []byte, sizeDelta int64) {
+func (h *fakeHub) serveBytes(w http.ResponseWriter, r *http.Request, file string, data []byte, sizeDelta int64) {
 	h.mu.Lock()
 	ignoreRange, corrupt := h.ignoreRange, h.corrupt
 	cut, hasCut := h.cut[file]
@@ -309,7 +309,7 @@ func (h *hubFake) serveBytes(w http.ResponseWriter, r *http.Request, file string
 }
 
 // hubFakeBytes is deterministic pseudo-random content.
-func hubFakeBytes(seed uint64, n int) []byte {
+func fakeBytes(seed uint64, n int) []byte {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	b := make([]byte, n)
 	for i := range b {
@@ -320,23 +320,23 @@ func hubFakeBytes(seed uint64, n int) []byte {
 
 // hubFakeModelFiles is a small model repo: config, one LFS weights file of
 // about 600 KB, tokenizer.json and (like gpt2) vocab.json + merges.txt.
-func hubFakeModelFiles(seed uint64) map[string][]byte {
+func fakeModelFiles(seed uint64) map[string][]byte {
 	return map[string][]byte{
 		"config.json":       []byte(fmt.Sprintf(`{"n_layer": 2, "n_embd": 8, "n_head": 2, "n_positions": 16, "vocab_size": 32, "seed": %d}`, seed)),
-		"model.safetensors": hubFakeBytes(seed, 600_000+int(seed)),
+		"model.safetensors": fakeBytes(seed, 600_000+int(seed)),
 		"tokenizer.json":    []byte(`{"model": {"type": "BPE"}}`),
 		"vocab.json":        []byte(`{"a": 0}`),
 		"merges.txt":        []byte("#version: 0.2\na b\n"),
 	}
 }
 
-// hubTestOptions points at the fake hub with an empty cache.
-func hubTestOptions(t *testing.T, h *hubFake) HubOptions {
-	return HubOptions{Endpoint: h.hub.URL, CacheDir: t.TempDir()}
+// testOptions points at the fake hub with an empty cache.
+func testOptions(t *testing.T, h *fakeHub) Options {
+	return Options{Endpoint: h.hub.URL, CacheDir: t.TempDir()}
 }
 
 // hubClosedEndpoint is an http URL on a port nothing listens on.
-func hubClosedEndpoint(t *testing.T) string {
+func closedEndpoint(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +348,7 @@ func hubClosedEndpoint(t *testing.T) string {
 
 // hubFixture returns testdata/models/<name> at the repo root, skipping
 // (or failing under CI) when testdata/fixtures.sh has not been run.
-func hubFixture(t *testing.T, name string) string {
+func fixture(t *testing.T, name string) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "testdata", "models", name)
@@ -361,8 +361,8 @@ func hubFixture(t *testing.T, name string) string {
 	return dir
 }
 
-// hubTestCtx is a test context that cannot hang the suite.
-func hubTestCtx(t *testing.T) context.Context {
+// testCtx is a test context that cannot hang the suite.
+func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx

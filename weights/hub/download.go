@@ -1,4 +1,4 @@
-package weights
+package hub
 
 // Downloading one blob: GET the resolve URL (following redirects to the
 // CDN by hand, so Authorization is sent to the endpoint's host only) into
@@ -30,23 +30,23 @@ import (
 )
 
 var (
-	// hubStallTimeout ends a transfer that delivers no byte for this long;
+	// stallTimeout ends a transfer that delivers no byte for this long;
 	// the download then resumes with Range. There is no total timeout.
-	hubStallTimeout = 30 * time.Second
-	// hubMaxAttempts bounds the requests for one blob within one Resolve.
-	hubMaxAttempts = 5
-	// hubRetryBackoff is the wait before the second attempt, growing linearly.
-	hubRetryBackoff = time.Second
-	// hubProgressEvery throttles the Progress callback.
-	hubProgressEvery = 100 * time.Millisecond
+	stallTimeout = 30 * time.Second
+	// maxAttempts bounds the requests for one blob within one Resolve.
+	maxAttempts = 5
+	// retryBackoff is the wait before the second attempt, growing linearly.
+	retryBackoff = time.Second
+	// progressEvery throttles the Progress callback.
+	progressEvery = 100 * time.Millisecond
 )
 
-// errHubStalled is the cancel cause set by the stall detector.
-var errHubStalled = errors.New("no data received for too long")
+// errStalled is the cancel cause set by the stall detector.
+var errStalled = errors.New("no data received for too long")
 
-// hubDefaultTransport fails fast on a dead endpoint (dial 5 s, headers
+// defaultTransport fails fast on a dead endpoint (dial 5 s, headers
 // 15 s) without limiting how long a healthy body may take.
-var hubDefaultTransport = &http.Transport{
+var defaultTransport = &http.Transport{
 	Proxy:                 http.ProxyFromEnvironment,
 	DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	TLSHandshakeTimeout:   10 * time.Second,
@@ -56,31 +56,31 @@ var hubDefaultTransport = &http.Transport{
 	ForceAttemptHTTP2:     true,
 }
 
-// hubNoRedirectClient copies c (nil: the default) with redirects turned
+// noRedirectClient copies c (nil: the default) with redirects turned
 // off, so head and get can follow them with the right headers.
-func hubNoRedirectClient(c *http.Client) *http.Client {
+func noRedirectClient(c *http.Client) *http.Client {
 	var cc http.Client
 	if c != nil {
 		cc = *c
 	} else {
-		cc.Transport = hubDefaultTransport
+		cc.Transport = defaultTransport
 	}
 	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &cc
 }
 
-// hubSameHost reports whether u is on the endpoint's host and port, the
+// sameHost reports whether u is on the endpoint's host and port, the
 // test requests applies before keeping Authorization on a redirect.
-func hubSameHost(u, endpoint string) bool {
+func sameHost(u, endpoint string) bool {
 	a, err1 := url.Parse(u)
 	b, err2 := url.Parse(endpoint)
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	return strings.EqualFold(a.Hostname(), b.Hostname()) && hubPort(a) == hubPort(b)
+	return strings.EqualFold(a.Hostname(), b.Hostname()) && hostPort(a) == hostPort(b)
 }
 
-func hubPort(u *url.URL) string {
+func hostPort(u *url.URL) string {
 	if p := u.Port(); p != "" {
 		return p
 	}
@@ -90,12 +90,12 @@ func hubPort(u *url.URL) string {
 	return "443"
 }
 
-// hubEscapeSegment escapes a revision like quote(revision, safe=""):
+// escapeSegment escapes a revision like quote(revision, safe=""):
 // "refs/pr/1" becomes "refs%2Fpr%2F1".
-func hubEscapeSegment(s string) string { return url.PathEscape(s) }
+func escapeSegment(s string) string { return url.PathEscape(s) }
 
-// hubEscapePath escapes a file path, keeping its slashes.
-func hubEscapePath(p string) string {
+// escapePath escapes a file path, keeping its slashes.
+func escapePath(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
@@ -105,9 +105,9 @@ func hubEscapePath(p string) string {
 
 // download puts the blob for meta in place (unless another process just
 // did) and links snapPath to it.
-func (r *hubResolver) download(ctx context.Context, meta hubFileMeta, file, snapPath string) error {
+func (r *resolver) download(ctx context.Context, meta fileMeta, file, snapPath string) error {
 	if !cacheSafeRelPath(file) {
-		return fmt.Errorf("weights: %s: unsafe file name %q", r.spec(), file)
+		return fmt.Errorf("hub: %s: unsafe file name %q", r.spec(), file)
 	}
 	blobs := filepath.Join(r.repoDir, "blobs")
 	blob := filepath.Join(blobs, meta.etag)
@@ -117,7 +117,7 @@ func (r *hubResolver) download(ctx context.Context, meta hubFileMeta, file, snap
 	unlock, err := cacheLock(ctx, filepath.Join(r.opt.CacheDir, ".locks", cacheRepoFolder(r.repo), meta.etag+".lock"))
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("weights: %s: %s: %w", r.spec(), file, ctx.Err())
+			return fmt.Errorf("hub: %s: %s: %w", r.spec(), file, ctx.Err())
 		}
 		return r.fsErr(file, err)
 	}
@@ -133,32 +133,32 @@ func (r *hubResolver) download(ctx context.Context, meta hubFileMeta, file, snap
 	return nil
 }
 
-// hubDownload is the state of one blob's transfer across attempts.
-type hubDownload struct {
-	r    *hubResolver
-	meta hubFileMeta
+// blobDownload is the state of one blob's transfer across attempts.
+type blobDownload struct {
+	r    *resolver
+	meta fileMeta
 	file string
 	f    *os.File
 	off  int64     // bytes of the .incomplete file that are good
 	sum  hash.Hash // sha256 of f[:off]; nil for non-LFS files
-	prog hubProgress
+	prog progressReporter
 }
 
-func (r *hubResolver) downloadBlob(ctx context.Context, meta hubFileMeta, file, blob string) error {
+func (r *resolver) downloadBlob(ctx context.Context, meta fileMeta, file, blob string) error {
 	inc := blob + ".incomplete"
 	f, err := os.OpenFile(inc, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		return r.fsErr(file, err)
 	}
-	d := &hubDownload{r: r, meta: meta, file: file, f: f}
-	if len(meta.etag) == 64 && hubIsHex(meta.etag) {
+	d := &blobDownload{r: r, meta: meta, file: file, f: f}
+	if len(meta.etag) == 64 && isHex(meta.etag) {
 		d.sum = sha256.New()
 	}
 	if err := d.loadPartial(); err != nil {
 		f.Close()
 		return r.fsErr(file, err)
 	}
-	d.prog = hubProgress{fn: r.opt.Progress, file: file, total: meta.size, start: time.Now(), startDone: d.off}
+	d.prog = progressReporter{fn: r.opt.Progress, file: file, total: meta.size, start: time.Now(), startDone: d.off}
 	d.prog.report(d.off, false, true)
 	for attempt := 1; d.off < meta.size; attempt++ {
 		err := d.once(ctx)
@@ -167,7 +167,7 @@ func (r *hubResolver) downloadBlob(ctx context.Context, meta hubFileMeta, file, 
 		}
 		if ctx.Err() != nil {
 			f.Close()
-			return fmt.Errorf("weights: %s: %s: download interrupted, %d of %d bytes kept in %s to resume: %w",
+			return fmt.Errorf("hub: %s: %s: download interrupted, %d of %d bytes kept in %s to resume: %w",
 				r.spec(), file, d.off, meta.size, inc, ctx.Err())
 		}
 		if errors.Is(err, ErrIntegrity) {
@@ -175,16 +175,16 @@ func (r *hubResolver) downloadBlob(ctx context.Context, meta hubFileMeta, file, 
 			os.Remove(inc)
 			return err
 		}
-		if !errors.Is(err, ErrUnreachable) || attempt >= hubMaxAttempts {
+		if !errors.Is(err, ErrUnreachable) || attempt >= maxAttempts {
 			f.Close()
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return fmt.Errorf("weights: %s: %s: download interrupted, %d of %d bytes kept in %s to resume: %w",
+			return fmt.Errorf("hub: %s: %s: download interrupted, %d of %d bytes kept in %s to resume: %w",
 				r.spec(), file, d.off, meta.size, inc, ctx.Err())
-		case <-time.After(time.Duration(attempt) * hubRetryBackoff):
+		case <-time.After(time.Duration(attempt) * retryBackoff):
 		}
 	}
 	if d.sum != nil {
@@ -210,7 +210,7 @@ func (r *hubResolver) downloadBlob(ctx context.Context, meta hubFileMeta, file, 
 
 // loadPartial adopts what a previous attempt left: hashes it, or drops it
 // if it is longer than the file can be.
-func (d *hubDownload) loadPartial() error {
+func (d *blobDownload) loadPartial() error {
 	st, err := d.f.Stat()
 	if err != nil {
 		return err
@@ -231,7 +231,7 @@ func (d *hubDownload) loadPartial() error {
 }
 
 // restart empties the .incomplete file.
-func (d *hubDownload) restart() error {
+func (d *blobDownload) restart() error {
 	d.off = 0
 	if d.sum != nil {
 		d.sum.Reset()
@@ -244,7 +244,7 @@ func (d *hubDownload) restart() error {
 
 // once makes one GET from d.off and copies the body; nil means the file
 // is complete.
-func (d *hubDownload) once(ctx context.Context) error {
+func (d *blobDownload) once(ctx context.Context) error {
 	r := d.r
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -279,13 +279,13 @@ func (d *hubDownload) once(ctx context.Context) error {
 	if _, err := d.f.Seek(d.off, io.SeekStart); err != nil {
 		return r.fsErr(d.file, err)
 	}
-	stall := time.AfterFunc(hubStallTimeout, func() { cancel(errHubStalled) })
+	stall := time.AfterFunc(stallTimeout, func() { cancel(errStalled) })
 	defer stall.Stop()
 	buf := make([]byte, 256<<10)
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
-			stall.Reset(hubStallTimeout)
+			stall.Reset(stallTimeout)
 			if d.off+int64(n) > d.meta.size {
 				return d.integrityErr(fmt.Sprintf("server sent more than the %d bytes announced", d.meta.size))
 			}
@@ -302,8 +302,8 @@ func (d *hubDownload) once(ctx context.Context) error {
 			break
 		}
 		if rerr != nil {
-			if errors.Is(context.Cause(rctx), errHubStalled) && ctx.Err() == nil {
-				return d.transient(fmt.Sprintf("%v after %d of %d bytes", errHubStalled, d.off, d.meta.size))
+			if errors.Is(context.Cause(rctx), errStalled) && ctx.Err() == nil {
+				return d.transient(fmt.Sprintf("%v after %d of %d bytes", errStalled, d.off, d.meta.size))
 			}
 			return r.netErr(ctx, rerr, d.file)
 		}
@@ -318,7 +318,7 @@ func (d *hubDownload) once(ctx context.Context) error {
 
 // get sends GET url (with Range from off), following redirects by hand:
 // Authorization goes only to the endpoint's host, Range to every hop.
-func (r *hubResolver) get(ctx context.Context, u string, off int64) (*http.Response, error) {
+func (r *resolver) get(ctx context.Context, u string, off int64) (*http.Response, error) {
 	for hop := 0; hop < 10; hop++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
@@ -346,28 +346,28 @@ func (r *hubResolver) get(ctx context.Context, u string, off int64) (*http.Respo
 	return nil, errors.New("too many redirects")
 }
 
-func (d *hubDownload) transient(why string) error {
-	return &HubError{Repo: d.r.repo, Revision: d.r.rev, File: d.file, kinds: []error{ErrUnreachable},
-		msg: fmt.Sprintf("weights: %s: %s: %s", d.r.spec(), d.file, why)}
+func (d *blobDownload) transient(why string) error {
+	return &Error{Repo: d.r.repo, Revision: d.r.rev, File: d.file, kinds: []error{ErrUnreachable},
+		msg: fmt.Sprintf("hub: %s: %s: %s", d.r.spec(), d.file, why)}
 }
 
-func (d *hubDownload) integrityErr(why string) error {
-	return &HubError{Repo: d.r.repo, Revision: d.r.rev, File: d.file, kinds: []error{ErrIntegrity},
-		msg: fmt.Sprintf("weights: %s: %s: download corrupt (%s); the partial file was deleted, run again to retry", d.r.spec(), d.file, why)}
+func (d *blobDownload) integrityErr(why string) error {
+	return &Error{Repo: d.r.repo, Revision: d.r.rev, File: d.file, kinds: []error{ErrIntegrity},
+		msg: fmt.Sprintf("hub: %s: %s: download corrupt (%s); the partial file was deleted, run again to retry", d.r.spec(), d.file, why)}
 }
 
 // fsErr wraps a local file-system error, calling out a full disk.
-func (r *hubResolver) fsErr(file string, err error) error {
+func (r *resolver) fsErr(file string, err error) error {
 	if errors.Is(err, syscall.ENOSPC) {
-		return &HubError{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrDiskFull}, err: err,
-			msg: fmt.Sprintf("weights: %s: %s: disk full writing to %s (free some space or set HF_HUB_CACHE to another disk; the partial download is kept and resumes): %v",
+		return &Error{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrDiskFull}, err: err,
+			msg: fmt.Sprintf("hub: %s: %s: disk full writing to %s (free some space or set HF_HUB_CACHE to another disk; the partial download is kept and resumes): %v",
 				r.spec(), file, r.opt.CacheDir, err)}
 	}
-	return &HubError{Repo: r.repo, Revision: r.rev, File: file, err: err,
-		msg: fmt.Sprintf("weights: %s: %s: %v", r.spec(), file, err)}
+	return &Error{Repo: r.repo, Revision: r.rev, File: file, err: err,
+		msg: fmt.Sprintf("hub: %s: %s: %v", r.spec(), file, err)}
 }
 
-func hubIsHex(s string) bool {
+func isHex(s string) bool {
 	for _, c := range s {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
@@ -376,8 +376,8 @@ func hubIsHex(s string) bool {
 	return true
 }
 
-// hubProgress throttles and fills in Progress reports for one file.
-type hubProgress struct {
+// progressReporter throttles and fills in Progress reports for one file.
+type progressReporter struct {
 	fn               func(Progress)
 	file             string
 	total, startDone int64
@@ -386,12 +386,12 @@ type hubProgress struct {
 
 // report calls fn with done bytes; forced reports (start, end) bypass the
 // throttle.
-func (p *hubProgress) report(done int64, finished, force bool) {
+func (p *progressReporter) report(done int64, finished, force bool) {
 	if p.fn == nil {
 		return
 	}
 	now := time.Now()
-	if !force && now.Sub(p.last) < hubProgressEvery {
+	if !force && now.Sub(p.last) < progressEvery {
 		return
 	}
 	p.last = now

@@ -1,4 +1,4 @@
-package weights
+package hub
 
 // The on-disk cache, laid out exactly as huggingface_hub lays it out (see
 // hub.go for the tree). Everything here is local: no network.
@@ -25,18 +25,18 @@ type CachedModel struct {
 }
 
 // ListCached lists every model repo/ref in the cache directory (empty:
-// HubOptionsFromEnv's), sorted by repo and revision. A missing cache
+// OptionsFromEnv's), sorted by repo and revision. A missing cache
 // directory is an empty list.
 func ListCached(cacheDir string) ([]CachedModel, error) {
 	if cacheDir == "" {
-		cacheDir = HubOptionsFromEnv().CacheDir
+		cacheDir = OptionsFromEnv().CacheDir
 	}
 	entries, err := os.ReadDir(cacheDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("weights: hub cache: %w", err)
+		return nil, fmt.Errorf("hub: hub cache: %w", err)
 	}
 	var out []CachedModel
 	for _, e := range entries {
@@ -153,7 +153,7 @@ func cacheMissing(dir string) []string {
 // when it is a commit hash with a snapshot, else the content of
 // refs/<revision>.
 func cacheReadRef(repoDir, rev string) (string, error) {
-	if hubIsCommit(rev) {
+	if isCommit(rev) {
 		if st, err := os.Stat(cacheSnapshotDir(repoDir, rev)); err == nil && st.IsDir() {
 			return rev, nil
 		}

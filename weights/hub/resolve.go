@@ -1,4 +1,4 @@
-package weights
+package hub
 
 import (
 	"context"
@@ -14,25 +14,25 @@ import (
 	"time"
 )
 
-// hubResolver resolves one repo@revision against the hub and the cache.
-type hubResolver struct {
-	opt       HubOptions
+// resolver resolves one repo@revision against the hub and the cache.
+type resolver struct {
+	opt       Options
 	repo, rev string
 	repoDir   string // <cache>/models--ORG--NAME
 	client    *http.Client
 	commit    string // pinned by the first HEAD, or the revision itself when it is a commit
 }
 
-func newHubResolver(opt HubOptions, repo, rev string) *hubResolver {
-	r := &hubResolver{opt: opt, repo: repo, rev: rev, repoDir: filepath.Join(opt.CacheDir, cacheRepoFolder(repo))}
-	r.client = hubNoRedirectClient(opt.Client)
-	if hubIsCommit(rev) {
+func newHubResolver(opt Options, repo, rev string) *resolver {
+	r := &resolver{opt: opt, repo: repo, rev: rev, repoDir: filepath.Join(opt.CacheDir, cacheRepoFolder(repo))}
+	r.client = noRedirectClient(opt.Client)
+	if isCommit(rev) {
 		r.commit = rev
 	}
 	return r
 }
 
-func (r *hubResolver) spec() string {
+func (r *resolver) spec() string {
 	if r.rev == "main" {
 		return r.repo
 	}
@@ -40,7 +40,7 @@ func (r *hubResolver) spec() string {
 }
 
 // fetchAll makes sure the snapshot holds every file the model needs.
-func (r *hubResolver) fetchAll(ctx context.Context) (Snapshot, error) {
+func (r *resolver) fetchAll(ctx context.Context) (Snapshot, error) {
 	if _, err := r.fetch(ctx, "config.json"); err != nil {
 		if errors.Is(err, ErrEntryNotFound) && !errors.Is(err, ErrRepoNotFound) && !errors.Is(err, ErrRevisionNotFound) {
 			return Snapshot{}, r.wrapMissing(err, "config.json", "is it a model repository?")
@@ -89,7 +89,7 @@ func (r *hubResolver) fetchAll(ctx context.Context) (Snapshot, error) {
 }
 
 // fetch makes sure file is in snapshots/<commit>/ and returns its path.
-func (r *hubResolver) fetch(ctx context.Context, file string) (string, error) {
+func (r *resolver) fetch(ctx context.Context, file string) (string, error) {
 	if r.commit != "" {
 		p := filepath.Join(cacheSnapshotDir(r.repoDir, r.commit), filepath.FromSlash(file))
 		if cacheIsFile(p) {
@@ -106,7 +106,7 @@ func (r *hubResolver) fetch(ctx context.Context, file string) (string, error) {
 			if commit == "" {
 				commit = r.commit
 			}
-			if hubIsCommit(commit) {
+			if isCommit(commit) {
 				_ = cacheMarkNoExist(r.repoDir, commit, file) // best effort, as huggingface_hub
 			}
 		}
@@ -115,8 +115,8 @@ func (r *hubResolver) fetch(ctx context.Context, file string) (string, error) {
 	if r.commit == "" {
 		r.commit = meta.commit
 	} else if meta.commit != r.commit {
-		return "", &HubError{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrUnreachable},
-			msg: fmt.Sprintf("weights: %s: %s: the hub answered for commit %s while %s was expected", r.spec(), file, meta.commit, r.commit)}
+		return "", &Error{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrUnreachable},
+			msg: fmt.Sprintf("hub: %s: %s: the hub answered for commit %s while %s was expected", r.spec(), file, meta.commit, r.commit)}
 	}
 	p := filepath.Join(cacheSnapshotDir(r.repoDir, r.commit), filepath.FromSlash(file))
 	if cacheIsFile(p) {
@@ -130,7 +130,7 @@ func (r *hubResolver) fetch(ctx context.Context, file string) (string, error) {
 
 // fromCache resolves the revision from refs/ and snapshots/ only and
 // checks that the snapshot holds a complete model.
-func (r *hubResolver) fromCache() (Snapshot, error) {
+func (r *resolver) fromCache() (Snapshot, error) {
 	commit, err := cacheReadRef(r.repoDir, r.rev)
 	if err != nil {
 		return Snapshot{}, err
@@ -142,66 +142,66 @@ func (r *hubResolver) fromCache() (Snapshot, error) {
 	return Snapshot{Repo: r.repo, Revision: r.rev, Commit: commit, Dir: dir}, nil
 }
 
-func (r *hubResolver) offlineErr(cause error) error {
-	return &HubError{Repo: r.repo, Revision: r.rev, kinds: []error{ErrOffline}, err: cause,
-		msg: fmt.Sprintf("weights: %s is not fully cached in %s (%v) and offline mode is on (HF_HUB_OFFLINE): run `logitlens download %s` while online",
+func (r *resolver) offlineErr(cause error) error {
+	return &Error{Repo: r.repo, Revision: r.rev, kinds: []error{ErrOffline}, err: cause,
+		msg: fmt.Sprintf("hub: %s is not fully cached in %s (%v) and offline mode is on (HF_HUB_OFFLINE): run `logitlens download %s` while online",
 			r.spec(), r.opt.CacheDir, cause, r.spec())}
 }
 
-func (r *hubResolver) unreachableErr(cause error) error {
-	var he *HubError
+func (r *resolver) unreachableErr(cause error) error {
+	var he *Error
 	status := 0
 	if errors.As(cause, &he) {
 		status = he.Status
 	}
-	return &HubError{Repo: r.repo, Revision: r.rev, Status: status, kinds: []error{ErrUnreachable}, err: cause,
+	return &Error{Repo: r.repo, Revision: r.rev, Status: status, kinds: []error{ErrUnreachable}, err: cause,
 		msg: fmt.Sprintf("%v; %s is not fully cached: run `logitlens download %s` when the hub is reachable", cause, r.spec(), r.spec())}
 }
 
 // wrapMissing turns a missing required file into a clear not-found error.
-func (r *hubResolver) wrapMissing(cause error, what, hint string) error {
-	msg := fmt.Sprintf("weights: %s has no %s", r.spec(), what)
+func (r *resolver) wrapMissing(cause error, what, hint string) error {
+	msg := fmt.Sprintf("hub: %s has no %s", r.spec(), what)
 	if hint != "" {
 		msg += " (" + hint + ")"
 	}
-	return &HubError{Repo: r.repo, Revision: r.rev, File: what, Status: http.StatusNotFound,
+	return &Error{Repo: r.repo, Revision: r.rev, File: what, Status: http.StatusNotFound,
 		kinds: []error{ErrNotFound, ErrEntryNotFound}, err: cause, msg: msg}
 }
 
-// hubFileMeta is what a HEAD on the resolve URL says about one file.
-type hubFileMeta struct {
+// fileMeta is what a HEAD on the resolve URL says about one file.
+type fileMeta struct {
 	url    string // resolve URL after relative redirects
 	commit string
 	etag   string // normalized: no W/, no quotes
 	size   int64
 }
 
-// hubHeadTimeout bounds the metadata request, like huggingface_hub's
+// headTimeout bounds the metadata request, like huggingface_hub's
 // HF_HUB_ETAG_TIMEOUT, so a hub that accepts connections but never answers
 // falls back to the cache quickly.
-var hubHeadTimeout = 10 * time.Second
+var headTimeout = 10 * time.Second
 
 // head fetches a file's metadata. Like huggingface_hub it follows only
 // relative redirects (renamed repos) and reads the headers of the redirect
 // to the CDN itself.
-func (r *hubResolver) head(ctx context.Context, file string) (hubFileMeta, error) {
+func (r *resolver) head(ctx context.Context, file string) (fileMeta, error) {
 	rev := r.rev
 	if r.commit != "" {
 		rev = r.commit
 	}
-	u := r.opt.Endpoint + "/" + r.repo + "/resolve/" + hubEscapeSegment(rev) + "/" + hubEscapePath(file)
-	hctx, cancel := context.WithTimeout(ctx, hubHeadTimeout)
+	u := r.opt.Endpoint + "/" + r.repo + "/resolve/" + escapeSegment(rev) + "/" + escapePath(file)
+	hctx, cancel := context.WithTimeout(ctx, headTimeout)
 	defer cancel()
 	var resp *http.Response
 	for hop := 0; ; hop++ {
 		req, err := http.NewRequestWithContext(hctx, http.MethodHead, u, nil)
 		if err != nil {
-			return hubFileMeta{}, fmt.Errorf("weights: %s: %w", u, err)
+			return fileMeta{}, fmt.Errorf("hub: %s: %w", u, err)
 		}
 		r.setHeaders(req)
 		resp, err = r.client.Do(req)
 		if err != nil {
-			return hubFileMeta{}, r.netErr(ctx, err, file)
+			return fileMeta{}, r.netErr(ctx, err, file)
 		}
 		resp.Body.Close()
 		loc := resp.Header.Get("Location")
@@ -214,17 +214,17 @@ func (r *hubResolver) head(ctx context.Context, file string) (hubFileMeta, error
 		}
 		next := req.URL.ResolveReference(lu)
 		if hop >= 10 {
-			return hubFileMeta{}, r.statusErr(resp, file)
+			return fileMeta{}, r.statusErr(resp, file)
 		}
 		u = next.String()
 	}
-	meta := hubFileMeta{url: u, commit: resp.Header.Get("X-Repo-Commit")}
+	meta := fileMeta{url: u, commit: resp.Header.Get("X-Repo-Commit")}
 	if resp.StatusCode >= 400 {
 		return meta, r.statusErr(resp, file)
 	}
-	meta.etag = hubNormalizeEtag(resp.Header.Get("X-Linked-Etag"))
+	meta.etag = normalizeEtag(resp.Header.Get("X-Linked-Etag"))
 	if meta.etag == "" {
-		meta.etag = hubNormalizeEtag(resp.Header.Get("ETag"))
+		meta.etag = normalizeEtag(resp.Header.Get("ETag"))
 	}
 	meta.size = -1
 	for _, h := range []string{"X-Linked-Size", "Content-Length"} {
@@ -235,86 +235,86 @@ func (r *hubResolver) head(ctx context.Context, file string) (hubFileMeta, error
 		}
 	}
 	if meta.commit == "" || meta.etag == "" || meta.size < 0 {
-		return meta, &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: resp.StatusCode, kinds: []error{ErrUnreachable},
-			msg: fmt.Sprintf("weights: %s: %s: the server's answer lacks X-Repo-Commit, ETag or size: is %s a Hugging Face hub (HF_ENDPOINT)?",
+		return meta, &Error{Repo: r.repo, Revision: r.rev, File: file, Status: resp.StatusCode, kinds: []error{ErrUnreachable},
+			msg: fmt.Sprintf("hub: %s: %s: the server's answer lacks X-Repo-Commit, ETag or size: is %s a Hugging Face hub (HF_ENDPOINT)?",
 				r.spec(), file, r.opt.Endpoint)}
 	}
 	if !cacheSafeName(meta.etag) || !cacheSafeName(meta.commit) {
-		return meta, &HubError{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrIntegrity},
-			msg: fmt.Sprintf("weights: %s: %s: refusing unsafe commit %q or etag %q from the server", r.spec(), file, meta.commit, meta.etag)}
+		return meta, &Error{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrIntegrity},
+			msg: fmt.Sprintf("hub: %s: %s: refusing unsafe commit %q or etag %q from the server", r.spec(), file, meta.commit, meta.etag)}
 	}
 	return meta, nil
 }
 
-// hubNormalizeEtag mirrors huggingface_hub's _normalize_etag.
-func hubNormalizeEtag(e string) string {
+// normalizeEtag mirrors huggingface_hub's _normalize_etag.
+func normalizeEtag(e string) string {
 	return strings.Trim(strings.TrimPrefix(strings.TrimSpace(e), "W/"), `"`)
 }
 
 // setHeaders adds the headers of every hub request; Authorization only
 // when the request goes to the endpoint's own host.
-func (r *hubResolver) setHeaders(req *http.Request) {
+func (r *resolver) setHeaders(req *http.Request) {
 	req.Header.Set("User-Agent", "logitlens (huggingface_hub-compatible)")
 	req.Header.Set("Accept-Encoding", "identity")
-	if r.opt.Token != "" && hubSameHost(req.URL.String(), r.opt.Endpoint) {
+	if r.opt.Token != "" && sameHost(req.URL.String(), r.opt.Endpoint) {
 		req.Header.Set("Authorization", "Bearer "+r.opt.Token)
 	}
 }
 
 // statusErr maps an HTTP error answer to a typed error, reading the hub's
 // X-Error-Code header like huggingface_hub's hf_raise_for_status.
-func (r *hubResolver) statusErr(resp *http.Response, file string) error {
+func (r *resolver) statusErr(resp *http.Response, file string) error {
 	code := resp.Header.Get("X-Error-Code")
 	st := resp.StatusCode
 	switch {
 	case code == "RepoNotFound" || code == "RevisionNotFound" || code == "EntryNotFound" || st == http.StatusNotFound:
 		return r.notFoundErr(st, code, file)
 	case st == http.StatusUnauthorized || st == http.StatusForbidden || code == "GatedRepo":
-		msg := fmt.Sprintf("weights: %s: access denied (HTTP %d): set HF_TOKEN or run huggingface-cli login", r.spec(), st)
+		msg := fmt.Sprintf("hub: %s: access denied (HTTP %d): set HF_TOKEN or run huggingface-cli login", r.spec(), st)
 		if r.opt.Token != "" {
 			msg += " (a token was sent: check that it is valid and, for a gated repo, that its terms were accepted on the hub)"
 		}
-		return &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: st, kinds: []error{ErrAuthRequired}, msg: msg}
+		return &Error{Repo: r.repo, Revision: r.rev, File: file, Status: st, kinds: []error{ErrAuthRequired}, msg: msg}
 	case st == http.StatusTooManyRequests || st >= 500:
-		return &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: st, kinds: []error{ErrUnreachable},
-			msg: fmt.Sprintf("weights: %s: %s: %s answered HTTP %d", r.spec(), file, r.opt.Endpoint, st)}
+		return &Error{Repo: r.repo, Revision: r.rev, File: file, Status: st, kinds: []error{ErrUnreachable},
+			msg: fmt.Sprintf("hub: %s: %s: %s answered HTTP %d", r.spec(), file, r.opt.Endpoint, st)}
 	}
-	return &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: st,
-		msg: fmt.Sprintf("weights: %s: %s: unexpected HTTP %d from %s", r.spec(), file, st, resp.Request.URL.Host)}
+	return &Error{Repo: r.repo, Revision: r.rev, File: file, Status: st,
+		msg: fmt.Sprintf("hub: %s: %s: unexpected HTTP %d from %s", r.spec(), file, st, resp.Request.URL.Host)}
 }
 
-func (r *hubResolver) notFoundErr(status int, code, file string) error {
-	e := &HubError{Repo: r.repo, Revision: r.rev, File: file, Status: status, kinds: []error{ErrNotFound}}
+func (r *resolver) notFoundErr(status int, code, file string) error {
+	e := &Error{Repo: r.repo, Revision: r.rev, File: file, Status: status, kinds: []error{ErrNotFound}}
 	switch code {
 	case "RepoNotFound":
 		e.kinds = append(e.kinds, ErrRepoNotFound)
-		e.msg = fmt.Sprintf("weights: repository %q not found on %s", r.repo, r.opt.Endpoint)
+		e.msg = fmt.Sprintf("hub: repository %q not found on %s", r.repo, r.opt.Endpoint)
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
 			e.kinds = append(e.kinds, ErrAuthRequired)
 			e.msg += " (if it is private or gated: set HF_TOKEN or run huggingface-cli login)"
 		}
 	case "RevisionNotFound":
 		e.kinds = append(e.kinds, ErrRevisionNotFound)
-		e.msg = fmt.Sprintf("weights: revision %q not found in repository %q", r.rev, r.repo)
+		e.msg = fmt.Sprintf("hub: revision %q not found in repository %q", r.rev, r.repo)
 	default:
 		e.kinds = append(e.kinds, ErrEntryNotFound)
-		e.msg = fmt.Sprintf("weights: %s: %s not found (unknown repo, revision or file)", r.spec(), file)
+		e.msg = fmt.Sprintf("hub: %s: %s not found (unknown repo, revision or file)", r.spec(), file)
 	}
 	return e
 }
 
 // netErr maps a transport error: the caller's cancellation stays a
 // context error, anything else means the hub is unreachable.
-func (r *hubResolver) netErr(ctx context.Context, err error, file string) error {
+func (r *resolver) netErr(ctx context.Context, err error, file string) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("weights: %s: %s: %w", r.spec(), file, ctx.Err())
+		return fmt.Errorf("hub: %s: %s: %w", r.spec(), file, ctx.Err())
 	}
-	return &HubError{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrUnreachable}, err: err,
-		msg: fmt.Sprintf("weights: cannot reach %s (%v)", r.opt.Endpoint, hubShortNetErr(err))}
+	return &Error{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrUnreachable}, err: err,
+		msg: fmt.Sprintf("hub: cannot reach %s (%v)", r.opt.Endpoint, shortNetErr(err))}
 }
 
-// hubShortNetErr drops the "Head \"url\": " prefix of *url.Error.
-func hubShortNetErr(err error) error {
+// shortNetErr drops the "Head \"url\": " prefix of *url.Error.
+func shortNetErr(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err
@@ -328,16 +328,16 @@ func hubShortNetErr(err error) error {
 func cacheIndexShards(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, fmt.Errorf("hub: %w", err)
 	}
 	var idx struct {
 		WeightMap map[string]string `json:"weight_map"`
 	}
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("weights: model.safetensors.index.json: %w", err)
+		return nil, fmt.Errorf("hub: model.safetensors.index.json: %w", err)
 	}
 	if len(idx.WeightMap) == 0 {
-		return nil, errors.New("weights: model.safetensors.index.json: empty weight_map")
+		return nil, errors.New("hub: model.safetensors.index.json: empty weight_map")
 	}
 	seen := map[string]bool{}
 	var shards []string
@@ -346,7 +346,7 @@ func cacheIndexShards(path string) ([]string, error) {
 			continue
 		}
 		if !cacheSafeRelPath(s) {
-			return nil, fmt.Errorf("weights: model.safetensors.index.json: unsafe shard name %q", s)
+			return nil, fmt.Errorf("hub: model.safetensors.index.json: unsafe shard name %q", s)
 		}
 		seen[s] = true
 		shards = append(shards, s)

@@ -1,6 +1,6 @@
 //go:build hftokenizers
 
-package weights
+package tokenizer
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func LoadHFTokenizer(dir string) (*HFTokenizer, error) {
 	p := filepath.Join(dir, "tokenizer.json")
 	tk, err := tokenizers.FromFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %s: %w", p, err)
+		return nil, fmt.Errorf("tokenizer: %s: %w", p, err)
 	}
 	return &HFTokenizer{tk}, nil
 }
