@@ -28,10 +28,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 
 	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/weights"
 )
 
 // LensType is the only lens_type this package reads and writes: an affine
@@ -61,9 +61,6 @@ type Lens struct {
 	Config      Config
 	Translators []Translator
 }
-
-// maxConfigSize bounds config.json; a real one is ~300 bytes.
-const maxConfigSize = 1 << 20
 
 // ParseConfig parses config.json as TunedLensConfig.from_dict does: unknown
 // fields are ignored, bias defaults to true and lens_type to
@@ -124,62 +121,34 @@ func (c Config) Check(dModel, nLayer int) error {
 }
 
 // Load reads the tuned lens in dir (config.json and params.pt) for a model
-// of width dModel with nLayer layers: the lens must match both.
+// of width dModel with nLayer layers: the lens must match both. Files are
+// opened as weights.OpenFile does (regular files only, never blocking).
 func Load(dir string, dModel, nLayer int) (*Lens, error) {
 	fail := func(err error) (*Lens, error) {
-		return nil, fmt.Errorf("tunedlens: %s: %w", display.Safe(dir), err)
+		return nil, fmt.Errorf("tunedlens: %w", err)
 	}
-	data, err := readLimited(filepath.Join(dir, "config.json"), maxConfigSize)
+	data, err := weights.ReadFile(filepath.Join(dir, "config.json"), weights.MaxConfigFile)
 	if err != nil {
 		return fail(err)
 	}
 	cfg, err := ParseConfig(data)
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("%s: %w", display.Safe(dir), err))
 	}
 	if err := cfg.Check(dModel, nLayer); err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("%s: %w", display.Safe(dir), err))
 	}
-	f, err := os.Open(filepath.Join(dir, "params.pt"))
-	if errors.Is(err, os.ErrNotExist) {
-		return fail(errors.New("no params.pt"))
-	}
+	path := filepath.Join(dir, "params.pt")
+	f, st, err := weights.OpenFile(path)
 	if err != nil {
 		return fail(err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fail(err)
-	}
-	if !st.Mode().IsRegular() {
-		return fail(errors.New("params.pt is not a regular file"))
-	}
 	ts, err := readParams(f, st.Size(), dModel, nLayer, cfg.Bias)
 	if err != nil {
-		return fail(fmt.Errorf("params.pt: %w", err))
+		return fail(fmt.Errorf("%s: %w", display.Safe(path), err))
 	}
 	return &Lens{Config: cfg, Translators: ts}, nil
-}
-
-// readLimited reads a regular file of at most limit bytes.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no %s", filepath.Base(path))
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() || st.Size() > limit {
-		return nil, fmt.Errorf("%s is not a regular file of at most %d bytes", filepath.Base(path), limit)
-	}
-	return os.ReadFile(path)
 }
 
 // Identity returns a lens of zero translators for a model of width d with
