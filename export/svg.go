@@ -1,36 +1,31 @@
-package figure
+package export
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/logitlens/logitlens/display"
-
-	"github.com/logitlens/logitlens/inference/export"
-	"github.com/logitlens/logitlens/theme"
 )
 
-// WriteSVG writes the lens heatmap as one self-contained SVG file: no
+// writeSVG writes the lens heatmap as one self-contained SVG file: no
 // scripts, no external fonts or images. Each cell carries a <title> with its
 // top-1 and the metric's value, which viewers show as a tooltip.
-func WriteSVG(w io.Writer, d *export.Document, opt Options) error {
+func writeSVG(w *bytes.Buffer, d *Document, opt Options) error {
 	l, err := newLayout(d, opt)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriter(w)
-	bw.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
-	l.writeSVG(bw, true)
-	return bw.Flush()
+	w.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+	l.writeSVG(w, true)
+	return nil
 }
 
 // writeSVG writes the <svg> element. standalone adds the namespace and the
 // per-cell tooltips; the HTML page leaves both out (its panel replaces the
 // tooltips, and inline SVG needs no namespace).
-func (l *layout) writeSVG(w *bufio.Writer, standalone bool) {
+func (l *layout) writeSVG(w *bytes.Buffer, standalone bool) {
 	ns := ""
 	if standalone {
 		ns = ` xmlns="http://www.w3.org/2000/svg"`
@@ -67,7 +62,7 @@ func (l *layout) description() string {
 		s += " (" + c.Rows + ")"
 	}
 	s += ". Columns: input tokens; position t predicts token t+1. Cell text: the row's top-1 token, bold where it is the next input token. Colour: " +
-		l.scale.Label + " on the " + l.pal.Name + " palette."
+		l.label + " on the " + l.pal.Name + " palette."
 	for _, x := range []string{c.Lens, c.Units, c.Rank} {
 		if x != "" {
 			s += " " + strings.ToUpper(x[:1]) + x[1:] + "."
@@ -77,7 +72,7 @@ func (l *layout) description() string {
 }
 
 // writeTitle writes the three header lines.
-func (l *layout) writeTitle(w *bufio.Writer) {
+func (l *layout) writeTitle(w *bytes.Buffer) {
 	d := l.d
 	room := int((l.width - 2*margin) / 7.5) // characters of the sans title font
 	model := fmt.Sprintf("logitlens · %s · %d layers · vocab %d", clean(d.Model.ID), d.Model.NLayer, d.Model.VocabSize)
@@ -85,7 +80,7 @@ func (l *layout) writeTitle(w *bufio.Writer) {
 	if d.BOS {
 		prompt += " (after <|endoftext|>)"
 	}
-	meta := fmt.Sprintf("colour: %s · palette %s · bold: top-1 = next input token", l.scale.Label, l.pal.Name)
+	meta := fmt.Sprintf("colour: %s · palette %s · bold: top-1 = next input token", l.label, l.pal.Name)
 	if d.Device != "" {
 		meta += " · " + clean(d.Device)
 	}
@@ -105,7 +100,7 @@ func (l *layout) writeTitle(w *bufio.Writer) {
 
 // writeAxes writes the row labels on the left, the next tokens above the
 // grid and the input tokens below it.
-func (l *layout) writeAxes(w *bufio.Writer) {
+func (l *layout) writeAxes(w *bytes.Buffer) {
 	d := l.d
 	for r, row := range d.Rows {
 		y := l.rowY(r) + cellH/2 + 4
@@ -134,13 +129,13 @@ func (l *layout) writeAxes(w *bufio.Writer) {
 
 // writeCells writes one rect and one text per cell, then the frame that
 // marks the output row.
-func (l *layout) writeCells(w *bufio.Writer, tooltips bool) {
+func (l *layout) writeCells(w *bytes.Buffer, tooltips bool) {
 	d := l.d
 	// crispEdges: no anti-aliased seams between neighbouring cells.
 	w.WriteString(`<g class="cells" shape-rendering="crispEdges">` + "\n")
 	for r := range d.Rows {
 		for p, c := range d.Cells[r] {
-			fill, text, _ := l.cellColor(c)
+			fill, text := l.cellColor(c)
 			x, y := l.colX(p), l.rowY(r)
 			fmt.Fprintf(w, `<rect class="cell" data-r="%d" data-p="%d" x="%g" y="%g" width="%g" height="%g" fill="%s">`,
 				r, p, x, y, l.cellW, cellH, fill)
@@ -148,15 +143,15 @@ func (l *layout) writeCells(w *bufio.Writer, tooltips bool) {
 				fmt.Fprintf(w, "<title>%s</title>", esc(l.tooltip(r, p)))
 			}
 			w.WriteString("</rect>\n")
-			if len(c.Top) == 0 {
-				continue
-			}
-			weight := "normal"
-			if next, ok := l.nextToken(p); ok && next.ID == c.Top[0].ID {
-				weight = "bold"
+			label, weight := "—", "normal"
+			if len(c.Top) > 0 {
+				label = c.Top[0].Display
+				if next, ok := l.nextToken(p); ok && next.ID == c.Top[0].ID {
+					weight = "bold"
+				}
 			}
 			fmt.Fprintf(w, `<text class="top1" x="%g" y="%g" text-anchor="middle" font-weight="%s" fill="%s">%s</text>`+"\n",
-				x+l.cellW/2, y+cellH/2+4, weight, text, esc(l.fit(clean(c.Top[0].Display))))
+				x+l.cellW/2, y+cellH/2+4, weight, text, esc(l.fit(clean(label))))
 		}
 	}
 	w.WriteString("</g>\n")
@@ -174,19 +169,22 @@ func (l *layout) tooltip(r, p int) string {
 		if i == 3 {
 			break
 		}
-		fmt.Fprintf(&b, "; %s %s", clean(t.Display), display.Prob(t.Prob))
+		fmt.Fprintf(&b, "; %s %s", clean(t.Display), display.Prob(float64(t.Prob)))
 	}
-	fmt.Fprintf(&b, "; %s = %s", l.scale.Label, l.scale.format(l.scale.Value(c)))
+	fmt.Fprintf(&b, "; %s = %s", l.label, l.metric.Format(l.value(c)))
+	if c.NonFinite != "" {
+		fmt.Fprintf(&b, "; not finite: %s", c.NonFinite)
+	}
 	return b.String()
 }
 
 // writeBar writes the colour bar: flat slices from t=0 at the bottom to t=1
 // at the top (flat, not a gradient, because SVG gradients blend in sRGB and
 // the palette is interpolated in OkLab), its ticks and its title.
-func (l *layout) writeBar(w *bufio.Writer) {
+func (l *layout) writeBar(w *bytes.Buffer) {
 	w.WriteString(`<g class="colorbar" shape-rendering="crispEdges">` + "\n")
 	fmt.Fprintf(w, `<text x="%g" y="%g" font-family="%s" font-size="12" fill="%s">%s</text>`+"\n",
-		l.barX, l.barY-14, sansFamily, l.ink, esc(l.scale.Label))
+		l.barX, l.barY-14, sansFamily, l.ink, esc(l.label))
 	h := l.barH / barSlices
 	for i := range barSlices {
 		t := (float64(i) + 0.5) / barSlices
@@ -209,6 +207,3 @@ func esc(s string) string {
 	xml.EscapeText(&b, []byte(s))
 	return b.String()
 }
-
-// Palettes returns the names Options.Palette accepts, the default first.
-func Palettes() []string { return theme.Names() }

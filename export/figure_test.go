@@ -1,4 +1,4 @@
-package figure
+package export
 
 import (
 	"bytes"
@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/logitlens/logitlens/inference/export"
 	"github.com/logitlens/logitlens/theme"
 )
 
@@ -88,28 +87,28 @@ func parseSVG(t *testing.T, data []byte) *node {
 
 // wantT is the palette position of a cell's metric, computed here from the
 // documented conventions rather than through Scale.
-func wantT(t *testing.T, metric string, d *export.Document, c export.CellInfo) float64 {
+func wantT(t *testing.T, metric Metric, d *Document, c CellInfo) float64 {
 	t.Helper()
 	lnV := math.Log(float64(d.Model.VocabSize))
-	switch metric {
+	switch metric.String() {
 	case "prob":
-		return c.Top[0].Prob
+		return float64(c.Top[0].Prob)
 	case "final-prob":
-		return c.FinalTop1Prob
+		return float64(c.FinalTop1Prob)
 	case "target":
-		return *c.TargetProb
+		return float64(*c.TargetProb)
 	case "final-rank":
 		return 1 - math.Log(1+float64(c.FinalTop1Rank))/lnV // log1p(V-1) = ln V
 	case "entropy":
-		return 1 - c.Entropy/lnV
+		return 1 - float64(c.Entropy)/lnV
 	case "kl":
 		maxKL := 0.0
 		for _, row := range d.Cells {
 			for _, x := range row {
-				maxKL = math.Max(maxKL, x.KLToFinal)
+				maxKL = math.Max(maxKL, float64(x.KLToFinal))
 			}
 		}
-		return 1 - c.KLToFinal/maxKL
+		return 1 - float64(c.KLToFinal)/maxKL
 	}
 	t.Fatalf("no expectation for metric %q", metric)
 	return 0
@@ -142,7 +141,7 @@ func wcag(a, b color.RGBA) float64 {
 }
 
 // checkSVG asserts the structure and colours of a heatmap against its document.
-func checkSVG(t *testing.T, root *node, d *export.Document, metric, palette string) {
+func checkSVG(t *testing.T, root *node, d *Document, metric Metric, palette string) {
 	t.Helper()
 	pal, err := theme.Lookup(palette)
 	if err != nil {
@@ -219,7 +218,7 @@ func checkSVG(t *testing.T, root *node, d *export.Document, metric, palette stri
 }
 
 func TestSVG(t *testing.T) {
-	docs := map[string]*export.Document{"hand": handDoc()}
+	docs := map[string]*Document{"hand": handDoc()}
 	if !testing.Short() {
 		docs["tiny-f32"] = tinyDoc(t)
 	}
@@ -230,9 +229,9 @@ func TestSVG(t *testing.T) {
 				palettes = palettes[:1] // every palette on the hand-made document is enough
 			}
 			for _, palette := range palettes {
-				t.Run(name+"/"+metric+"/"+palette, func(t *testing.T) {
+				t.Run(name+"/"+metric.String()+"/"+palette, func(t *testing.T) {
 					var buf bytes.Buffer
-					if err := WriteSVG(&buf, d, Options{Metric: metric, Palette: palette}); err != nil {
+					if err := Write(&buf, SVG, d, Options{Metric: metric, Palette: palette}); err != nil {
 						t.Fatal(err)
 					}
 					root := parseSVG(t, buf.Bytes())
@@ -255,7 +254,7 @@ func TestSVG(t *testing.T) {
 // TestSVGDisplayForms checks that tokens appear in their display forms.
 func TestSVGDisplayForms(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteSVG(&buf, handDoc(), Options{}); err != nil {
+	if err := Write(&buf, SVG, handDoc(), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	root := parseSVG(t, buf.Bytes())
@@ -270,14 +269,14 @@ func TestSVGDisplayForms(t *testing.T) {
 }
 
 func TestHTML(t *testing.T) {
-	docs := map[string]*export.Document{"hand": handDoc()}
+	docs := map[string]*Document{"hand": handDoc()}
 	if !testing.Short() {
 		docs["tiny-f32"] = tinyDoc(t)
 	}
 	for name, d := range docs {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := WriteHTML(&buf, d, Options{Metric: "entropy", Palette: "cividis"}); err != nil {
+			if err := Write(&buf, HTML, d, Options{Metric: MetricEntropy, Palette: "cividis"}); err != nil {
 				t.Fatal(err)
 			}
 			s := buf.String()
@@ -295,7 +294,7 @@ func TestHTML(t *testing.T) {
 			}
 			rest := s[i+len(open):]
 			j := strings.Index(rest, "</script>")
-			var back export.Document
+			var back Document
 			if err := json.Unmarshal([]byte(rest[:j]), &back); err != nil {
 				t.Fatalf("embedded JSON: %v", err)
 			}
@@ -307,13 +306,13 @@ func TestHTML(t *testing.T) {
 			}
 			// The inline heatmap is the same as the SVG file's.
 			k, e := strings.Index(s, "<svg"), strings.Index(s, "</svg>")
-			checkSVG(t, parseSVG(t, []byte(s[k:e+len("</svg>")])), d, "entropy", "cividis")
+			checkSVG(t, parseSVG(t, []byte(s[k:e+len("</svg>")])), d, MetricEntropy, "cividis")
 		})
 	}
 }
 
 func TestValidate(t *testing.T) {
-	for _, m := range append(Metrics(), "") {
+	for _, m := range Metrics() {
 		for _, p := range append(theme.Names(), "") {
 			if err := (Options{Metric: m, Palette: p}).Validate(true); err != nil {
 				t.Errorf("Validate(%q, %q): %v", m, p, err)
@@ -325,10 +324,7 @@ func TestValidate(t *testing.T) {
 func TestScale(t *testing.T) {
 	d := handDoc()
 	for _, m := range Metrics() {
-		s, err := NewScale(m, d)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := NewScale(m, d.Model.VocabSize, d.maxKL())
 		ticks := s.Ticks()
 		if ticks[0].T != s.T(s.Lo) || ticks[len(ticks)-1].T != s.T(s.Hi) {
 			t.Errorf("%s: ticks %v do not span the range", m, ticks)
@@ -343,7 +339,7 @@ func TestScale(t *testing.T) {
 			t.Errorf("%s: T(lo) = %g", m, got)
 		}
 	}
-	if s, _ := NewScale("final-rank", d); math.Abs(s.T(0)-1) > 0 || s.T(50256) != 0 {
+	if s := NewScale(MetricFinalRank, d.Model.VocabSize, 0); math.Abs(s.T(0)-1) > 0 || s.T(50256) != 0 {
 		t.Errorf("rank scale ends: %g %g", s.T(0), s.T(50256))
 	}
 }
@@ -353,17 +349,17 @@ func TestErrors(t *testing.T) {
 	noTarget := *d
 	noTarget.Target = nil
 	ragged := *d
-	ragged.Cells = append([][]export.CellInfo{d.Cells[0][:2]}, d.Cells[1:]...)
+	ragged.Cells = append([][]CellInfo{d.Cells[0][:2]}, d.Cells[1:]...)
 	cases := []struct {
 		name string
-		d    *export.Document
+		d    *Document
 		opt  Options
 		want string
 	}{
-		{"metric", d, Options{Metric: "loss"}, "unknown metric"},
+		{"metric", d, Options{Metric: Metric(99)}, "unknown metric"},
 		{"palette", d, Options{Palette: "jet"}, "unknown palette"},
-		{"target", &noTarget, Options{Metric: "target"}, "needs a target"},
-		{"empty", &export.Document{}, Options{}, "no rows"},
+		{"target", &noTarget, Options{Metric: MetricTarget}, "needs a target"},
+		{"empty", &Document{}, Options{}, "no rows"},
 		{"ragged", &ragged, Options{}, "has 2 cells"},
 	}
 	for _, c := range cases {
@@ -373,12 +369,12 @@ func TestErrors(t *testing.T) {
 			}
 		}
 		for _, write := range []func(*bytes.Buffer) error{
-			func(b *bytes.Buffer) error { return WriteSVG(b, c.d, c.opt) },
-			func(b *bytes.Buffer) error { return WriteHTML(b, c.d, c.opt) },
+			func(b *bytes.Buffer) error { return Write(b, SVG, c.d, c.opt) },
+			func(b *bytes.Buffer) error { return Write(b, HTML, c.d, c.opt) },
 		} {
 			var buf bytes.Buffer
 			err := write(&buf)
-			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "figure: ") {
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "export: ") {
 				t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 			}
 			if buf.Len() != 0 {
@@ -391,7 +387,7 @@ func TestErrors(t *testing.T) {
 // TestExampleFiles writes the example figures when -out is given; the
 // browser check (testdata/browser_test.sh) and the README's pictures use it:
 //
-//	go test ./tui/figure -run TestExampleFiles -out DIR
+//	go test ./export -run TestExampleFiles -out DIR
 func TestExampleFiles(t *testing.T) {
 	if *outDir == "" {
 		t.Skip("no -out directory")
@@ -411,16 +407,16 @@ func TestExampleFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	docs := map[string]*export.Document{"example": handDoc(), "tiny": tinyDoc(t)}
+	docs := map[string]*Document{"example": handDoc(), "tiny": tinyDoc(t)}
 	for name, d := range docs {
-		write(name+".json", func(f *os.File) error { return export.WriteJSON(f, d) })
-		write(name+".svg", func(f *os.File) error { return WriteSVG(f, d, Options{}) })
-		write(name+".html", func(f *os.File) error { return WriteHTML(f, d, Options{}) })
+		write(name+".json", func(f *os.File) error { return Write(f, JSON, d, Options{}) })
+		write(name+".svg", func(f *os.File) error { return Write(f, SVG, d, Options{}) })
+		write(name+".html", func(f *os.File) error { return Write(f, HTML, d, Options{}) })
 	}
 	for _, m := range Metrics() {
 		for _, p := range theme.Names() {
-			write("example-"+m+"-"+p+".svg", func(f *os.File) error {
-				return WriteSVG(f, docs["example"], Options{Metric: m, Palette: p})
+			write("example-"+m.String()+"-"+p+".svg", func(f *os.File) error {
+				return Write(f, SVG, docs["example"], Options{Metric: m, Palette: p})
 			})
 		}
 	}

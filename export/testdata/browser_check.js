@@ -11,7 +11,7 @@ const exe = process.env.CHROMIUM || '/usr/bin/chromium';
 const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-// pct mirrors figure.FormatProb.
+// pct mirrors display.Prob.
 function pct(p) {
   if (p >= 0.0995) return (100 * p).toFixed(1) + '%';
   if (p >= 0.000995) return (100 * p).toFixed(2) + '%';

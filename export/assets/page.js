@@ -10,11 +10,16 @@
   var cursors = svg.querySelectorAll('rect.cursor');
   var pinned = null;
 
+  // Numbers that were not finite are null in the document: shown as "—".
   function pct(p) {
+    if (p === null || p === undefined) return '—';
     if (p >= 0.0995) return (100 * p).toFixed(1) + '%';
     if (p >= 0.000995) return (100 * p).toFixed(2) + '%';
     if (p === 0) return '0%';
     return p.toExponential(0).replace('e-', 'e-0').replace(/e-0(\d\d)/, 'e-$1');
+  }
+  function nats(x) {
+    return x === null || x === undefined ? '—' : x.toFixed(3) + ' nats';
   }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -57,7 +62,7 @@
       tr.appendChild(el('td', 'n', String(i + 1)));
       tr.appendChild(el('td', 'tok', t.display));
       var bar = el('td', 'bar'), fill = el('div');
-      fill.style.width = (100 * t.prob).toFixed(1) + '%';
+      fill.style.width = (100 * (t.prob || 0)).toFixed(1) + '%';
       bar.appendChild(fill);
       tr.appendChild(bar);
       tr.appendChild(el('td', 'prob', pct(t.prob)));
@@ -65,14 +70,15 @@
     });
     parts.push(table);
     var dl = el('dl', 'stats');
-    stat(dl, 'entropy', c.entropy.toFixed(3) + ' nats', 'entropy');
-    stat(dl, 'KL(P_final‖P_row)', c.kl_to_final.toFixed(3) + ' nats', 'kl');
+    stat(dl, 'entropy', nats(c.entropy), 'entropy');
+    stat(dl, 'KL(P_final‖P_row)', nats(c.kl_to_final), 'kl');
     stat(dl, 'final top-1', doc.final_top1[p].display, 'tok final');
     stat(dl, '· rank, p here', c.final_top1_rank + ' · ' + pct(c.final_top1_prob), 'final-here');
     if (doc.target) {
       stat(dl, 'target', doc.target.display, 'tok target');
       stat(dl, '· rank, p here', c.target_rank + ' · ' + pct(c.target_prob), 'target-here');
     }
+    if (c.nonfinite) stat(dl, 'not finite', c.nonfinite, 'nonfinite');
     parts.push(dl);
     if (pinned) parts.push(el('p', 'hint', 'pinned: arrows move, Esc or click unpins'));
     panel.replaceChildren.apply(panel, parts);

@@ -1,13 +1,10 @@
-package figure
+package export
 
 import (
-	"bufio"
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"io"
-
-	"github.com/logitlens/logitlens/inference/export"
 )
 
 // The page's style and script, inlined into every file (no CDN, no network).
@@ -22,11 +19,11 @@ var (
 // holds the lens document in an HTML figure.
 const DataID = "lens-data"
 
-// WriteHTML writes one self-contained HTML page: the SVG heatmap inline, a
+// writeHTML writes one self-contained HTML page: the SVG heatmap inline, a
 // panel that shows a hovered or clicked cell's top-k with probabilities and
 // its statistics, and the lens document itself as embedded JSON (so the page
 // is also the data). It references nothing outside the file.
-func WriteHTML(w io.Writer, d *export.Document, opt Options) error {
+func writeHTML(bw *bytes.Buffer, d *Document, opt Options) error {
 	l, err := newLayout(d, opt)
 	if err != nil {
 		return err
@@ -35,9 +32,8 @@ func WriteHTML(w io.Writer, d *export.Document, opt Options) error {
 	// close the <script> element that holds it.
 	data, err := json.Marshal(d)
 	if err != nil {
-		return fmt.Errorf("figure: %w", err)
+		return fmt.Errorf("export: %w", err)
 	}
-	bw := bufio.NewWriter(w)
 	bw.WriteString("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
 	bw.WriteString("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
 	fmt.Fprintf(bw, "<title>%s</title>\n", esc(l.title()))
@@ -49,5 +45,5 @@ func WriteHTML(w io.Writer, d *export.Document, opt Options) error {
 	fmt.Fprintf(bw, "<footer>%s</footer>\n", esc(l.description()))
 	fmt.Fprintf(bw, "<script type=\"application/json\" id=\"%s\">%s</script>\n", DataID, data)
 	fmt.Fprintf(bw, "<script>\n%s</script>\n</body>\n</html>\n", pageJS)
-	return bw.Flush()
+	return nil
 }

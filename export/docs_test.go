@@ -1,4 +1,4 @@
-package figure
+package export
 
 import (
 	"context"
@@ -12,14 +12,13 @@ import (
 	"github.com/logitlens/logitlens/display"
 
 	"github.com/logitlens/logitlens/inference"
-	"github.com/logitlens/logitlens/inference/export"
 )
 
 // fixture returns a test checkpoint's directory, skipping (or failing in CI)
 // when testdata/fixtures.sh has not made it.
 func fixture(t testing.TB, name string) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "models", name)
+	dir := filepath.Join("..", "testdata", "models", name)
 	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
@@ -32,7 +31,7 @@ func fixture(t testing.TB, name string) string {
 // tinyDoc runs the real lens of the tiny random checkpoint on a prompt with
 // awkward characters (newline, tab, markup, a split multi-byte character),
 // with sublayer rows and a target.
-func tinyDoc(t testing.TB) *export.Document {
+func tinyDoc(t testing.TB) *Document {
 	t.Helper()
 	if tinyCache == nil {
 		tinyCache = computeTinyDoc(t)
@@ -41,9 +40,9 @@ func tinyDoc(t testing.TB) *export.Document {
 }
 
 // tinyCache holds tinyDoc's document: the tests only read it.
-var tinyCache *export.Document
+var tinyCache *Document
 
-func computeTinyDoc(t testing.TB) *export.Document {
+func computeTinyDoc(t testing.TB) *Document {
 	t.Helper()
 	m, err := inference.OpenDir(fixture(t, "tiny-f32"), "tiny-f32", inference.CPU{})
 	if err != nil {
@@ -59,7 +58,7 @@ func computeTinyDoc(t testing.TB) *export.Document {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return export.NewDocument(l, m, prompt, false, req.TopK)
+	return NewDocument(l, m, prompt, false, req.TopK)
 }
 
 // handDoc builds a lens document by hand that looks like a trained model's:
@@ -68,13 +67,13 @@ func computeTinyDoc(t testing.TB) *export.Document {
 // the continuation, with probability rising and entropy and KL falling by
 // layer. It also carries a newline token and a lone byte, to exercise the
 // display forms. Nothing here is a model's output: it is a picture fixture.
-func handDoc() *export.Document {
+func handDoc() *Document {
 	const nLayer, vocab = 12, 50257
 	inputs := []string{"The", " Eiffel", " Tower", " is", " in", " the", " city", " of", "\n", "\xe2"}
 	answers := []string{" first", " Tower", " is", " a", " the", " city", " of", " Paris", "The", "\x80"}
 	generic := []string{",", " the", " and", ".", " of", "\n"}
-	ref := func(id int, s string) export.TokenRef {
-		return export.TokenRef{ID: id, Text: strings.ToValidUTF8(s, "\uFFFD"), Display: display.Token([]byte(s))}
+	ref := func(id int, s string) TokenRef {
+		return TokenRef{ID: id, Text: strings.ToValidUTF8(s, "\uFFFD"), Display: display.Token([]byte(s))}
 	}
 	ids := map[string]int{}
 	id := func(s string) int {
@@ -85,9 +84,9 @@ func handDoc() *export.Document {
 		return ids[s]
 	}
 	target := ref(id(" Paris"), " Paris")
-	d := &export.Document{
-		Schema: export.Schema,
-		Model:  export.ModelInfo{ID: "gpt2 (hand-made picture fixture)", NLayer: nLayer, NEmbd: 768, NHead: 12, NPositions: 1024, VocabSize: vocab},
+	d := &Document{
+		Schema: Schema,
+		Model:  ModelInfo{ID: "gpt2 (hand-made picture fixture)", NLayer: nLayer, NEmbd: 768, NHead: 12, NPositions: 1024, VocabSize: vocab},
 		Device: "cpu", Prompt: "The Eiffel Tower is in the city of\n\uFFFD", TopK: 5, Target: &target,
 	}
 	for _, s := range inputs {
@@ -96,12 +95,12 @@ func handDoc() *export.Document {
 	for _, s := range answers {
 		d.FinalTop1 = append(d.FinalTop1, ref(id(s), s))
 	}
-	d.Rows = append(d.Rows, export.RowInfo{Name: "embed", Kind: "embed"})
+	d.Rows = append(d.Rows, RowInfo{Name: "embed", Kind: "embed"})
 	for i := 1; i <= nLayer; i++ {
-		d.Rows = append(d.Rows, export.RowInfo{Name: strconv.Itoa(i), Kind: "block", Layer: i})
+		d.Rows = append(d.Rows, RowInfo{Name: strconv.Itoa(i), Kind: "block", Layer: i})
 	}
 	for r := range d.Rows {
-		var row []export.CellInfo
+		var row []CellInfo
 		for p := range inputs {
 			f := float64(r) / nLayer                   // depth 0..1
 			wave := 0.5 + 0.5*math.Sin(float64(3*p+r)) // per-cell variety
@@ -115,22 +114,22 @@ func handDoc() *export.Document {
 				top1 = answers[p]
 			}
 			p1 := math.Min(0.97, 0.02+0.9*math.Pow(f, 2+wave))
-			c := export.CellInfo{
-				Entropy:   (1 - 0.9*f) * (6 + 2*wave),
-				KLToFinal: (1 - f) * (5 + 3*wave),
+			c := CellInfo{
+				Entropy:   Float((1 - 0.9*f) * (6 + 2*wave)),
+				KLToFinal: Float((1 - f) * (5 + 3*wave)),
 			}
 			rank := int(math.Round(math.Pow(10, (1-f)*(3+1.5*wave)))) - 1
 			if top1 == answers[p] {
 				rank = 0
 			}
-			c.FinalTop1Rank, c.FinalTop1Prob = rank, p1/float64(1+rank)
+			c.FinalTop1Rank, c.FinalTop1Prob = rank, Float(p1/float64(1+rank))
 			tr, tp := rank+3, c.FinalTop1Prob/2
 			if p == 7 {
 				tr, tp = rank, c.FinalTop1Prob
 			}
 			c.TargetRank, c.TargetProb = &tr, &tp
 			rest := []string{answers[p], generic[p%len(generic)], " Rome", " London", generic[(p+3)%len(generic)], " Berlin"}
-			c.Top = append(c.Top, export.TopEntry{ID: id(top1), Text: strings.ToValidUTF8(top1, "\uFFFD"), Display: display.Token([]byte(top1)), Prob: p1})
+			c.Top = append(c.Top, TopEntry{ID: id(top1), Text: strings.ToValidUTF8(top1, "\uFFFD"), Display: display.Token([]byte(top1)), Prob: Float(p1)})
 			q := (1 - p1) / 2
 			for _, s := range rest {
 				if len(c.Top) == 5 {
@@ -139,7 +138,7 @@ func handDoc() *export.Document {
 				if s == top1 || containsID(c.Top, id(s)) {
 					continue
 				}
-				c.Top = append(c.Top, export.TopEntry{ID: id(s), Text: strings.ToValidUTF8(s, "\uFFFD"), Display: display.Token([]byte(s)), Prob: math.Min(q, p1)})
+				c.Top = append(c.Top, TopEntry{ID: id(s), Text: strings.ToValidUTF8(s, "\uFFFD"), Display: display.Token([]byte(s)), Prob: Float(math.Min(q, p1))})
 				q /= 2
 			}
 			row = append(row, c)
@@ -152,7 +151,7 @@ func handDoc() *export.Document {
 	return d
 }
 
-func containsID(top []export.TopEntry, id int) bool {
+func containsID(top []TopEntry, id int) bool {
 	for _, t := range top {
 		if t.ID == id {
 			return true

@@ -6,23 +6,23 @@
 # pins a cell and moves it with the arrow keys, and saves screenshots. It
 # also renders the SVG with rsvg-convert (when installed) and Chromium.
 #
-#   bash tui/figure/testdata/browser_test.sh [OUTDIR]
+#   bash export/testdata/browser_test.sh [OUTDIR]
 #
 # Needs: go, node + npm (installs playwright-core into $LOGITLENS_PW_DIR,
 # default /tmp/logitlens-pw), Chromium at $CHROMIUM (default
 # /usr/bin/chromium, Debian's `chromium`), the fixtures (testdata/fixtures.sh).
 # Optional: rsvg-convert (Debian `librsvg2-bin`). Exits non-zero on failure.
 set -euo pipefail
-cd "$(dirname "$0")/../../.."
+cd "$(dirname "$0")/../.."
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
 pw=${LOGITLENS_PW_DIR:-/tmp/logitlens-pw}
 if [ ! -d "$pw/node_modules/playwright-core" ]; then
   npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$pw" playwright-core@1.65.1 >/dev/null
 fi
-go test ./tui/figure -run TestExampleFiles -count=1 -out "$out" >/dev/null
+go test ./export -run TestExampleFiles -count=1 -out "$out" >/dev/null
 if command -v rsvg-convert >/dev/null; then
   for f in example tiny; do rsvg-convert -o "$out/$f-rsvg.png" "$out/$f.svg"; done
 fi
-NODE_PATH="$pw/node_modules" node tui/figure/testdata/browser_check.js "$out"
+NODE_PATH="$pw/node_modules" node export/testdata/browser_check.js "$out"
 echo "browser check passed; screenshots in $out"

@@ -1,11 +1,10 @@
-// Package export writes a computed lens for people and programs: a text
-// grid, CSV with one row per cell, and the JSON document of the `lens`
-// command (schema logitlens.lens/v1).
 package export
 
 import (
 	"encoding/json"
-	"io"
+	"fmt"
+	"math"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/logitlens/logitlens/display"
@@ -16,8 +15,9 @@ import (
 // Schema names the JSON layout. Fields may be added; none is renamed.
 const Schema = "logitlens.lens/v1"
 
-// Document is the JSON form of a lens: cells[row][position], rows from the
-// embedding up to the last block.
+// Document is a lens in the form every format is written from, and the
+// JSON document itself: cells[row][position], rows from the embedding up to
+// the last block.
 type Document struct {
 	Schema      string       `json:"schema"`
 	Model       ModelInfo    `json:"model"`
@@ -32,6 +32,9 @@ type Document struct {
 	FinalTop1   []TokenRef   `json:"final_top1"`
 	Rows        []RowInfo    `json:"rows"`
 	Cells       [][]CellInfo `json:"cells"`
+	// NonFinite lists, once per lens, where the residual stream or the
+	// statistics stopped being finite numbers; empty for a healthy lens.
+	NonFinite []string `json:"nonfinite,omitempty"`
 }
 
 // ModelInfo is the model's identity and shape.
@@ -61,21 +64,51 @@ type RowInfo struct {
 
 // TopEntry is one of a cell's top-k.
 type TopEntry struct {
-	ID      int     `json:"id"`
-	Text    string  `json:"text"`
-	Display string  `json:"display"`
-	Prob    float64 `json:"prob"`
+	ID      int    `json:"id"`
+	Text    string `json:"text"`
+	Display string `json:"display"`
+	Prob    Float  `json:"prob"`
 }
 
-// CellInfo is one cell's statistics (nats).
+// CellInfo is one cell's statistics (nats). A cell whose logits were not
+// finite has an empty Top, NaN statistics (null in JSON) and NonFinite
+// saying why.
 type CellInfo struct {
 	Top           []TopEntry `json:"top"`
-	Entropy       float64    `json:"entropy"`
-	KLToFinal     float64    `json:"kl_to_final"`
+	Entropy       Float      `json:"entropy"`
+	KLToFinal     Float      `json:"kl_to_final"`
 	FinalTop1Rank int        `json:"final_top1_rank"`
-	FinalTop1Prob float64    `json:"final_top1_prob"`
+	FinalTop1Prob Float      `json:"final_top1_prob"`
 	TargetRank    *int       `json:"target_rank,omitempty"`
-	TargetProb    *float64   `json:"target_prob,omitempty"`
+	TargetProb    *Float     `json:"target_prob,omitempty"`
+	NonFinite     string     `json:"nonfinite,omitempty"`
+}
+
+// Float is a float64 that JSON encodes as null when it is NaN or ±Inf, which
+// JSON numbers cannot hold; null decodes back as NaN.
+type Float float64
+
+// MarshalJSON encodes f as a number, or null when it is not finite.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON decodes a number, or null as NaN.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
 }
 
 // Conventions state what the numbers mean, so a file explains itself.
@@ -104,7 +137,7 @@ type Source interface {
 	TokenBytes(id int) []byte
 }
 
-// NewDocument builds the JSON document of a lens.
+// NewDocument builds the document of a lens.
 func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK int) *Document {
 	info := src.Info()
 	cfg := info.Config
@@ -135,27 +168,115 @@ func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK in
 	d.Cells = make([][]CellInfo, len(l.Cells))
 	for r, row := range l.Cells {
 		d.Cells[r] = make([]CellInfo, len(row))
+		var bad []int // positions of the row with non-finite statistics
 		for p, c := range row {
-			ci := CellInfo{Entropy: c.Entropy, KLToFinal: c.KLToFinal, FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: c.FinalTop1Prob}
+			ci := CellInfo{Entropy: Float(c.Entropy), KLToFinal: Float(c.KLToFinal),
+				FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: Float(c.FinalTop1Prob)}
 			for _, pr := range c.Top {
 				t := tok(pr.ID)
-				ci.Top = append(ci.Top, TopEntry{ID: t.ID, Text: t.Text, Display: t.Display, Prob: pr.Prob})
+				ci.Top = append(ci.Top, TopEntry{ID: t.ID, Text: t.Text, Display: t.Display, Prob: Float(pr.Prob)})
 			}
 			if l.Target >= 0 {
-				rank, prob := c.TargetRank, c.TargetProb
+				rank, prob := c.TargetRank, Float(c.TargetProb)
 				ci.TargetRank, ci.TargetProb = &rank, &prob
 			}
+			if why := nonFiniteStats(ci); why != "" {
+				ci.NonFinite = why
+				bad = append(bad, p)
+			}
 			d.Cells[r][p] = ci
+		}
+		if len(bad) > 0 {
+			d.NonFinite = append(d.NonFinite, fmt.Sprintf("row %s: statistics not finite at %s", d.Rows[r].Name, positions(bad)))
 		}
 	}
 	return d
 }
 
-// WriteJSON writes the document as one JSON object and a newline.
-func WriteJSON(w io.Writer, d *Document) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(d)
+// positions lists positions for a message: "position 3", "positions 3, 4, 7",
+// or the first ten and how many more.
+func positions(ps []int) string {
+	if len(ps) == 1 {
+		return fmt.Sprintf("position %d", ps[0])
+	}
+	var b strings.Builder
+	b.WriteString("positions ")
+	for i, p := range ps {
+		if i == 10 {
+			fmt.Fprintf(&b, " and %d more", len(ps)-10)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, p)
+	}
+	return b.String()
+}
+
+// nonFiniteStats says which statistics of a cell are not finite numbers,
+// e.g. "no top-k; entropy, kl_to_final not finite"; "" when all are.
+func nonFiniteStats(c CellInfo) string {
+	var bad []string
+	check := func(name string, v *Float) {
+		if v != nil && !v.Finite() {
+			bad = append(bad, name)
+		}
+	}
+	check("entropy", &c.Entropy)
+	check("kl_to_final", &c.KLToFinal)
+	check("final_top1_prob", &c.FinalTop1Prob)
+	check("target_prob", c.TargetProb)
+	for _, t := range c.Top {
+		if !t.Prob.Finite() {
+			bad = append(bad, "top probabilities")
+			break
+		}
+	}
+	var reason []string
+	if len(c.Top) == 0 {
+		reason = append(reason, "no top-k")
+	}
+	if len(bad) > 0 {
+		reason = append(reason, strings.Join(bad, ", ")+" not finite")
+	}
+	return strings.Join(reason, "; ")
+}
+
+// Finite reports whether f is neither NaN nor ±Inf.
+func (f Float) Finite() bool {
+	return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0)
+}
+
+// stats is the cell as the inference package states it, for Metric.Value.
+func (c CellInfo) stats() inference.Cell {
+	s := inference.Cell{Entropy: float64(c.Entropy), KLToFinal: float64(c.KLToFinal),
+		FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: float64(c.FinalTop1Prob), TargetRank: -1}
+	if len(c.Top) > 0 {
+		s.Top = []inference.Prediction{{ID: c.Top[0].ID, Prob: float64(c.Top[0].Prob)}}
+	}
+	if c.TargetRank != nil {
+		s.TargetRank = *c.TargetRank
+	}
+	if c.TargetProb != nil {
+		s.TargetProb = float64(*c.TargetProb)
+	} else {
+		s.TargetProb = math.NaN()
+	}
+	return s
+}
+
+// maxKL is the largest finite KL to the final row among the cells.
+func (d *Document) maxKL() float64 {
+	m := 0.0
+	for _, row := range d.Cells {
+		for _, c := range row {
+			if c.KLToFinal.Finite() {
+				m = max(m, float64(c.KLToFinal))
+			}
+		}
+	}
+	return m
 }
 
 func kindName(k inference.RowKind) string {

@@ -1,61 +1,34 @@
-// Package figure draws a computed lens as a picture to show to people: a
-// self-contained SVG heatmap like the reference notebook's figure, and one
-// self-contained HTML file holding the same heatmap plus a panel that shows a
-// cell's top-k and statistics on hover or click. Neither loads anything from
-// the network, so both work offline and convert with common tools
-// (rsvg-convert, a headless browser's screenshot).
+package export
+
+// The figures: a self-contained SVG heatmap like the reference notebook's
+// figure, and one self-contained HTML file holding the same heatmap plus a
+// panel that shows a cell's top-k and statistics on hover or click. Neither
+// loads anything from the network, so both work offline and convert with
+// common tools (rsvg-convert, a headless browser's screenshot).
 //
-// The figure reads the JSON document of `lens --format json`
-// (export.Document): rows are the lens rows, drawn with the model's output at
-// the top and the embedding at the bottom; columns are the input tokens in
-// their display forms (␣ ↵ ⇥ <0xNN>); each cell is coloured by the chosen
-// metric on the chosen palette (the explorer's palettes, package theme) and
-// shows its top-1 token in black or white, whichever contrasts with the
-// cell. The next input token labels each column from above, and a cell's
-// top-1 is bold where it equals that token.
+// Rows are the lens rows, drawn with the model's output at the top and the
+// embedding at the bottom; columns are the input tokens in their display
+// forms (␣ ↵ ⇥ <0xNN>); each cell is coloured by the chosen metric on the
+// chosen palette (the explorer's palettes, package theme) and shows its top-1
+// token in black or white, whichever contrasts with the cell. The next input
+// token labels each column from above, and a cell's top-1 is bold where it
+// equals that token. A cell whose statistics are not finite is drawn in the
+// paper colour with "—".
 //
 // Colours come from package theme only: the cells and the colour bar from a
 // theme.Scale, the ink and paper from theme.Gray's contrast colours.
-package figure
 
 import (
 	"fmt"
 	"image/color"
 	"math"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/logitlens/logitlens/inference/export"
 	"github.com/logitlens/logitlens/theme"
 )
-
-// Options choose what a figure shows.
-type Options struct {
-	// Metric colours the cells: one of Metrics(); "" is DefaultMetric.
-	Metric string
-	// Palette is a theme palette name (theme.Names(): viridis, cividis,
-	// gray); "" is viridis.
-	Palette string
-}
-
-// Validate checks the metric and palette names before any work is done, so
-// a command line fails fast; hasTarget says whether a target token was
-// given (the target metric needs one).
-func (o Options) Validate(hasTarget bool) error {
-	if _, err := theme.Lookup(o.Palette); err != nil {
-		return fmt.Errorf("figure: %w", err)
-	}
-	if o.Metric != "" && !slices.Contains(Metrics(), o.Metric) {
-		return fmt.Errorf("figure: unknown metric %q (want one of %s)", o.Metric, strings.Join(Metrics(), ", "))
-	}
-	if o.Metric == "target" && !hasTarget {
-		return fmt.Errorf("figure: metric target needs a target token (--target)")
-	}
-	return nil
-}
 
 // Sizes in CSS pixels. The monospace advance is DejaVu Sans Mono's 0.602 em;
 // other monospace fonts are within a few per cent, and cell text is clipped
@@ -78,9 +51,11 @@ const (
 
 // layout is the geometry of one figure, computed once for both writers.
 type layout struct {
-	d     *export.Document
-	scale Scale
-	pal   *theme.Scale
+	d      *Document
+	metric Metric
+	scale  Scale
+	label  string // the colour bar's title
+	pal    *theme.Scale
 
 	chars         int     // characters that fit in a cell
 	cellW         float64 // cell width
@@ -96,27 +71,30 @@ type layout struct {
 }
 
 // newLayout validates the document and the options and places everything.
-func newLayout(d *export.Document, opt Options) (*layout, error) {
-	if d == nil || len(d.Rows) == 0 || len(d.Tokens) == 0 {
-		return nil, fmt.Errorf("figure: the document has no rows or no tokens")
+func newLayout(d *Document, opt Options) (*layout, error) {
+	if len(d.Rows) == 0 || len(d.Tokens) == 0 {
+		return nil, fmt.Errorf("export: the document has no rows or no tokens")
 	}
 	if len(d.Cells) != len(d.Rows) {
-		return nil, fmt.Errorf("figure: %d rows of cells for %d rows", len(d.Cells), len(d.Rows))
+		return nil, fmt.Errorf("export: %d rows of cells for %d rows", len(d.Cells), len(d.Rows))
 	}
 	for r, row := range d.Cells {
 		if len(row) != len(d.Tokens) {
-			return nil, fmt.Errorf("figure: row %s has %d cells for %d tokens", d.Rows[r].Name, len(row), len(d.Tokens))
+			return nil, fmt.Errorf("export: row %s has %d cells for %d tokens", clean(d.Rows[r].Name), len(row), len(d.Tokens))
 		}
+	}
+	if err := opt.Validate(d.Target != nil); err != nil {
+		return nil, err
 	}
 	pal, err := theme.Lookup(opt.Palette)
 	if err != nil {
-		return nil, fmt.Errorf("figure: %w", err)
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	scale, err := NewScale(opt.Metric, d)
-	if err != nil {
-		return nil, err
+	l := &layout{d: d, metric: opt.Metric, scale: NewScale(opt.Metric, d.Model.VocabSize, d.maxKL()),
+		label: opt.Metric.Label(), pal: pal}
+	if opt.Metric == MetricTarget {
+		l.label = "p(target " + clean(d.Target.Display) + ")"
 	}
-	l := &layout{d: d, scale: scale, pal: pal}
 	// Ink and paper are the contrast colours theme picks for the ends of its
 	// gray scale (black text on the light end, white on the dark end).
 	l.inkRGB = theme.Gray.TextOn(1, theme.TrueColor)
@@ -150,17 +128,17 @@ func newLayout(d *export.Document, opt Options) (*layout, error) {
 	l.barY = l.gridY
 	l.barH = max(l.gridH, minBarH)
 	tickChars := 0
-	for _, t := range scale.Ticks() {
+	for _, t := range l.scale.Ticks() {
 		tickChars = max(tickChars, len(t.Label))
 	}
-	right := max(l.barX+barW+6+float64(tickChars)*charW, l.barX+float64(utf8.RuneCountInString(scale.Label))*7)
+	right := max(l.barX+barW+6+float64(tickChars)*charW, l.barX+float64(utf8.RuneCountInString(l.label))*7)
 	l.width = max(right+margin, minWidth)
 	l.height = max(l.gridY+l.gridH+cellH+22, l.barY+l.barH+12) + margin
 	return l, nil
 }
 
 // rowLabel is a row's name on the left; the output row says so.
-func (l *layout) rowLabel(i int, r export.RowInfo) string {
+func (l *layout) rowLabel(i int, r RowInfo) string {
 	if i == len(l.d.Rows)-1 {
 		return "output " + r.Name
 	}
@@ -175,11 +153,18 @@ func (l *layout) rowY(r int) float64 {
 // colX is the left edge of position p.
 func (l *layout) colX(p int) float64 { return l.gridX + float64(p)*l.cellW }
 
-// cellColor returns a cell's fill and text colours and its palette position.
-func (l *layout) cellColor(c export.CellInfo) (fill, text string, t float64) {
-	t = l.scale.T(l.scale.Value(c))
+// value is the metric's raw value of a cell.
+func (l *layout) value(c CellInfo) float64 { return l.metric.Value(c.stats()) }
+
+// cellColor returns a cell's fill and text colours: the palette's colour of
+// its value, or the paper and muted colours where the value is not finite.
+func (l *layout) cellColor(c CellInfo) (fill, text string) {
+	t := l.scale.T(l.value(c))
+	if math.IsNaN(t) || c.NonFinite != "" {
+		return l.paper, l.muted
+	}
 	bg := l.pal.At(t)
-	return hexOf(bg), l.textOn(bg), t
+	return hexOf(bg), l.textOn(bg)
 }
 
 // textOn returns the ink or the paper colour, whichever has the larger WCAG
@@ -221,11 +206,11 @@ func (l *layout) fit(s string) string {
 }
 
 // nextToken returns the input token after position p, if any.
-func (l *layout) nextToken(p int) (export.TokenRef, bool) {
+func (l *layout) nextToken(p int) (TokenRef, bool) {
 	if p+1 < len(l.d.Tokens) {
 		return l.d.Tokens[p+1], true
 	}
-	return export.TokenRef{}, false
+	return TokenRef{}, false
 }
 
 // hexOf formats a colour as "#rrggbb".
@@ -252,12 +237,4 @@ func clean(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// cut shortens s to at most n characters of width, marking the cut with "…".
-func cut(s string, n int) string {
-	if ansi.StringWidth(s) <= n {
-		return s
-	}
-	return ansi.Truncate(s, max(n, 1), "…")
 }
