@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/logitlens/logitlens/weights/hub"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/inference/bench"
 	"github.com/logitlens/logitlens/inference/export"
 	"github.com/logitlens/logitlens/tui"
 	"github.com/logitlens/logitlens/tui/figure"
@@ -182,7 +184,9 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	l, err := m.NewSession().Lens(ctx, req, nil)
+	sess := m.NewSession()
+	defer sess.Close()
+	l, err := sess.Lens(ctx, req, nil)
 	if err != nil {
 		return err
 	}
@@ -304,7 +308,7 @@ func isTerminal(w io.Writer) bool {
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var mf modelFlags
 	var tokens, format string
-	var opt inference.BenchOptions
+	var opt bench.Options
 	fs := newFlagSet("bench", "logitlens bench [--model M] [--tokens 16,64,128] [--runs 7] [--format text|json]", stderr)
 	mf.register(fs)
 	fs.StringVar(&tokens, "tokens", "16,64,128", "prompt lengths to time, comma-separated")
@@ -322,7 +326,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if opt.Runs < 1 {
-		// inference.Bench reads 0 as its default; a user who typed it
+		// bench.Run reads 0 as its default; a user who typed it
 		// meant something else.
 		return fmt.Errorf("bench: --runs %d is not a positive number", opt.Runs)
 	}
@@ -340,14 +344,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer m.Close()
-	if _, err := m.NewSession().Lens(ctx, inference.Request{IDs: []int{0}, TopK: 10, Target: -1}, nil); err != nil {
+	first := m.NewSession()
+	_, err = first.Lens(ctx, inference.Request{IDs: []int{0}, TopK: 10, Target: -1}, nil)
+	first.Close()
+	if err != nil {
 		return err
 	}
 	opt.LoadTime = time.Since(start)
 	if n := m.Config().NPositions; slices.Max(opt.Tokens) > n {
 		return fmt.Errorf("bench: --tokens %d exceeds the model's n_positions %d", slices.Max(opt.Tokens), n)
 	}
-	rep, err := inference.Bench(ctx, m, opt)
+	rep, err := bench.Run(ctx, m, opt)
 	if err != nil {
 		return err
 	}
@@ -426,8 +433,38 @@ func versionCmd(stdout io.Writer) error {
 	return nil
 }
 
+// loadedModel is the model the explorer's loader opened, closed (with its
+// sessions) when the explorer ends, even if it ends while loading.
+type loadedModel struct {
+	mu     sync.Mutex
+	m      *inference.Model
+	closed bool
+}
+
+// keep records m, or closes it and returns false when the explorer has ended.
+func (l *loadedModel) keep(m *inference.Model) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		m.Close()
+		return false
+	}
+	l.m = m
+	return true
+}
+
+func (l *loadedModel) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	if l.m != nil {
+		l.m.Close()
+	}
+}
+
 func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var mf modelFlags
+	var loaded loadedModel
 	var lf lensFlags
 	var palette string
 	fs := newFlagSet("logitlens", "logitlens [flags]   (the explorer; see 'logitlens help' for commands)", stderr)
@@ -455,9 +492,13 @@ func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			if err != nil {
 				return nil, err
 			}
+			if !loaded.keep(m) {
+				return nil, errors.New("the explorer ended while the model loaded")
+			}
 			return m.NewSession(), nil
 		},
 	}
+	defer loaded.close()
 	return tui.Run(ctx, opts)
 }
 

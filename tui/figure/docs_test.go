@@ -45,7 +45,7 @@ var tinyCache *export.Document
 
 func computeTinyDoc(t testing.TB) *export.Document {
 	t.Helper()
-	m, err := inference.OpenDir(fixture(t, "tiny-f32"), "tiny-f32", inference.CPU{})
+	m, err := inference.OpenDir(fixture(t, "tiny-f32"), "tiny-f32", inference.NewCPUBackend)
 	if err != nil {
 		t.Fatal(err)
 	}
