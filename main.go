@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -25,11 +24,11 @@ import (
 	"github.com/logitlens/logitlens/display"
 	"github.com/logitlens/logitlens/weights/hub"
 
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/bench"
-	"github.com/logitlens/logitlens/inference/export"
+	"github.com/logitlens/logitlens/theme"
 	"github.com/logitlens/logitlens/tui"
-	"github.com/logitlens/logitlens/tui/figure"
 	"github.com/logitlens/logitlens/tui/serve"
 )
 
@@ -150,8 +149,8 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&lf.sublayers, "sublayers", false, "add each block's resid_mid row (after attention)")
 	fs.BoolVar(&lf.bos, "bos", false, "prepend <|endoftext|>")
 	fs.StringVar(&lf.format, "format", "", "text, csv, json, svg or html (default: from -o's extension, else text)")
-	fs.StringVar(&lf.metric, "metric", figure.DefaultMetric, "svg/html colour: "+strings.Join(figure.Metrics(), ", "))
-	fs.StringVar(&lf.palette, "palette", "viridis", "svg/html palette: "+strings.Join(figure.Palettes(), ", "))
+	fs.StringVar(&lf.metric, "metric", export.MetricProb.String(), "svg/html colour: "+strings.Join(export.MetricNames(), ", "))
+	fs.StringVar(&lf.palette, "palette", "viridis", "svg/html palette: "+strings.Join(theme.Names(), ", "))
 	fs.StringVar(&lf.outputPath, "o", "", "write to this file instead of stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -165,15 +164,17 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := checkTopK("lens: ", lf.topK); err != nil {
 		return err
 	}
-	format, err := outputFormat(lf.format, lf.outputPath)
+	format, err := export.FormatOf(lf.format, lf.outputPath)
 	if err != nil {
 		return err
 	}
-	fopt := figure.Options{Metric: lf.metric, Palette: lf.palette}
-	if format == "svg" || format == "html" {
-		if err := fopt.Validate(lf.target != ""); err != nil {
-			return err
-		}
+	metric, err := export.ParseMetric(lf.metric)
+	if err != nil {
+		return err
+	}
+	fopt := export.Options{Metric: metric, Palette: lf.palette}
+	if err := fopt.Validate(lf.target != ""); err != nil {
+		return err
 	}
 	m, err := loadModel(ctx, mf, stderr)
 	if err != nil {
@@ -191,54 +192,14 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	doc := export.NewDocument(l, m, lf.prompt, lf.bos, lf.topK)
-	out := stdout
-	var file *os.File
-	if lf.outputPath != "" {
-		if file, err = os.Create(lf.outputPath); err != nil {
-			return err
-		}
-		out = file
+	if lf.outputPath == "" || lf.outputPath == "-" {
+		return export.Write(stdout, format, doc, fopt)
 	}
-	switch format {
-	case "json":
-		err = export.WriteJSON(out, doc)
-	case "csv":
-		err = export.WriteCSV(out, doc)
-	case "svg":
-		err = figure.WriteSVG(out, doc, fopt)
-	case "html":
-		err = figure.WriteHTML(out, doc, fopt)
-	default:
-		err = export.WriteText(out, doc)
+	if err := export.WriteFile(lf.outputPath, format, doc, fopt); err != nil {
+		return err
 	}
-	if file != nil {
-		// A write can fail only at Close (a full disk, NFS): not "wrote".
-		if cerr := file.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err == nil && file != nil {
-		fmt.Fprintf(stderr, "wrote %s\n", lf.outputPath)
-	}
-	return err
-}
-
-// outputFormat picks the format from --format, else from -o's extension.
-func outputFormat(format, path string) (string, error) {
-	if format == "" {
-		format = strings.TrimPrefix(filepath.Ext(path), ".")
-		switch format {
-		case "", "txt":
-			format = "text"
-		case "htm":
-			format = "html"
-		}
-	}
-	switch format {
-	case "text", "json", "csv", "svg", "html":
-		return format, nil
-	}
-	return "", fmt.Errorf("lens: unknown format %q (want text, csv, json, svg or html)", format)
+	fmt.Fprintf(stderr, "wrote %s\n", display.Safe(lf.outputPath))
+	return nil
 }
 
 // buildRequest tokenizes the prompt and the target.
@@ -474,7 +435,7 @@ func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&lf.target, "target", "", "a token to track (its first token if it has several)")
 	fs.BoolVar(&lf.sublayers, "sublayers", false, "show each block's resid_mid row")
 	fs.BoolVar(&lf.bos, "bos", false, "prepend <|endoftext|>")
-	fs.StringVar(&palette, "palette", "viridis", "colour scale: "+strings.Join(figure.Palettes(), ", "))
+	fs.StringVar(&palette, "palette", "viridis", "colour scale: "+strings.Join(theme.Names(), ", "))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -513,7 +474,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&opts.HostKey, "host-key", serve.DefaultHostKeyPath(), "host private key; an ed25519 key is created there (0600) when missing")
 	fs.StringVar(&opts.Prompt, "prompt", "The Eiffel Tower is in the city of", "every session's initial prompt")
 	fs.IntVar(&opts.TopK, "top-k", 10, "predictions in the cursor panel, 1..50")
-	fs.StringVar(&opts.Palette, "palette", "viridis", "colour scale: "+strings.Join(figure.Palettes(), ", "))
+	fs.StringVar(&opts.Palette, "palette", "viridis", "colour scale: "+strings.Join(theme.Names(), ", "))
 	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "end a session after this long without input; 0 for never")
 	fs.DurationVar(&opts.MaxSession, "max-session", serve.DefaultMaxSession, "end a session after this long; 0 for never")
 	fs.IntVar(&opts.MaxConns, "max-conns", serve.DefaultMaxConns, "open connections (and sessions) at most")

@@ -22,6 +22,8 @@ func TestToken(t *testing.T) {
 		{" 日本", "␣日本"},
 		{"👩‍💻", "👩‍💻"},
 		{"\u00a0", "\u00a0"},
+		{"a\u202eb", "a<0xE2><0x80><0xAE>b"},
+		{"\u2066", "<0xE2><0x81><0xA6>"},
 		{"", ""},
 	} {
 		if got := Token([]byte(c.in)); got != c.want {

@@ -13,7 +13,9 @@ import (
 //   - every space (U+0020, not only a leading one) is "␣", so " Paris" is
 //     "␣Paris" and a run of spaces stays countable;
 //   - "\n" is "↵" and "\t" is "⇥";
-//   - each byte of any other control character (C0, DEL, C1) is "<0xNN>";
+//   - each byte of any other control character (C0, DEL, C1) and of a
+//     bidirectional formatting character (U+202E and the like, which would
+//     reorder the text around it) is "<0xNN>";
 //   - each byte that is not part of a valid UTF-8 sequence is "<0xNN>", so a
 //     token holding part of a character shows as, say, "<0xE2><0x80>".
 //
@@ -31,7 +33,7 @@ func Token(b []byte) string {
 			sb.WriteString("↵")
 		case r == '\t':
 			sb.WriteString("⇥")
-		case r == utf8.RuneError && n == 1, unicode.IsControl(r):
+		case r == utf8.RuneError && n == 1, unicode.IsControl(r), isBidi(r):
 			for _, c := range b[:n] {
 				fmt.Fprintf(&sb, "<0x%02X>", c)
 			}

@@ -1,10 +1,8 @@
 package tui
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,9 +14,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
-	"github.com/logitlens/logitlens/inference/export"
-	"github.com/logitlens/logitlens/tui/figure"
 )
 
 // handleClick selects the clicked cell, or focuses the prompt when its line
@@ -76,8 +73,8 @@ func (m *Model) targetKey(k tea.KeyPressMsg) tea.Cmd {
 		if text == "" {
 			m.opts.Target = ""
 			m.targetID, m.targetText = -1, ""
-			if m.metric == MetricTarget {
-				m.metric = MetricTop1
+			if m.metric == export.MetricTarget {
+				m.metric = export.MetricProb
 			}
 			m.status.setNotice("target cleared")
 			return m.requestLens()
@@ -126,7 +123,7 @@ func (m *Model) handleTarget(msg targetMsg) tea.Cmd {
 	}
 	m.opts.Target = msg.text
 	m.targetID, m.targetText = msg.id, msg.shown
-	m.metric = MetricTarget
+	m.metric = export.MetricTarget
 	if msg.tokens > 1 {
 		m.status.setNotice(fmt.Sprintf("%q is %d tokens; using the first, %s", msg.text, msg.tokens, msg.shown))
 	} else {
@@ -196,10 +193,7 @@ func (m *Model) snapshot() tea.Cmd {
 		lens, req = m.data.lens, m.data.req
 	}
 	dir, b := m.opts.SnapshotDir, m.backend
-	fopt := figure.Options{Metric: m.metric.figureName(), Palette: m.opts.Palette}
-	if fopt.Palette == "" {
-		fopt.Palette = "viridis"
-	}
+	fopt := export.Options{Metric: m.metric, Palette: m.opts.Palette}
 	return func() tea.Msg {
 		var msg snapshotMsg
 		msg.err = protect(func() error {
@@ -215,23 +209,11 @@ func (m *Model) snapshot() tea.Cmd {
 				return nil
 			}
 			doc := export.NewDocument(lens, b, req.text, req.bos, req.topK)
-			writers := []struct {
-				ext   string
-				write func(io.Writer) error
-			}{
-				{".json", func(w io.Writer) error { return export.WriteJSON(w, doc) }},
-				{".svg", func(w io.Writer) error { return figure.WriteSVG(w, doc, fopt) }},
-				{".html", func(w io.Writer) error { return figure.WriteHTML(w, doc, fopt) }},
-			}
-			for _, f := range writers {
-				var buf bytes.Buffer
-				if err := f.write(&buf); err != nil {
+			for _, f := range []export.Format{export.JSON, export.SVG, export.HTML} {
+				if err := export.WriteFile(base+f.Ext(), f, doc, fopt); err != nil {
 					return err
 				}
-				if err := os.WriteFile(base+f.ext, buf.Bytes(), 0o644); err != nil {
-					return err
-				}
-				msg.paths = append(msg.paths, base+f.ext)
+				msg.paths = append(msg.paths, base+f.Ext())
 			}
 			return nil
 		})

@@ -3,6 +3,7 @@ package tui
 import (
 	"strings"
 
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
 )
 
@@ -24,7 +25,7 @@ const (
 type grid struct {
 	data    *lensData
 	styles  Styles
-	metric  Metric
+	metric  export.Metric
 	numbers bool // cells show the metric's value instead of the top-1 token
 	fit     bool // fit all rows in the height by striding
 	text    func(id int) string
@@ -231,7 +232,7 @@ func (g grid) View(width, height int) string {
 	}
 
 	o := g.order()
-	r := scaleRange{vocab: d.vocab, maxKL: d.maxKL()}
+	scale := export.NewScale(g.metric, d.vocab, d.maxKL())
 	h := g.bodyHeight()
 	for i := g.top; i < len(o) && i < g.top+h; i++ {
 		row := o[i]
@@ -260,12 +261,12 @@ func (g grid) View(width, height int) string {
 				b.WriteString(st.pending(cw, cursor))
 				continue
 			}
-			v := g.metric.value(c)
+			v := g.metric.Value(c)
 			text := g.text(c.Top[0].ID)
 			if g.numbers {
-				text = g.metric.format(v)
+				text = g.metric.Format(v)
 			}
-			b.WriteString(st.cell(g.metric.norm(v, r), text, cw, cursor))
+			b.WriteString(st.cell(scale.T(v), text, cw, cursor))
 		}
 	}
 	return b.String()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/export"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
@@ -66,7 +67,7 @@ type Model struct {
 	topK       int
 	targetID   int    // -1 for none
 	targetText string // printable form of the pinned token
-	metric     Metric
+	metric     export.Metric
 
 	gen         uint64             // generation of the newest lens request
 	cancelLens  context.CancelFunc // cancels the running request
@@ -296,8 +297,8 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 			m.status.setNotice("fit height: rows strided, output row kept")
 		}
 	case key.Matches(k, km.Metric):
-		m.metric = m.metric.next(m.targetID >= 0)
-		m.status.setNotice("colour: " + m.metric.String())
+		m.metric = m.metric.Next(m.targetID >= 0)
+		m.status.setNotice("colour: " + m.metric.Label())
 	case key.Matches(k, km.Numbers):
 		g.numbers = !g.numbers
 	case key.Matches(k, km.Target):

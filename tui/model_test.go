@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/export"
 
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
@@ -351,12 +352,12 @@ func TestMetricCycleAndTarget(t *testing.T) {
 	b := &fakeBackend{layers: 2}
 	m := loaded(t, b, fakeOptions(b, "The cat"), 80, 24)
 	press(t, m, "tab")
-	var seen []Metric
+	var seen []export.Metric
 	for range 6 {
 		press(t, m, "m")
 		seen = append(seen, m.metric)
 	}
-	if fmt.Sprint(seen) != fmt.Sprint([]Metric{1, 2, 3, 4, 0, 1}) {
+	if fmt.Sprint(seen) != fmt.Sprint([]export.Metric{1, 2, 3, 4, 0, 1}) {
 		t.Errorf("metric cycle without target: %v", seen)
 	}
 	press(t, m, "t")
@@ -366,7 +367,7 @@ func TestMetricCycleAndTarget(t *testing.T) {
 	typeText(t, m, " Paris France")
 	press(t, m, "enter")
 	want := b.Encode(" Paris France")[0].ID
-	if m.targetID != want || m.metric != MetricTarget {
+	if m.targetID != want || m.metric != export.MetricTarget {
 		t.Fatalf("target %d metric %v, want %d and p(target)", m.targetID, m.metric, want)
 	}
 	s := screen(m)
@@ -382,7 +383,7 @@ func TestMetricCycleAndTarget(t *testing.T) {
 		t.Errorf("panel lacks %q:\n%s", w, s)
 	}
 	press(t, m, "t", "ctrl+u", "enter")
-	if m.targetID != -1 || m.metric != MetricTop1 {
+	if m.targetID != -1 || m.metric != export.MetricProb {
 		t.Errorf("clearing the target: id %d metric %v", m.targetID, m.metric)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/export"
 
 	"charm.land/lipgloss/v2"
 )
@@ -17,7 +18,7 @@ import (
 type panel struct {
 	data       *lensData
 	styles     Styles
-	metric     Metric
+	metric     export.Metric
 	text       func(id int) string
 	row, col   int
 	targetText string // printable pinned target; "" for none
@@ -104,13 +105,13 @@ func (p panel) topK(width, n int) []string {
 
 // legend returns the metric's name and its colour scale.
 func (p panel) legend(width int) []string {
-	r := scaleRange{}
+	scale := export.NewScale(p.metric, 0, 0)
 	if p.data != nil {
-		r = scaleRange{vocab: p.data.vocab, maxKL: p.data.maxKL()}
+		scale = export.NewScale(p.metric, p.data.vocab, p.data.maxKL())
 	}
 	return []string{
-		p.styles.Muted.Render("colour ") + p.metric.String() + p.styles.Muted.Render(" (m)"),
-		p.styles.legend(p.metric, r, width),
+		p.styles.Muted.Render("colour ") + p.metric.Label() + p.styles.Muted.Render(" (m)"),
+		p.styles.legend(scale, width),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/theme"
 )
 
@@ -117,8 +118,8 @@ func (s Styles) pending(w int, cursor bool) string {
 // legend draws the scale from its dark to its bright end in about width
 // cells, labelled with the metric's ends; without colour it lists the
 // glyphs with the lower bound of each fifth.
-func (s Styles) legend(m Metric, r scaleRange, width int) string {
-	dark, bright := m.ends(r)
+func (s Styles) legend(scale export.Scale, width int) string {
+	dark, bright := scale.Ends()
 	if s.glyphs() {
 		var b strings.Builder
 		b.WriteString(dark + " ")

@@ -1,0 +1,305 @@
+package export
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/logitlens/logitlens/display"
+
+	"github.com/logitlens/logitlens/inference"
+)
+
+// Schema names the JSON layout. Fields may be added; none is renamed.
+const Schema = "logitlens.lens/v1"
+
+// Document is a lens in the form every format is written from, and the
+// JSON document itself: cells[row][position], rows from the embedding up to
+// the last block.
+type Document struct {
+	Schema      string       `json:"schema"`
+	Model       ModelInfo    `json:"model"`
+	Device      string       `json:"device"`
+	BLAS        string       `json:"blas,omitempty"`
+	Prompt      string       `json:"prompt"`
+	BOS         bool         `json:"bos"`
+	TopK        int          `json:"top_k"`
+	Target      *TokenRef    `json:"target,omitempty"`
+	Conventions Conventions  `json:"conventions"`
+	Tokens      []TokenRef   `json:"tokens"`
+	FinalTop1   []TokenRef   `json:"final_top1"`
+	Rows        []RowInfo    `json:"rows"`
+	Cells       [][]CellInfo `json:"cells"`
+	// NonFinite lists, once per lens, where the residual stream or the
+	// statistics stopped being finite numbers; empty for a healthy lens.
+	NonFinite []string `json:"nonfinite,omitempty"`
+}
+
+// ModelInfo is the model's identity and shape.
+type ModelInfo struct {
+	ID         string `json:"id"`
+	NLayer     int    `json:"n_layer"`
+	NEmbd      int    `json:"n_embd"`
+	NHead      int    `json:"n_head"`
+	NPositions int    `json:"n_positions"`
+	VocabSize  int    `json:"vocab_size"`
+}
+
+// TokenRef is a token: its id, its text (invalid UTF-8 replaced by U+FFFD),
+// and its display form (␣ ↵ ⇥ <0xNN>).
+type TokenRef struct {
+	ID      int    `json:"id"`
+	Text    string `json:"text"`
+	Display string `json:"display"`
+}
+
+// RowInfo names a lens row.
+type RowInfo struct {
+	Name  string `json:"name"`
+	Kind  string `json:"kind"` // "embed", "attn" (resid_mid) or "block"
+	Layer int    `json:"layer"`
+}
+
+// TopEntry is one of a cell's top-k.
+type TopEntry struct {
+	ID      int    `json:"id"`
+	Text    string `json:"text"`
+	Display string `json:"display"`
+	Prob    Float  `json:"prob"`
+}
+
+// CellInfo is one cell's statistics (nats). A cell whose logits were not
+// finite has an empty Top, NaN statistics (null in JSON) and NonFinite
+// saying why.
+type CellInfo struct {
+	Top           []TopEntry `json:"top"`
+	Entropy       Float      `json:"entropy"`
+	KLToFinal     Float      `json:"kl_to_final"`
+	FinalTop1Rank int        `json:"final_top1_rank"`
+	FinalTop1Prob Float      `json:"final_top1_prob"`
+	TargetRank    *int       `json:"target_rank,omitempty"`
+	TargetProb    *Float     `json:"target_prob,omitempty"`
+	NonFinite     string     `json:"nonfinite,omitempty"`
+}
+
+// Float is a float64 that JSON encodes as null when it is NaN or ±Inf, which
+// JSON numbers cannot hold; null decodes back as NaN.
+type Float float64
+
+// MarshalJSON encodes f as a number, or null when it is not finite.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON decodes a number, or null as NaN.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
+}
+
+// Conventions state what the numbers mean, so a file explains itself.
+type Conventions struct {
+	Rows    string `json:"rows"`
+	Lens    string `json:"lens"`
+	Units   string `json:"units"`
+	Rank    string `json:"rank"`
+	Top     string `json:"top"`
+	Predict string `json:"positions"`
+}
+
+var conventions = Conventions{
+	Rows:    "embed = wte[ids] + wpe[pos]; N = residual after block N; N.attn = residual after block N's attention (resid_mid)",
+	Lens:    "logits = ln_f(h) @ W_U, ln_f applied once per row; the last row is the model's output",
+	Units:   "entropy and kl_to_final = KL(P_final || P_row) in nats",
+	Rank:    "0-based: ids with a strictly larger logit",
+	Top:     "descending probability, ties by smaller id",
+	Predict: "position t predicts token t+1",
+}
+
+// Source is what a document needs besides the lens: the model's identity
+// and its tokens' bytes.
+type Source interface {
+	Info() inference.Info
+	TokenBytes(id int) []byte
+}
+
+// NewDocument builds the document of a lens.
+func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK int) *Document {
+	info := src.Info()
+	cfg := info.Config
+	tok := func(id int) TokenRef {
+		b := src.TokenBytes(id)
+		return TokenRef{ID: id, Text: validText(b), Display: display.Token(b)}
+	}
+	d := &Document{
+		Schema: Schema,
+		Model: ModelInfo{ID: info.ID, NLayer: cfg.NLayer, NEmbd: cfg.NEmbd, NHead: cfg.NHead,
+			NPositions: cfg.NPositions, VocabSize: cfg.VocabSize},
+		Device: info.Device, BLAS: info.BLAS, Prompt: prompt, BOS: bos, TopK: topK,
+		Conventions: conventions,
+	}
+	if l.Target >= 0 {
+		t := tok(l.Target)
+		d.Target = &t
+	}
+	for _, id := range l.IDs {
+		d.Tokens = append(d.Tokens, tok(id))
+	}
+	for _, id := range l.FinalTop1 {
+		d.FinalTop1 = append(d.FinalTop1, tok(id))
+	}
+	for _, r := range l.Rows {
+		d.Rows = append(d.Rows, RowInfo{Name: r.Name, Kind: kindName(r.Kind), Layer: r.Layer})
+	}
+	d.Cells = make([][]CellInfo, len(l.Cells))
+	for r, row := range l.Cells {
+		d.Cells[r] = make([]CellInfo, len(row))
+		var bad []int // positions of the row with non-finite statistics
+		for p, c := range row {
+			ci := CellInfo{Entropy: Float(c.Entropy), KLToFinal: Float(c.KLToFinal),
+				FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: Float(c.FinalTop1Prob)}
+			for _, pr := range c.Top {
+				t := tok(pr.ID)
+				ci.Top = append(ci.Top, TopEntry{ID: t.ID, Text: t.Text, Display: t.Display, Prob: Float(pr.Prob)})
+			}
+			if l.Target >= 0 {
+				rank, prob := c.TargetRank, Float(c.TargetProb)
+				ci.TargetRank, ci.TargetProb = &rank, &prob
+			}
+			if why := nonFiniteStats(ci); why != "" {
+				ci.NonFinite = why
+				bad = append(bad, p)
+			}
+			d.Cells[r][p] = ci
+		}
+		if len(bad) > 0 {
+			d.NonFinite = append(d.NonFinite, fmt.Sprintf("row %s: statistics not finite at %s", d.Rows[r].Name, positions(bad)))
+		}
+	}
+	return d
+}
+
+// positions lists positions for a message: "position 3", "positions 3, 4, 7",
+// or the first ten and how many more.
+func positions(ps []int) string {
+	if len(ps) == 1 {
+		return fmt.Sprintf("position %d", ps[0])
+	}
+	var b strings.Builder
+	b.WriteString("positions ")
+	for i, p := range ps {
+		if i == 10 {
+			fmt.Fprintf(&b, " and %d more", len(ps)-10)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, p)
+	}
+	return b.String()
+}
+
+// nonFiniteStats says which statistics of a cell are not finite numbers,
+// e.g. "no top-k; entropy, kl_to_final not finite"; "" when all are.
+func nonFiniteStats(c CellInfo) string {
+	var bad []string
+	check := func(name string, v *Float) {
+		if v != nil && !v.Finite() {
+			bad = append(bad, name)
+		}
+	}
+	check("entropy", &c.Entropy)
+	check("kl_to_final", &c.KLToFinal)
+	check("final_top1_prob", &c.FinalTop1Prob)
+	check("target_prob", c.TargetProb)
+	for _, t := range c.Top {
+		if !t.Prob.Finite() {
+			bad = append(bad, "top probabilities")
+			break
+		}
+	}
+	var reason []string
+	if len(c.Top) == 0 {
+		reason = append(reason, "no top-k")
+	}
+	if len(bad) > 0 {
+		reason = append(reason, strings.Join(bad, ", ")+" not finite")
+	}
+	return strings.Join(reason, "; ")
+}
+
+// Finite reports whether f is neither NaN nor ±Inf.
+func (f Float) Finite() bool {
+	return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0)
+}
+
+// stats is the cell as the inference package states it, for Metric.Value.
+func (c CellInfo) stats() inference.Cell {
+	s := inference.Cell{Entropy: float64(c.Entropy), KLToFinal: float64(c.KLToFinal),
+		FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: float64(c.FinalTop1Prob), TargetRank: -1}
+	if len(c.Top) > 0 {
+		s.Top = []inference.Prediction{{ID: c.Top[0].ID, Prob: float64(c.Top[0].Prob)}}
+	}
+	if c.TargetRank != nil {
+		s.TargetRank = *c.TargetRank
+	}
+	if c.TargetProb != nil {
+		s.TargetProb = float64(*c.TargetProb)
+	} else {
+		s.TargetProb = math.NaN()
+	}
+	return s
+}
+
+// maxKL is the largest finite KL to the final row among the cells.
+func (d *Document) maxKL() float64 {
+	m := 0.0
+	for _, row := range d.Cells {
+		for _, c := range row {
+			if c.KLToFinal.Finite() {
+				m = max(m, float64(c.KLToFinal))
+			}
+		}
+	}
+	return m
+}
+
+func kindName(k inference.RowKind) string {
+	switch k {
+	case inference.AttnMid:
+		return "attn"
+	case inference.BlockOut:
+		return "block"
+	}
+	return "embed"
+}
+
+// validText returns b as a string, each invalid UTF-8 byte replaced by U+FFFD
+// (JSON strings cannot hold raw bytes; Display keeps them as <0xNN>).
+func validText(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	out := make([]rune, 0, len(b))
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		out = append(out, r)
+		b = b[n:]
+	}
+	return string(out)
+}

@@ -1,0 +1,267 @@
+package export
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/logitlens/logitlens/inference"
+)
+
+// Metric is a statistic that colours a lens cell, in the explorer's grid and
+// in the figures alike. Every metric is oriented the same way: the bright end
+// of a palette (t=1) means confident or in agreement with the model's
+// output — high probability, low rank, low entropy, low KL.
+type Metric int
+
+// The metrics, in the order the explorer cycles through them; the first is
+// the default.
+const (
+	// MetricProb is the probability of the cell's own top-1 token.
+	MetricProb Metric = iota
+	// MetricFinalProb is the row's probability of the final row's top-1 token.
+	MetricFinalProb
+	// MetricFinalRank is the row's rank of the final row's top-1 token, on a
+	// log scale.
+	MetricFinalRank
+	// MetricEntropy is the entropy of the row's distribution, in nats.
+	MetricEntropy
+	// MetricKL is KL(P_final ‖ P_row), in nats.
+	MetricKL
+	// MetricTarget is the row's probability of the pinned target token.
+	MetricTarget
+	numMetrics
+)
+
+// metricTable names each metric: its --metric value and its legend label.
+var metricTable = [numMetrics]struct{ name, label string }{
+	MetricProb:      {"prob", "p(top-1)"},
+	MetricFinalProb: {"final-prob", "p(final top-1)"},
+	MetricFinalRank: {"final-rank", "rank of final top-1 (log)"},
+	MetricEntropy:   {"entropy", "entropy (nats)"},
+	MetricKL:        {"kl", "KL(P_final ‖ P_row) (nats)"},
+	MetricTarget:    {"target", "p(target)"},
+}
+
+// Metrics lists every metric in cycling order, the default first.
+func Metrics() []Metric {
+	ms := make([]Metric, numMetrics)
+	for i := range ms {
+		ms[i] = Metric(i)
+	}
+	return ms
+}
+
+// MetricNames lists the names ParseMetric accepts, the default first.
+func MetricNames() []string {
+	names := make([]string, numMetrics)
+	for i := range names {
+		names[i] = metricTable[i].name
+	}
+	return names
+}
+
+// ParseMetric returns the metric of a name from MetricNames, in any case.
+func ParseMetric(name string) (Metric, error) {
+	for i, m := range metricTable {
+		if strings.EqualFold(name, m.name) {
+			return Metric(i), nil
+		}
+	}
+	return 0, fmt.Errorf("export: unknown metric %q (want one of %s)", name, strings.Join(MetricNames(), ", "))
+}
+
+// String returns the metric's name, e.g. "entropy".
+func (m Metric) String() string {
+	if m < 0 || m >= numMetrics {
+		return "metric(" + strconv.Itoa(int(m)) + ")"
+	}
+	return metricTable[m].name
+}
+
+// Label is the metric's title on a legend or colour bar, with its unit.
+func (m Metric) Label() string {
+	if m < 0 || m >= numMetrics {
+		return m.String()
+	}
+	return metricTable[m].label
+}
+
+// Next is the metric after m in cycling order, skipping MetricTarget when no
+// target is pinned.
+func (m Metric) Next(hasTarget bool) Metric {
+	n := (m + 1) % numMetrics
+	if n == MetricTarget && !hasTarget {
+		n = (n + 1) % numMetrics
+	}
+	return n
+}
+
+// Value is the cell's raw statistic for the metric: a probability, a rank
+// or nats. A cell with no top-k (its logits were not finite) has no top-1
+// probability: NaN.
+func (m Metric) Value(c inference.Cell) float64 {
+	switch m {
+	case MetricFinalProb:
+		return c.FinalTop1Prob
+	case MetricFinalRank:
+		return float64(c.FinalTop1Rank)
+	case MetricEntropy:
+		return c.Entropy
+	case MetricKL:
+		return c.KLToFinal
+	case MetricTarget:
+		return c.TargetProb
+	}
+	if len(c.Top) == 0 {
+		return math.NaN()
+	}
+	return c.Top[0].Prob
+}
+
+// Format renders a raw value of the metric compactly, for cells in number
+// mode, tooltips and colour-bar ticks: ranks as integers, nats with two
+// decimals, probabilities with three digits; "NaN" or "±Inf" where the value
+// is not finite.
+func (m Metric) Format(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	}
+	switch m {
+	case MetricFinalRank:
+		return strconv.Itoa(int(v))
+	case MetricEntropy, MetricKL:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+// Scale maps one metric's values to positions t in [0,1] along a palette:
+//
+//   - prob, final-prob, target: t = p, on 0..1.
+//   - final-rank: t = 1 − ln(1+r)/ln(V), r the 0-based rank on 0..V−1
+//     (a log scale; the base cancels).
+//   - entropy: t = 1 − H/ln V, H in nats on 0..ln V (ln V is the entropy of
+//     the uniform distribution over the vocabulary).
+//   - kl: t = 1 − KL/max, KL(P_final ‖ P_row) in nats on 0..the largest KL
+//     of the lens (0 on the output row, so that row is bright).
+type Scale struct {
+	Metric Metric
+	Lo, Hi float64 // the value range: Lo maps to t=0 unless Reversed
+	// Reversed is set when small values are the confident ones (rank,
+	// entropy, KL): then Lo maps to t=1.
+	Reversed bool
+	// Log is set for the rank, whose colour follows ln(1+r).
+	Log bool
+}
+
+// NewScale returns the scale of a metric for a model of vocab tokens whose
+// lens has maxKL as its largest finite KL to the final row. A non-finite or
+// negative maxKL counts as 0.
+func NewScale(m Metric, vocab int, maxKL float64) Scale {
+	s := Scale{Metric: m, Lo: 0, Hi: 1}
+	vocab = max(vocab, 2)
+	switch m {
+	case MetricFinalRank:
+		s.Hi, s.Reversed, s.Log = float64(vocab-1), true, true
+	case MetricEntropy:
+		s.Hi, s.Reversed = math.Log(float64(vocab)), true
+	case MetricKL:
+		s.Hi, s.Reversed = 0, true
+		if maxKL > 0 && !math.IsInf(maxKL, 1) {
+			s.Hi = maxKL
+		}
+	}
+	return s
+}
+
+// T maps a raw value to its position on the palette, in [0,1]; a NaN value
+// maps to NaN, which callers draw as a cell without colour.
+func (s Scale) T(v float64) float64 {
+	if math.IsNaN(v) {
+		return math.NaN()
+	}
+	lo, hi := s.Lo, s.Hi
+	if s.Log {
+		v, lo, hi = math.Log1p(math.Max(v, 0)), math.Log1p(lo), math.Log1p(hi)
+	}
+	var t float64
+	if hi > lo {
+		t = (v - lo) / (hi - lo)
+	}
+	if s.Reversed {
+		t = 1 - t
+	}
+	return math.Min(1, math.Max(0, t))
+}
+
+// Ends returns the labels of the scale's dark (t=0) and bright (t=1) ends,
+// with units: "50256" and "0 (log)" for the rank, "10.8" and "0 nats" for
+// the entropy of a GPT-2 vocabulary.
+func (s Scale) Ends() (dark, bright string) {
+	switch s.Metric {
+	case MetricFinalRank:
+		return strconv.Itoa(int(s.Hi)), "0 (log)"
+	case MetricEntropy:
+		return strconv.FormatFloat(s.Hi, 'f', 1, 64), "0 nats"
+	case MetricKL:
+		return strconv.FormatFloat(s.Hi, 'f', 2, 64), "0 nats"
+	}
+	return "0", "1"
+}
+
+// Tick is a labelled value on a colour bar.
+type Tick struct {
+	T     float64 // position along the palette
+	Label string
+}
+
+// Ticks returns a colour bar's labels: round values within the range,
+// always including both ends.
+func (s Scale) Ticks() []Tick {
+	var vals []float64
+	if s.Log {
+		for v := 1.0; v < s.Hi*0.5; v *= 10 {
+			vals = append(vals, v)
+		}
+	} else {
+		step := niceStep((s.Hi - s.Lo) / 6)
+		for v := s.Lo + step; v < s.Hi-0.4*step; v += step {
+			vals = append(vals, v)
+		}
+	}
+	label := func(v float64) string {
+		if s.Metric == MetricFinalRank {
+			return strconv.Itoa(int(v))
+		}
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	ticks := []Tick{{s.T(s.Lo), label(s.Lo)}}
+	for _, v := range vals {
+		ticks = append(ticks, Tick{s.T(v), label(v)})
+	}
+	if s.Hi > s.Lo {
+		ticks = append(ticks, Tick{s.T(s.Hi), label(s.Hi)})
+	}
+	return ticks
+}
+
+// niceStep rounds x up to 1, 2 or 5 times a power of ten.
+func niceStep(x float64) float64 {
+	if x <= 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= x {
+			return m * p
+		}
+	}
+	return 10 * p
+}

@@ -1,0 +1,174 @@
+package export
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/logitlens/logitlens/display"
+)
+
+// writeJSON writes the document as one JSON object and a newline. Float
+// fields write NaN and ±Inf as null; the cell's "nonfinite" says why.
+func writeJSON(w *bytes.Buffer, d *Document) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// csvText is token text as CSV holds it: escaped as display.Safe escapes
+// (controls and bidi overrides as Go escapes, a backslash doubled), so that
+// a CSV shown in a terminal cannot drive it. The JSON keeps the raw text.
+func csvText(s string) string { return display.SafeN(s, 0) }
+
+// csvFloat is a number as CSV holds it: empty when not finite.
+func csvFloat(x Float) string {
+	if !x.Finite() {
+		return ""
+	}
+	return strconv.FormatFloat(float64(x), 'g', 8, 64)
+}
+
+// writeCSV writes one record per cell with its top-1, statistics and top-k.
+// A cell whose numbers are not finite has them empty and its reason in the
+// last column, nonfinite.
+func writeCSV(w *bytes.Buffer, d *Document) error {
+	cw := csv.NewWriter(w)
+	header := []string{"row", "row_kind", "layer", "position", "input_id", "input_token", "next_id", "next_token",
+		"top1_id", "top1_token", "top1_prob", "entropy", "kl_to_final", "final_top1_id", "final_top1_rank", "final_top1_prob"}
+	if d.Target != nil {
+		header = append(header, "target_id", "target_rank", "target_prob")
+	}
+	header = append(header, "top_ids", "top_probs", "nonfinite")
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	for r, row := range d.Cells {
+		for p, c := range row {
+			next, nextText := "", ""
+			if p+1 < len(d.Tokens) {
+				next, nextText = strconv.Itoa(d.Tokens[p+1].ID), csvText(d.Tokens[p+1].Text)
+			}
+			top1, top1Text, top1Prob := "", "", ""
+			if len(c.Top) > 0 {
+				top1, top1Text, top1Prob = strconv.Itoa(c.Top[0].ID), csvText(c.Top[0].Text), csvFloat(c.Top[0].Prob)
+			}
+			ids := make([]string, len(c.Top))
+			probs := make([]string, len(c.Top))
+			for j, t := range c.Top {
+				ids[j], probs[j] = strconv.Itoa(t.ID), csvFloat(t.Prob)
+			}
+			rec := []string{csvText(d.Rows[r].Name), d.Rows[r].Kind, strconv.Itoa(d.Rows[r].Layer), strconv.Itoa(p),
+				strconv.Itoa(d.Tokens[p].ID), csvText(d.Tokens[p].Text), next, nextText,
+				top1, top1Text, top1Prob, csvFloat(c.Entropy), csvFloat(c.KLToFinal),
+				finalTop1ID(d, p), strconv.Itoa(c.FinalTop1Rank), csvFloat(c.FinalTop1Prob)}
+			if d.Target != nil {
+				rank, prob := "", ""
+				if c.TargetRank != nil {
+					rank = strconv.Itoa(*c.TargetRank)
+				}
+				if c.TargetProb != nil {
+					prob = csvFloat(*c.TargetProb)
+				}
+				rec = append(rec, strconv.Itoa(d.Target.ID), rank, prob)
+			}
+			rec = append(rec, strings.Join(ids, " "), strings.Join(probs, " "), csvText(c.NonFinite))
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// finalTop1ID is the id of the output row's top-1 at position p, or "" when
+// the output row had none there.
+func finalTop1ID(d *Document, p int) string {
+	if p < len(d.FinalTop1) {
+		return strconv.Itoa(d.FinalTop1[p].ID)
+	}
+	return ""
+}
+
+// textColumn is the width of a grid column in the text format.
+const textColumn = 10
+
+// writeText writes a readable grid: one line per row, the model's output
+// first and the embedding last, each cell the row's top-1 token and its
+// probability in percent, under a header of the input tokens. Tokens are in
+// display form and the model's name is escaped by display.Safe, so nothing
+// in the output can act on a terminal.
+func writeText(w *bytes.Buffer, d *Document) error {
+	fmt.Fprintf(w, "%s · %d layers · %s · top-1 per cell (probability %%)", display.Safe(d.Model.ID), d.Model.NLayer, display.Safe(d.Device))
+	if d.Target != nil {
+		fmt.Fprintf(w, " · target %s", d.Target.Display)
+	}
+	w.WriteString("\n")
+	label := 8
+	for _, r := range d.Rows {
+		label = max(label, ansi.StringWidth(display.Safe(r.Name))+2)
+	}
+	w.WriteString(pad("", label))
+	for _, t := range d.Tokens {
+		w.WriteString(pad(cut(t.Display, textColumn-1), textColumn))
+	}
+	w.WriteString("\n")
+	for r := len(d.Rows) - 1; r >= 0; r-- {
+		name := display.Safe(d.Rows[r].Name)
+		if r == len(d.Rows)-1 {
+			name += "*"
+		}
+		w.WriteString(pad(name, label))
+		for _, c := range d.Cells[r] {
+			w.WriteString(pad(textCell(c), textColumn))
+		}
+		w.WriteString("\n")
+	}
+	w.WriteString("* model output (ln_f applied once per row)\n")
+	for _, why := range d.NonFinite {
+		fmt.Fprintf(w, "! %s\n", display.Safe(why))
+	}
+	return nil
+}
+
+// textCell is a cell of the text grid: its top-1 and probability in
+// percent, "—" where the cell has no top-1, "?" for a probability that is
+// not a finite number.
+func textCell(c CellInfo) string {
+	if len(c.Top) == 0 {
+		return "—"
+	}
+	pct := "?"
+	if p := c.Top[0].Prob; p.Finite() {
+		pct = strconv.FormatFloat(100*float64(p), 'f', 0, 64)
+	}
+	return cut(c.Top[0].Display, textColumn-2-len(pct)) + " " + pct
+}
+
+// pad left-aligns s in n terminal cells.
+func pad(s string, n int) string {
+	if k := ansi.StringWidth(s); k < n {
+		return s + strings.Repeat(" ", n-k)
+	}
+	return s
+}
+
+// cut shortens s to at most n terminal cells, marking a cut with "…".
+func cut(s string, n int) string {
+	if n < 1 {
+		return ""
+	}
+	if ansi.StringWidth(s) <= n {
+		return s
+	}
+	return ansi.Truncate(s, n, "…")
+}
