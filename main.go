@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "bench":
 			return benchCmd(ctx, args[1:], stdout, stderr)
 		case "models":
-			return modelsCmd(args[1:], stdout, stderr)
+			return modelsCmd(ctx, args[1:], stdout, stderr)
 		case "version":
 			return versionCmd(stdout)
 		case "help":
@@ -336,6 +336,7 @@ func downloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	opt := hub.OptionsFromEnv()
 	opt.Progress = progressLine(stderr)
+	opt.Downloading = true
 	snap, err := hub.Resolve(ctx, fs.Arg(0), opt)
 	if err != nil {
 		return err
@@ -344,12 +345,17 @@ func downloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-func modelsCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("models", "logitlens models", stderr)
+func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("models", "logitlens models [--verify [--repair]]", stderr)
+	verify := fs.Bool("verify", false, "re-hash every cached file and report corrupt ones")
+	repair := fs.Bool("repair", false, "download corrupt files again (implies --verify)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	opt := hub.OptionsFromEnv()
+	if *verify || *repair {
+		return verifyCache(ctx, opt, *repair, stdout, stderr)
+	}
 	models, err := hub.ListCached(opt.CacheDir)
 	if err != nil {
 		return err
@@ -368,6 +374,61 @@ func modelsCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", m.Repo, m.Revision, m.Commit, display.Bytes(m.Size), status)
 	}
 	return tw.Flush()
+}
+
+// verifyCache re-hashes the cache's blobs (hub.Verify), reports the
+// corrupt ones and, with repair, downloads them again (hub.Repair). It
+// fails when corrupt blobs remain, so scripts can check.
+func verifyCache(ctx context.Context, opt hub.Options, repair bool, stdout, stderr io.Writer) error {
+	announced := false
+	checks, err := hub.Verify(ctx, opt.CacheDir, func(p hub.VerifyProgress) {
+		if !announced {
+			announced = true
+			fmt.Fprintf(stderr, "verifying %s of cached files in %s\n", display.Bytes(p.Total), display.Safe(opt.CacheDir))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	var size int64
+	corrupt, unverifiable := 0, 0
+	for _, c := range checks {
+		size += c.Size
+		switch c.State {
+		case hub.BlobUnverifiable:
+			unverifiable++
+		case hub.BlobCorrupt:
+			where := "no snapshot uses it"
+			if len(c.Files) > 0 {
+				where = fmt.Sprintf("%s@%.12s", display.Safe(c.Files[0].File), c.Files[0].Commit)
+			}
+			fmt.Fprintf(stdout, "corrupt: %s %s (blob %s): %s\n", display.Safe(c.Repo), where, display.Safe(c.ETag), display.Safe(c.Problem))
+			if !repair {
+				corrupt++
+				continue
+			}
+			if err := hub.Repair(ctx, opt, c); err != nil {
+				corrupt++
+				fmt.Fprintf(stdout, "  not repaired: %v\n", err)
+			} else if len(c.Files) == 0 {
+				fmt.Fprintln(stdout, "  deleted")
+			} else {
+				fmt.Fprintln(stdout, "  downloaded again")
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "verified %d files (%s)", len(checks)-unverifiable, display.Bytes(size))
+	if unverifiable > 0 {
+		fmt.Fprintf(stdout, "; %d not named by a hash, not checked", unverifiable)
+	}
+	fmt.Fprintln(stdout)
+	switch {
+	case corrupt > 0 && repair:
+		return fmt.Errorf("models: %d corrupt files could not be repaired", corrupt)
+	case corrupt > 0:
+		return fmt.Errorf("models: %d corrupt files: run `logitlens models --repair` to download them again", corrupt)
+	}
+	return nil
 }
 
 func versionCmd(stdout io.Writer) error {
