@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/logitlens/logitlens/inference/sgemm"
 	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
@@ -26,6 +27,7 @@ func Evaluate(ctx context.Context, m Model, lens *tunedlens.Lens, windows [][]in
 			return nil, fmt.Errorf("tune: %w", err)
 		}
 	}
+	sgemm.Use()
 	t := &trainer{m: m, L: L, C: C, V: V, corpus: &Corpus{Window: cfg.NPositions}}
 	gamma, beta := m.FinalNorm()
 	wu := m.Unembedding()

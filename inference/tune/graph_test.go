@@ -1,11 +1,13 @@
 package tune
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
-	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/inference/sgemm"
 	"gorgonia.org/tensor"
 )
 
@@ -171,7 +173,7 @@ func TestGraphGradient(t *testing.T) {
 // gradient back through W_U). Compare the two in one run: the ratio is the
 // graph's overhead.
 func benchHead(b *testing.B) (*head, []float32) {
-	inference.UseBestBLAS()
+	sgemm.Use()
 	rng := rand.New(rand.NewPCG(1, 2))
 	const n, c, v = 64, 128, 50257
 	return randHead(rng, c, v), randn(rng, n*c, 1)
@@ -210,5 +212,19 @@ func BenchmarkUnembedGEMMsN64C128(b *testing.B) {
 			b.Fatal(err)
 		}
 		wuT.UT()
+	}
+}
+
+// TestGraphUsesOurSgemm: gorgonia's MatMul calls gorgonia.org/tensor's
+// installed BLAS, which sgemm.Use replaces; after Train's call to it, that
+// is ours (or OpenBLAS), not gonum's pure Go.
+func TestGraphUsesOurSgemm(t *testing.T) {
+	sgemm.Use()
+	want := "sgemm.cpuBLAS"
+	if os.Getenv("LOGITLENS_BLAS") == "gonum" {
+		want = "gonum.Implementation"
+	}
+	if got := fmt.Sprintf("%T", tensor.WhichBLAS()); got != want {
+		t.Errorf("tensor's BLAS is %s, want %s", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/logitlens/logitlens/inference/sgemm"
 	"github.com/logitlens/logitlens/weights"
 	"github.com/logitlens/logitlens/weights/tunedlens"
 )
@@ -134,6 +135,7 @@ func Train(ctx context.Context, m Model, corpus *Corpus, opts Options) (*tunedle
 		return nil, fmt.Errorf("tune: --tokens-per-step %d is not a multiple of the window, n_positions = %d (e.g. %d)",
 			opts.TokensPerStep, corpus.Window, max(1, opts.TokensPerStep/corpus.Window)*corpus.Window)
 	}
+	sgemm.Use() // gorgonia's MatMul runs on gorgonia.org/tensor: the same Sgemm as inference
 	t := &trainer{m: m, corpus: corpus, opts: opts, L: cfg.NLayer, C: cfg.NEmbd, V: cfg.VocabSize}
 	if err := t.setup(cfg); err != nil {
 		return nil, err
