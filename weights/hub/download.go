@@ -114,7 +114,14 @@ func (r *resolver) download(ctx context.Context, meta fileMeta, file, snapPath s
 	if err := os.MkdirAll(blobs, 0o777); err != nil {
 		return r.fsErr(file, err)
 	}
-	unlock, err := cacheLock(ctx, filepath.Join(r.opt.CacheDir, ".locks", cacheRepoFolder(r.repo), meta.etag+".lock"))
+	waited := false
+	waiting := func() {
+		waited = true
+		if r.opt.Progress != nil {
+			r.opt.Progress(Progress{File: file, Total: meta.size, Waiting: true})
+		}
+	}
+	unlock, err := cacheLock(ctx, filepath.Join(r.opt.CacheDir, ".locks", cacheRepoFolder(r.repo), meta.etag+".lock"), waiting)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("hub: %s: %s: %w", r.spec(), file, ctx.Err())
@@ -122,10 +129,14 @@ func (r *resolver) download(ctx context.Context, meta fileMeta, file, snapPath s
 		return r.fsErr(file, err)
 	}
 	defer unlock()
-	if !cacheIsFile(blob) {
+	switch {
+	case !cacheIsFile(blob):
 		if err := r.downloadBlob(ctx, meta, file, blob); err != nil {
 			return err
 		}
+	case waited && r.opt.Progress != nil:
+		// The process we waited for downloaded it: close the waiting report.
+		r.opt.Progress(Progress{File: file, Done: meta.size, Total: meta.size, Finished: true})
 	}
 	if err := cacheLink(snapPath, blob); err != nil {
 		return r.fsErr(file, err)

@@ -66,6 +66,10 @@ type Progress struct {
 	BytesPerSec float64       // average rate of this download so far
 	ETA         time.Duration // estimated time left; 0 when unknown or finished
 	Finished    bool          // the file is complete and verified
+	// Waiting is set, once, when another process (logitlens or Python's
+	// huggingface_hub) holds the file's download lock and this one waits
+	// for it to finish; Done and the rate are then 0.
+	Waiting bool
 }
 
 // Snapshot is a resolved model directory.

@@ -13,9 +13,10 @@ import (
 
 // cacheLock takes an exclusive flock on path, the lock huggingface_hub's
 // filelock takes on the same file, so Go and Python processes never write
-// the same blob at once. It polls so that ctx can cancel the wait. The lock
-// file is left in place (removing it would race with other lockers).
-func cacheLock(ctx context.Context, path string) (unlock func(), err error) {
+// the same blob at once. It polls so that ctx can cancel the wait, and calls
+// waiting (if not nil) once when it has to wait. The lock file is left in
+// place (removing it would race with other lockers).
+func cacheLock(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		return nil, err
 	}
@@ -34,6 +35,10 @@ func cacheLock(ctx context.Context, path string) (unlock func(), err error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
 			return nil, err
+		}
+		if waiting != nil {
+			waiting() // once: the first try found the lock held
+			waiting = nil
 		}
 		select {
 		case <-ctx.Done():
