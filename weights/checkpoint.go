@@ -54,30 +54,33 @@ type Checkpoint struct {
 func OpenCheckpoint(dir string) (*Checkpoint, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, fmt.Errorf("weights: %w", pathErr(dir, err))
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("weights: %s: not a directory", dir)
+		return nil, fmt.Errorf("weights: %s: not a directory", safePath(dir))
 	}
 	single := filepath.Join(dir, SafetensorsFileName)
 	index := filepath.Join(dir, SafetensorsIndex)
 	var shards []string
 	var weightMap map[string]string
+	// A name that is there but broken (a symlink loop, a FIFO) is reported
+	// as what it is by OpenSafetensors or readIndex, not as missing.
+	hasSingle, hasIndex := present(single), present(index)
 	switch {
-	case exists(single):
+	case hasSingle:
 		shards = []string{SafetensorsFileName}
-	case exists(index):
+	case hasIndex:
 		shards, weightMap, err = readIndex(index)
 		if err != nil {
 			return nil, err
 		}
 	default:
 		hint := ""
-		if exists(filepath.Join(dir, "pytorch_model.bin")) {
+		if present(filepath.Join(dir, "pytorch_model.bin")) {
 			hint = " (pytorch_model.bin is not supported: convert it to safetensors)"
 		}
 		return nil, fmt.Errorf("weights: %s: %w: expected %s and %s (or %s with its shards)%s",
-			dir, ErrNoCheckpoint, ConfigFile, SafetensorsFileName, SafetensorsIndex, hint)
+			safePath(dir), ErrNoCheckpoint, ConfigFile, SafetensorsFileName, SafetensorsIndex, hint)
 	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
@@ -91,15 +94,20 @@ func OpenCheckpoint(dir string) (*Checkpoint, error) {
 	return c, nil
 }
 
-func exists(path string) bool {
-	_, err := os.Stat(path)
+// present reports whether there is anything under the name path, even a
+// dangling or looping symlink: Lstat, not Stat.
+func present(path string) bool {
+	_, err := os.Lstat(path)
 	return err == nil
 }
+
+// maxFileName is the longest file name most file systems allow.
+const maxFileName = 255
 
 // readIndex reads model.safetensors.index.json: {"weight_map": {name: file}}.
 // It returns the distinct shard files in sorted order.
 func readIndex(path string) ([]string, map[string]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxIndexFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("weights: %w", err)
 	}
@@ -115,8 +123,11 @@ func readIndex(path string) ([]string, map[string]string, error) {
 	seen := map[string]bool{}
 	var shards []string
 	for name, file := range idx.WeightMap {
+		if len(file) > maxFileName {
+			return nil, nil, fmt.Errorf("weights: %s: tensor %s: shard name of %d bytes is too long", SafetensorsIndex, quote(name), len(file))
+		}
 		if file == "" || file != filepath.Base(file) || file == "." || file == ".." || strings.ContainsAny(file, `/\`) {
-			return nil, nil, fmt.Errorf("weights: %s: tensor %q: shard %q is not a plain file name", SafetensorsIndex, name, file)
+			return nil, nil, fmt.Errorf("weights: %s: tensor %s: shard %s is not a plain file name", SafetensorsIndex, quote(name), quote(file))
 		}
 		if !seen[file] {
 			seen[file] = true
@@ -141,13 +152,13 @@ func (c *Checkpoint) load(dir string, shards []string, weightMap map[string]stri
 		for _, e := range f.Entries {
 			name := strings.TrimPrefix(e.Name, "transformer.")
 			if weightMap != nil && weightMap[e.Name] != shard {
-				return fmt.Errorf("weights: %s: tensor %q is not listed for this shard in %s", shard, e.Name, SafetensorsIndex)
+				return fmt.Errorf("weights: %s: tensor %s is not listed for this shard in %s", shard, quote(e.Name), SafetensorsIndex)
 			}
 			if isMaskBuffer(name) {
 				continue
 			}
 			if prev, dup := stored[name]; dup {
-				return fmt.Errorf("weights: %s: tensor %q duplicates %q already loaded from %s", shard, e.Name, name, prev)
+				return fmt.Errorf("weights: %s: tensor %s duplicates %s already loaded from %s", shard, quote(e.Name), quote(name), prev)
 			}
 			stored[name] = shard
 			data, err := f.Float32(e)
@@ -171,7 +182,7 @@ func (c *Checkpoint) load(dir string, shards []string, weightMap map[string]stri
 	for _, name := range listed {
 		shard := weightMap[name]
 		if _, ok := shardHas(c.files, shards, shard, name); !ok {
-			return fmt.Errorf("weights: %s: tensor %q listed for %s is not in it", SafetensorsIndex, name, shard)
+			return fmt.Errorf("weights: %s: tensor %s listed for %s is not in it", SafetensorsIndex, quote(name), shard)
 		}
 	}
 	src := shards[0]
@@ -228,7 +239,7 @@ func checkFinite(scans []scan) error {
 		if i >= 0 {
 			s := scans[jobs[j].scan]
 			i += jobs[j].lo
-			return fmt.Errorf("weights: %s: tensor %q: element %d is %v", s.shard, s.name, i, s.data[i])
+			return fmt.Errorf("weights: %s: tensor %s: element %d is %v", s.shard, quote(s.name), i, s.data[i])
 		}
 	}
 	return nil
@@ -362,7 +373,7 @@ func (c *Checkpoint) validate(src string) error {
 	for _, name := range names {
 		shape, ok := expectedShape(c.Config, name)
 		if !ok {
-			return fmt.Errorf("weights: %s: unexpected tensor %q for a GPT-2 with n_layer %d", src, name, c.Config.NLayer)
+			return fmt.Errorf("weights: %s: unexpected tensor %s for a GPT-2 with n_layer %d", src, quote(name), c.Config.NLayer)
 		}
 		if err := checkShape(src, c.tensors[name], shape...); err != nil {
 			return err
@@ -383,11 +394,11 @@ func (c *Checkpoint) validate(src string) error {
 
 func checkShape(src string, t *Tensor, want ...int) error {
 	if len(t.Shape) != len(want) {
-		return fmt.Errorf("weights: %s: tensor %q has shape %v, config.json implies %v", src, t.Name, t.Shape, want)
+		return fmt.Errorf("weights: %s: tensor %s has shape %s, config.json implies %v", src, quote(t.Name), fmtShape(t.Shape), want)
 	}
 	for i := range want {
 		if t.Shape[i] != want[i] {
-			return fmt.Errorf("weights: %s: tensor %q has shape %v, config.json implies %v", src, t.Name, t.Shape, want)
+			return fmt.Errorf("weights: %s: tensor %s has shape %s, config.json implies %v", src, quote(t.Name), fmtShape(t.Shape), want)
 		}
 	}
 	return nil

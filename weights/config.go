@@ -54,11 +54,12 @@ func ParseConfig(data []byte) (Config, error) {
 	return parseConfig("config.json", data)
 }
 
-// LoadConfig reads and parses dir/config.json.
+// LoadConfig reads and parses dir/config.json, which must be a regular
+// file of at most MaxConfigFile bytes (see ReadFile).
 func LoadConfig(dir string) (Config, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	data, err := ReadFile(filepath.Join(dir, ConfigFile), MaxConfigFile)
 	if errors.Is(err, os.ErrNotExist) {
-		return Config{}, fmt.Errorf("weights: %s: no config.json", dir)
+		return Config{}, fmt.Errorf("weights: %s: no config.json", safePath(dir))
 	}
 	if err != nil {
 		return Config{}, fmt.Errorf("weights: %w", err)
@@ -82,11 +83,11 @@ func parseConfig(name string, data []byte) (Config, error) {
 		return fail("model_type missing (want \"gpt2\")")
 	}
 	if r.ModelType != nil && *r.ModelType != "gpt2" {
-		return fail("model_type %q is not supported (want \"gpt2\")", *r.ModelType)
+		return fail("model_type %s is not supported (want \"gpt2\")", quote(*r.ModelType))
 	}
 	for _, a := range r.Architectures {
 		if a != "GPT2LMHeadModel" && a != "GPT2Model" {
-			return fail("architectures: %q is not supported (want GPT2LMHeadModel or GPT2Model)", a)
+			return fail("architectures: %s is not supported (want GPT2LMHeadModel or GPT2Model)", quote(a))
 		}
 	}
 
@@ -135,7 +136,7 @@ func parseConfig(name string, data []byte) (Config, error) {
 		case "gelu":
 			return fail("activation_function \"gelu\" (exact erf GELU) is not supported (want gelu_new or gelu_pytorch_tanh, the tanh form)")
 		default:
-			return fail("activation_function %q is not supported (want gelu_new or gelu_pytorch_tanh)", *a)
+			return fail("activation_function %s is not supported (want gelu_new or gelu_pytorch_tanh)", quote(*a))
 		}
 	}
 	if r.ScaleAttnWeights != nil && !*r.ScaleAttnWeights {

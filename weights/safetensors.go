@@ -22,7 +22,6 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
 	"path/filepath"
 	"sort"
 	"unsafe"
@@ -77,18 +76,11 @@ type SafetensorsFile struct {
 // "weights: <base name>: ...". Close unmaps it.
 func OpenSafetensors(path string) (*SafetensorsFile, error) {
 	name := filepath.Base(path)
-	fd, err := os.Open(path)
+	fd, st, err := OpenFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("weights: %s: not a regular file", name)
-	}
 	size := st.Size()
 	if size < 8 {
 		return nil, fmt.Errorf("weights: %s: truncated: %d bytes, need at least 8 for the header length", name, size)
@@ -174,7 +166,7 @@ func parseSafetensors(name string, data []byte) (*SafetensorsFile, error) {
 			continue
 		}
 		if _, dup := f.byName[key]; dup {
-			return fail("duplicate tensor %q in header", key)
+			return fail("duplicate tensor %s in header", quote(key))
 		}
 		e, err := parseEntry(key, raw, dataLen)
 		if err != nil {
@@ -200,29 +192,29 @@ func parseSafetensors(name string, data []byte) (*SafetensorsFile, error) {
 func parseEntry(key string, raw json.RawMessage, dataLen int64) (SafetensorsEntry, error) {
 	var r rawEntry
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return SafetensorsEntry{}, fmt.Errorf("tensor %q: invalid header entry: %v", key, err)
+		return SafetensorsEntry{}, fmt.Errorf("tensor %s: invalid header entry: %v", quote(key), err)
 	}
 	switch {
 	case r.Dtype == nil:
-		return SafetensorsEntry{}, fmt.Errorf("tensor %q: missing dtype", key)
+		return SafetensorsEntry{}, fmt.Errorf("tensor %s: missing dtype", quote(key))
 	case r.Shape == nil:
-		return SafetensorsEntry{}, fmt.Errorf("tensor %q: missing shape", key)
+		return SafetensorsEntry{}, fmt.Errorf("tensor %s: missing shape", quote(key))
 	case r.DataOffsets == nil || len(*r.DataOffsets) != 2:
-		return SafetensorsEntry{}, fmt.Errorf("tensor %q: data_offsets must be [begin, end]", key)
+		return SafetensorsEntry{}, fmt.Errorf("tensor %s: data_offsets must be [begin, end]", quote(key))
 	}
 	size, ok := dtypeSizes[*r.Dtype]
 	if !ok {
-		return SafetensorsEntry{}, fmt.Errorf("tensor %q: unknown dtype %q", key, *r.Dtype)
+		return SafetensorsEntry{}, fmt.Errorf("tensor %s: unknown dtype %s", quote(key), quote(*r.Dtype))
 	}
 	e := SafetensorsEntry{Name: key, Dtype: *r.Dtype, Shape: make([]int, len(*r.Shape))}
 	elems := uint64(1)
 	for i, d := range *r.Shape {
 		if d < 0 {
-			return SafetensorsEntry{}, fmt.Errorf("tensor %q: negative dimension %d in shape %v", key, d, *r.Shape)
+			return SafetensorsEntry{}, fmt.Errorf("tensor %s: negative dimension %d in shape %s", quote(key), d, fmtShape(*r.Shape))
 		}
 		hi, lo := bits.Mul64(elems, uint64(d))
 		if hi != 0 || lo > math.MaxInt64/8 {
-			return SafetensorsEntry{}, fmt.Errorf("tensor %q: shape %v overflows", key, *r.Shape)
+			return SafetensorsEntry{}, fmt.Errorf("tensor %s: shape %s overflows", quote(key), fmtShape(*r.Shape))
 		}
 		elems = lo
 		e.Shape[i] = int(d)
@@ -231,13 +223,13 @@ func parseEntry(key string, raw json.RawMessage, dataLen int64) (SafetensorsEntr
 	e.Begin, e.End = (*r.DataOffsets)[0], (*r.DataOffsets)[1]
 	switch {
 	case e.Begin < 0 || e.End < 0:
-		return SafetensorsEntry{}, fmt.Errorf("tensor %q: negative data_offsets [%d, %d]", key, e.Begin, e.End)
+		return SafetensorsEntry{}, fmt.Errorf("tensor %s: negative data_offsets [%d, %d]", quote(key), e.Begin, e.End)
 	case e.End < e.Begin:
-		return SafetensorsEntry{}, fmt.Errorf("tensor %q: invalid data_offsets [%d, %d]: end before begin", key, e.Begin, e.End)
+		return SafetensorsEntry{}, fmt.Errorf("tensor %s: invalid data_offsets [%d, %d]: end before begin", quote(key), e.Begin, e.End)
 	case e.End > dataLen:
-		return SafetensorsEntry{}, fmt.Errorf("tensor %q: data_offsets [%d, %d] out of range: data region is %d bytes (truncated file?)", key, e.Begin, e.End, dataLen)
+		return SafetensorsEntry{}, fmt.Errorf("tensor %s: data_offsets [%d, %d] out of range: data region is %d bytes (truncated file?)", quote(key), e.Begin, e.End, dataLen)
 	case uint64(e.End-e.Begin) != want:
-		return SafetensorsEntry{}, fmt.Errorf("tensor %q: byte count mismatch: %s shape %v needs %d bytes, data_offsets [%d, %d] hold %d", key, e.Dtype, e.Shape, want, e.Begin, e.End, e.End-e.Begin)
+		return SafetensorsEntry{}, fmt.Errorf("tensor %s: byte count mismatch: %s shape %s needs %d bytes, data_offsets [%d, %d] hold %d", quote(key), e.Dtype, fmtShape(e.Shape), want, e.Begin, e.End, e.End-e.Begin)
 	}
 	return e, nil
 }
@@ -256,10 +248,10 @@ func (f *SafetensorsFile) checkTiling(dataLen int64) error {
 	for i, e := range f.Entries {
 		f.byName[e.Name] = i
 		if e.Begin < at {
-			return fmt.Errorf("tensor %q: data_offsets [%d, %d] overlap the previous tensor %q (ends at %d)", e.Name, e.Begin, e.End, f.Entries[i-1].Name, at)
+			return fmt.Errorf("tensor %s: data_offsets [%d, %d] overlap the previous tensor %s (ends at %d)", quote(e.Name), e.Begin, e.End, quote(f.Entries[i-1].Name), at)
 		}
 		if e.Begin > at {
-			return fmt.Errorf("tensor %q: data_offsets [%d, %d] leave a gap of %d bytes before it: offsets must cover the data region contiguously", e.Name, e.Begin, e.End, e.Begin-at)
+			return fmt.Errorf("tensor %s: data_offsets [%d, %d] leave a gap of %d bytes before it: offsets must cover the data region contiguously", quote(e.Name), e.Begin, e.End, e.Begin-at)
 		}
 		at = e.End
 	}
@@ -316,7 +308,7 @@ func (f *SafetensorsFile) Float32(e SafetensorsEntry) ([]float32, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("weights: %s: tensor %q: unsupported dtype %s (want F32, F16 or BF16)", filepath.Base(f.Path), e.Name, e.Dtype)
+	return nil, fmt.Errorf("weights: %s: tensor %s: unsupported dtype %s (want F32, F16 or BF16)", filepath.Base(f.Path), quote(e.Name), e.Dtype)
 }
 
 // Close unmaps the file; slices returned by Float32 and Bytes must not be

@@ -1,10 +1,13 @@
 // Package weights opens a GPT-2 checkpoint folder in Hugging Face layout
 // into validated float32 weights and a GPT-2 config: config.json and
 // safetensors (mmap, zero-copy for aligned F32; F16/BF16 converted; sharded
-// indexes). Its sub-packages own the rest of what is on disk: hub resolves
-// and downloads repo ids into the Hugging Face cache, tokenizer reads
-// GPT-2's byte-level BPE, builtin embeds the demo model. It imports nothing
-// else of logitlens and never prints to stdout.
+// indexes). OpenFile and ReadFile are how every file is read here and in
+// the sub-packages: regular files only, never blocking on a FIFO, with a
+// size cap per kind (file.go). Its sub-packages own the rest of what is on
+// disk: hub resolves and downloads repo ids into the Hugging Face cache,
+// tokenizer reads GPT-2's byte-level BPE, builtin embeds the demo model. Of
+// logitlens it imports only display (to quote untrusted names in errors),
+// and it never prints to stdout.
 package weights
 
 // Config holds the GPT2Config fields the forward pass needs.

@@ -177,6 +177,40 @@ func ensure(root string, sums map[string]string) (string, error) {
 	return dir, nil
 }
 
+// GPT2Vocabulary returns GPT-2's vocabulary files as the built-in model
+// embeds them: vocab.json and merges.txt, byte for byte OpenAI's
+// encoder.json and vocab.bpe (and Hugging Face's gpt2 files), checked
+// against the embedded SHA256SUMS. Test checkpoints reuse them
+// (weights/testmodel), so no copy of GPT-2's vocabulary is needed elsewhere.
+func GPT2Vocabulary() (vocabJSON, mergesTXT []byte, err error) {
+	sums, err := readSums()
+	if err != nil {
+		return nil, nil, err
+	}
+	read := func(name string) ([]byte, error) {
+		f, err := openEmbedded(name)
+		if err != nil {
+			return nil, fmt.Errorf("builtin: embedded %s: %w", name, err)
+		}
+		defer f.Close()
+		data, err := io.ReadAll(f)
+		if err != nil {
+			return nil, fmt.Errorf("builtin: embedded %s: %w", name, err)
+		}
+		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sums[name] {
+			return nil, fmt.Errorf("builtin: embedded %s does not match %s", name, sumsFile)
+		}
+		return data, nil
+	}
+	if vocabJSON, err = read("vocab.json"); err != nil {
+		return nil, nil, err
+	}
+	if mergesTXT, err = read("merges.txt"); err != nil {
+		return nil, nil, err
+	}
+	return vocabJSON, mergesTXT, nil
+}
+
 // extract decompresses every embedded file into dir and checks its digest.
 func extract(dir string, sums map[string]string) error {
 	for name, want := range sums {

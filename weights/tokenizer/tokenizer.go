@@ -27,13 +27,15 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/weights"
 )
 
 // Token is one token of an encoded text: its id and the byte span
@@ -83,14 +85,18 @@ const (
 // token when the vocabulary has it.
 //
 // The vocabulary must be byte-level (GPT-2's bytes_to_unicode alphabet) and
-// hold a token for each of the 256 bytes.
+// hold a token for each of the 256 bytes. The merges must make the
+// vocabulary's tokens (see checkMerges): an empty or truncated merges file,
+// which would split every word into single bytes and give a wrong lens
+// without a word of warning, is refused. Each file must be a regular file
+// of at most weights.MaxTokenizerFile bytes.
 func Load(dir string) (*Tokenizer, error) {
 	tj := filepath.Join(dir, "tokenizer.json")
-	data, err := os.ReadFile(tj)
+	data, err := weights.ReadFile(tj, weights.MaxTokenizerFile)
 	if err == nil {
 		t, err := parseJSON(data)
 		if err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", tj, err)
+			return nil, fmt.Errorf("tokenizer: %s: %w", display.SafeN(tj, 0), err)
 		}
 		return t, nil
 	}
@@ -98,8 +104,8 @@ func Load(dir string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	vj, mt := filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt")
-	vdata, verr := os.ReadFile(vj)
-	mdata, merr := os.ReadFile(mt)
+	vdata, verr := weights.ReadFile(vj, weights.MaxTokenizerFile)
+	mdata, merr := weights.ReadFile(mt, weights.MaxTokenizerFile)
 	if errors.Is(verr, fs.ErrNotExist) || errors.Is(merr, fs.ErrNotExist) {
 		var missing []string
 		for _, f := range []struct {
@@ -111,7 +117,7 @@ func Load(dir string) (*Tokenizer, error) {
 			}
 		}
 		return nil, fmt.Errorf("tokenizer: %s: no tokenizer: missing %s (want tokenizer.json, or vocab.json and merges.txt)",
-			dir, strings.Join(missing, ", "))
+			display.SafeN(dir, 0), strings.Join(missing, ", "))
 	}
 	if verr != nil {
 		return nil, fmt.Errorf("tokenizer: %w", verr)
@@ -121,11 +127,11 @@ func Load(dir string) (*Tokenizer, error) {
 	}
 	var vocab map[string]int
 	if err := json.Unmarshal(vdata, &vocab); err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %w", vj, err)
+		return nil, fmt.Errorf("tokenizer: %s: %w", display.SafeN(vj, 0), err)
 	}
 	merges, err := parseMergesTxt(string(mdata))
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %w", mt, err)
+		return nil, fmt.Errorf("tokenizer: %s: %w", display.SafeN(mt, 0), err)
 	}
 	var added []addedToken
 	if id, ok := vocab[eotText]; ok {
@@ -133,7 +139,7 @@ func Load(dir string) (*Tokenizer, error) {
 	}
 	t, err := build(vocab, merges, added)
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %w", dir, err)
+		return nil, fmt.Errorf("tokenizer: %s: %w", display.SafeN(dir, 0), err)
 	}
 	return t, nil
 }
@@ -159,11 +165,11 @@ func parseJSON(data []byte) (*Tokenizer, error) {
 		return nil, err
 	}
 	if f.Model.Type != "" && f.Model.Type != "BPE" {
-		return nil, fmt.Errorf("model.type %q: only BPE is supported", f.Model.Type)
+		return nil, fmt.Errorf("model.type %s: only BPE is supported", quote(f.Model.Type))
 	}
 	if p := f.PreTokenizer; p != nil && (p.Type != "ByteLevel" || p.AddPrefixSpace) {
 		return nil, fmt.Errorf("pre_tokenizer %s (add_prefix_space %v): only GPT-2's ByteLevel without prefix space is supported",
-			p.Type, p.AddPrefixSpace)
+			quote(p.Type), p.AddPrefixSpace)
 	}
 	if len(f.Model.Vocab) == 0 {
 		return nil, errors.New("model.vocab is missing or empty")
@@ -194,7 +200,7 @@ func parseMergesJSON(raw json.RawMessage) ([][2]string, error) {
 		for i, s := range strs {
 			a, b, ok := strings.Cut(s, " ")
 			if !ok || a == "" || b == "" || strings.Contains(b, " ") {
-				return nil, fmt.Errorf("model.merges[%d] %q: want two tokens separated by one space", i, s)
+				return nil, fmt.Errorf("model.merges[%d] %s: want two tokens separated by one space", i, quote(s))
 			}
 			out[i] = [2]string{a, b}
 		}
@@ -207,7 +213,7 @@ func parseMergesJSON(raw json.RawMessage) ([][2]string, error) {
 	out := make([][2]string, len(pairs))
 	for i, p := range pairs {
 		if len(p) != 2 || p[0] == "" || p[1] == "" {
-			return nil, fmt.Errorf("model.merges[%d]: want two non-empty tokens, got %q", i, p)
+			return nil, fmt.Errorf("model.merges[%d]: want two non-empty tokens, got %d", i, len(p))
 		}
 		out[i] = [2]string{p[0], p[1]}
 	}
@@ -225,7 +231,7 @@ func parseMergesTxt(s string) ([][2]string, error) {
 		}
 		a, b, ok := strings.Cut(line, " ")
 		if !ok || a == "" || b == "" || strings.Contains(b, " ") {
-			return nil, fmt.Errorf("line %d %q: want two tokens separated by one space", i+1, line)
+			return nil, fmt.Errorf("line %d %s: want two tokens separated by one space", i+1, quote(line))
 		}
 		out = append(out, [2]string{a, b})
 	}
@@ -237,15 +243,20 @@ func build(vocab map[string]int, merges [][2]string, added []addedToken) (*Token
 	size := 0
 	for tok, id := range vocab {
 		if id < 0 || id >= maxID {
-			return nil, fmt.Errorf("vocab: token %q has id %d out of range [0, %d)", tok, id, maxID)
+			return nil, fmt.Errorf("vocab: token %s has id %d out of range [0, %d)", quote(tok), id, maxID)
 		}
 		size = max(size, id+1)
 	}
 	for _, a := range added {
 		if a.id < 0 || a.id >= maxID {
-			return nil, fmt.Errorf("added_tokens: %q has id %d out of range [0, %d)", a.content, a.id, maxID)
+			return nil, fmt.Errorf("added_tokens: %s has id %d out of range [0, %d)", quote(a.content), a.id, maxID)
 		}
 		size = max(size, a.id+1)
+	}
+	if n := len(vocab) + len(added); size > 4*n+1024 {
+		// Ids are dense in real vocabularies; sparse ones would let a
+		// tiny file make us allocate for 16M ids.
+		return nil, fmt.Errorf("vocab: ids up to %d for only %d tokens", size-1, n)
 	}
 	t := &Tokenizer{
 		tokBytes: make([][]byte, size),
@@ -257,7 +268,7 @@ func build(vocab map[string]int, merges [][2]string, added []addedToken) (*Token
 	for tok, id := range vocab {
 		b, ok := bpeDecodeToken(tok)
 		if !ok {
-			return nil, fmt.Errorf("vocab: token %q (id %d) is not byte-level BPE (GPT-2's bytes_to_unicode alphabet)", tok, id)
+			return nil, fmt.Errorf("vocab: token %s (id %d) is not byte-level BPE (GPT-2's bytes_to_unicode alphabet)", quote(tok), id)
 		}
 		if t.tokBytes[id] != nil {
 			return nil, fmt.Errorf("vocab: id %d is used by two tokens", id)
@@ -282,19 +293,22 @@ func build(vocab map[string]int, merges [][2]string, added []addedToken) (*Token
 			b, ok := bpeDecodeToken(s)
 			id, in := byBytes[string(b)]
 			if !ok || !in {
-				return nil, fmt.Errorf("merges: rule %d %q: %q is not in the vocab", rank+1, m[0]+" "+m[1], s)
+				return nil, fmt.Errorf("merges: rule %d %s: %s is not in the vocab", rank+1, quote(m[0]+" "+m[1]), quote(s))
 			}
 			raw[k], ids[k] = b, id
 		}
 		id, ok := byBytes[string(raw[0])+string(raw[1])]
 		if !ok {
-			return nil, fmt.Errorf("merges: rule %d %q: the merged token is not in the vocab", rank+1, m[0]+" "+m[1])
+			return nil, fmt.Errorf("merges: rule %d %s: the merged token is not in the vocab", rank+1, quote(m[0]+" "+m[1]))
 		}
 		ids[2] = id
 		key := bpeKey(ids[0], ids[1])
 		if _, dup := t.merges[key]; !dup { // the first (lowest) rank wins
 			t.merges[key] = bpeMerge{int32(rank), ids[2]}
 		}
+	}
+	if err := t.checkMerges(len(merges), added); err != nil {
+		return nil, err
 	}
 	for _, a := range added {
 		t.tokBytes[a.id] = []byte(a.content)
@@ -700,4 +714,67 @@ func bpeDecodeToken(s string) (b []byte, ok bool) {
 		b = append(b, byte(bpeRuneByte[r]))
 	}
 	return b, len(b) > 0
+}
+
+// quote is an untrusted string from a tokenizer file in quotes, escaped
+// and cut by display.Safe.
+func quote(s string) string { return `"` + display.Safe(s) + `"` }
+
+// mergeSample is how many of the earliest merge rules checkMerges tries.
+const mergeSample = 256
+
+// checkMerges refuses merges that cannot be the vocabulary's, before the
+// added tokens are placed (so every multi-byte token in tokBytes comes from
+// the vocabulary). In byte-level BPE every multi-byte vocabulary token is
+// made by one merge rule, so a merge table is suspect when
+//
+//   - it is empty: every text is split into single bytes;
+//   - its rules make fewer than half of the multi-byte tokens: a truncated
+//     merges file (GPT-2's 50,000 rules make all 50,000);
+//   - the tokens of its earliest rules, the most common pieces of text,
+//     are not what BPE makes of their own bytes: rules out of order or
+//     from another tokenizer (in GPT-2, every token encodes to itself).
+//
+// Common words then stay single bytes; the lens would be computed on the
+// wrong tokens with no warning.
+func (t *Tokenizer) checkMerges(rules int, added []addedToken) error {
+	isAdded := make(map[int]bool, len(added))
+	for _, a := range added {
+		isAdded[a.id] = true
+	}
+	multi := 0
+	for id, b := range t.tokBytes {
+		if len(b) > 1 && !isAdded[id] {
+			multi++
+		}
+	}
+	if rules == 0 {
+		return fmt.Errorf("merges: no merge rules for a vocabulary of %d multi-byte tokens: every word would be split into single bytes (empty merges.txt or model.merges?)", multi)
+	}
+	made := make(map[int32]bool, len(t.merges))
+	type early struct{ rank, id int32 }
+	var sample []early
+	for _, m := range t.merges {
+		made[m.id] = true
+		if m.rank < mergeSample {
+			sample = append(sample, early{m.rank, m.id})
+		}
+	}
+	if 2*len(made) < multi {
+		return fmt.Errorf("merges: %d rules make only %d of the vocabulary's %d multi-byte tokens (truncated merges.txt or model.merges?)", rules, len(made), multi)
+	}
+	slices.SortFunc(sample, func(a, b early) int { return int(a.rank - b.rank) })
+	bad, first := 0, -1
+	for _, e := range sample {
+		if ids := t.bpe(string(t.tokBytes[e.id])); len(ids) != 1 || ids[0] != e.id {
+			if bad++; first < 0 {
+				first = int(e.id)
+			}
+		}
+	}
+	if 2*bad > len(sample) {
+		return fmt.Errorf("merges: %d of the %d earliest rules make tokens that BPE does not make from their own bytes (e.g. %s, id %d, becomes %d tokens): merges out of order or from another tokenizer",
+			bad, len(sample), quote(string(t.tokBytes[first])), first, len(t.bpe(string(t.tokBytes[first]))))
+	}
+	return nil
 }
