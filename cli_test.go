@@ -244,10 +244,14 @@ func TestDownloadAndModelsArgs(t *testing.T) {
 			t.Errorf("download %v: %v", args, err)
 		}
 	}
-	ran := false
+	var gotModels *modelsOptions
+	run2 := func(_ context.Context, o *modelsOptions) error { gotModels = o; return nil }
 	var ue usageError
-	if err := parse(t, newModelsCmd(testApp(), func() error { ran = true; return nil }), "", "extra"); !errors.As(err, &ue) || ran {
+	if err := parse(t, newModelsCmd(testApp(), run2), "", "extra"); !errors.As(err, &ue) || gotModels != nil {
 		t.Errorf("models extra: %v", err)
+	}
+	if err := parse(t, newModelsCmd(testApp(), run2), "", "--repair"); err != nil || *gotModels != (modelsOptions{repair: true}) {
+		t.Errorf("models --repair: %+v, %v", gotModels, err)
 	}
 }
 

@@ -40,6 +40,7 @@ else ~/.cache/huggingface/hub; HF_TOKEN is sent for gated and private repos.`,
 func runDownload(ctx context.Context, a *app, model string) error {
 	opt := hub.OptionsFromEnv()
 	opt.Progress = progressPrinter(a.stderr, a.stderrTTY)
+	opt.Downloading = true // errors need not say "run logitlens download"
 	snap, err := hub.Resolve(ctx, model, opt)
 	if err != nil {
 		return err

@@ -237,65 +237,6 @@ func TestDownloadConcurrentResolvesShareOneDownload(t *testing.T) {
 	}
 }
 
-// A process that finds another holding a file's download lock says so
-// (once), then goes on when the lock is released.
-func TestDownloadReportsWaitingForLock(t *testing.T) {
-	h := newFakeHub(t)
-	files := fakeModelFiles(29)
-	h.addCommit("org/locked", "main", files)
-	opt := testOptions(t, h)
-	lock := filepath.Join(opt.CacheDir, ".locks", cacheRepoFolder("org/locked"), sha256Hex(files["model.safetensors"])+".lock")
-	unlock, err := cacheLock(testCtx(t), lock, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := make(chan Progress, 64)
-	opt.Progress = func(p Progress) {
-		if p.File == "model.safetensors" {
-			events <- p
-		}
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := Resolve(testCtx(t), "org/locked", opt)
-		done <- err
-	}()
-	select {
-	case p := <-events:
-		if !p.Waiting || p.Done != 0 || p.Total != int64(len(files["model.safetensors"])) {
-			t.Fatalf("first report %+v, want Waiting", p)
-		}
-	case err := <-done:
-		t.Fatalf("resolve finished (%v) while another process held the lock", err)
-	}
-	// The lock holder finishes the download, then lets go.
-	blob, _, _ := modelPaths(opt, "org/locked", "", files["model.safetensors"])
-	if err := os.MkdirAll(filepath.Dir(blob), 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(blob, files["model.safetensors"], 0o644); err != nil {
-		t.Fatal(err)
-	}
-	unlock()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if n := h.count("cdn", "GET"); n != 0 {
-		t.Errorf("weights downloaded %d times after another process did", n)
-	}
-	close(events)
-	waits, finished := 0, false
-	for p := range events {
-		if p.Waiting {
-			waits++
-		}
-		finished = finished || p.Finished
-	}
-	if waits != 0 || !finished {
-		t.Errorf("after the lock: %d more waiting reports, finished %v", waits, finished)
-	}
-}
-
 func TestDownloadProgressThrottled(t *testing.T) {
 	h := newFakeHub(t)
 	files := fakeModelFiles(28)

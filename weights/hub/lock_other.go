@@ -16,9 +16,9 @@ import (
 const cacheLockStale = time.Hour
 
 // cacheLock creates path with O_EXCL where flock is unavailable, polling
-// so that ctx can cancel the wait, calling waiting (if not nil) once when it
-// has to wait; unlock removes it.
-func cacheLock(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
+// so that ctx can cancel the wait (calling onWait, if not nil, once if it
+// has to); unlock removes it.
+func cacheLock(ctx context.Context, path string, onWait func()) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		return nil, err
 	}
@@ -35,9 +35,9 @@ func cacheLock(ctx context.Context, path string, waiting func()) (unlock func(),
 			os.Remove(path)
 			continue
 		}
-		if waiting != nil {
-			waiting() // once: the first try found the lock held
-			waiting = nil
+		if onWait != nil {
+			onWait()
+			onWait = nil
 		}
 		select {
 		case <-ctx.Done():

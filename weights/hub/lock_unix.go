@@ -13,14 +13,15 @@ import (
 
 // cacheLock takes an exclusive flock on path, the lock huggingface_hub's
 // filelock takes on the same file, so Go and Python processes never write
-// the same blob at once. It polls so that ctx can cancel the wait, and calls
-// waiting (if not nil) once when it has to wait. The lock file is left in
-// place (removing it would race with other lockers).
-func cacheLock(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
+// the same blob at once. It polls so that ctx can cancel the wait, and
+// calls onWait (if not nil) once if it has to wait. The lock file is
+// left in place (removing it would race with other lockers); O_NONBLOCK
+// keeps a FIFO put in its place from blocking the open.
+func cacheLock(ctx context.Context, path string, onWait func()) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NONBLOCK, 0o666)
 	if err != nil {
 		return nil, err
 	}
@@ -36,9 +37,9 @@ func cacheLock(ctx context.Context, path string, waiting func()) (unlock func(),
 			f.Close()
 			return nil, err
 		}
-		if waiting != nil {
-			waiting() // once: the first try found the lock held
-			waiting = nil
+		if onWait != nil {
+			onWait()
+			onWait = nil
 		}
 		select {
 		case <-ctx.Done():
