@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/logitlens/logitlens/export"
-	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/inference/bench"
 	"github.com/logitlens/logitlens/tui/serve"
 )
 
@@ -211,7 +211,7 @@ func TestBenchFlags(t *testing.T) {
 	if err := parse(t, newBenchCmd(testApp(), run), "", "-m", "demo", "--tokens", "4, 8,16", "--runs", "2", "-k", "5", "--format", "json"); err != nil {
 		t.Fatal(err)
 	}
-	if want := (inference.BenchOptions{Tokens: []int{4, 8, 16}, Runs: 2, TopK: 5}); got.bench.Runs != want.Runs || got.bench.TopK != want.TopK ||
+	if want := (bench.Options{Tokens: []int{4, 8, 16}, Runs: 2, TopK: 5}); got.bench.Runs != want.Runs || got.bench.TopK != want.TopK ||
 		len(got.bench.Tokens) != 3 || got.bench.Tokens[1] != 8 || !got.json {
 		t.Errorf("parsed %+v", got)
 	}

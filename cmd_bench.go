@@ -11,12 +11,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/inference/bench"
 )
 
 // benchOptions are a bench command line, parsed and checked.
 type benchOptions struct {
 	model modelFlags
-	bench inference.BenchOptions
+	bench bench.Options
 	json  bool // --format json
 }
 
@@ -54,8 +55,8 @@ warm-up; and the time from start to the first lens (load included).`,
 				return usagef("bench: unknown format %q (want text or json)", format)
 			}
 			if o.bench.Runs < 1 {
-				// inference.Bench reads 0 as its default; a user who typed
-				// it meant something else.
+				// bench.Run reads 0 as its default; a user who typed it
+				// meant something else.
 				return usagef("--runs %d is not a positive number", o.bench.Runs)
 			}
 			o.bench.Tokens = nil
@@ -90,14 +91,17 @@ func runBench(ctx context.Context, a *app, o *benchOptions) error {
 		return err
 	}
 	defer m.Close()
-	if _, err := m.NewSession().Lens(ctx, inference.Request{IDs: []int{0}, TopK: 10, Target: -1}, nil); err != nil {
+	first := m.NewSession()
+	_, err = first.Lens(ctx, inference.Request{IDs: []int{0}, TopK: 10, Target: -1}, nil)
+	first.Close()
+	if err != nil {
 		return err
 	}
 	o.bench.LoadTime = time.Since(start)
 	if n := m.Config().NPositions; slices.Max(o.bench.Tokens) > n {
 		return fmt.Errorf("bench: --tokens %d exceeds the model's n_positions %d", slices.Max(o.bench.Tokens), n)
 	}
-	rep, err := inference.Bench(ctx, m, o.bench)
+	rep, err := bench.Run(ctx, m, o.bench)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -73,6 +75,8 @@ gpt2 is neither cached nor reachable.`,
 // runExplore runs the explorer until the user quits; the model loads inside
 // it, with its download progress on screen.
 func runExplore(ctx context.Context, o *exploreOptions) error {
+	var loaded loadedModel
+	defer loaded.close()
 	return tui.Run(ctx, tui.Options{
 		ModelID: o.model.spec, Prompt: o.prompt, TopK: o.lens.topK, Target: o.lens.target,
 		BOS: o.lens.bos, Sublayers: o.lens.sublayers, Palette: o.palette,
@@ -81,7 +85,39 @@ func runExplore(ctx context.Context, o *exploreOptions) error {
 			if err != nil {
 				return nil, err
 			}
+			if !loaded.keep(m) {
+				return nil, errors.New("the explorer ended while the model loaded")
+			}
 			return m.NewSession(), nil
 		},
 	})
+}
+
+// loadedModel is the model the explorer's loader opened, closed (with its
+// sessions) when the explorer ends, even if it ends while loading.
+type loadedModel struct {
+	mu     sync.Mutex
+	m      *inference.Model
+	closed bool
+}
+
+// keep records m, or closes it and returns false when the explorer has ended.
+func (l *loadedModel) keep(m *inference.Model) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		m.Close()
+		return false
+	}
+	l.m = m
+	return true
+}
+
+func (l *loadedModel) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	if l.m != nil {
+		l.m.Close()
+	}
 }

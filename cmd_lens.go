@@ -117,7 +117,9 @@ func runLens(ctx context.Context, a *app, o *lensOptions) error {
 	if err != nil {
 		return err
 	}
-	l, err := m.NewSession().Lens(ctx, req, nil)
+	sess := m.NewSession()
+	defer sess.Close()
+	l, err := sess.Lens(ctx, req, nil)
 	if err != nil {
 		return err
 	}
