@@ -45,7 +45,7 @@ var (
 func tinyModel(t *testing.T) *inference.Model {
 	t.Helper()
 	dir := fixture(t, "tiny-f32")
-	modelOnce.Do(func() { model, modelErr = inference.OpenDir(dir, "tiny-f32", inference.CPU{}) })
+	modelOnce.Do(func() { model, modelErr = inference.OpenDir(dir, "tiny-f32", inference.NewCPUBackend) })
 	if modelErr != nil {
 		t.Fatal(modelErr)
 	}

@@ -1,79 +1,15 @@
 package inference
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"math/rand/v2"
-	"os"
 	"testing"
 )
-
-// The report keeps the JSON shape the issue fixes, and its text renders.
-func TestBenchReportShape(t *testing.T) {
-	m := openModel(t, "tiny-f32")
-	rep, err := Bench(context.Background(), m, BenchOptions{Tokens: []int{2, 5}, Runs: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := rep.WriteJSON(&buf); err != nil {
-		t.Fatal(err)
-	}
-	var shape struct {
-		BLAS    string `json:"blas"`
-		Device  string `json:"device"`
-		Results []struct {
-			Tokens int                `json:"tokens"`
-			Full   map[string]float64 `json:"full_ms"`
-			Inc    map[string]float64 `json:"incremental_ms"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &shape); err != nil {
-		t.Fatal(err)
-	}
-	if shape.BLAS == "" || shape.Device != "cpu" || len(shape.Results) != 2 || shape.Results[1].Tokens != 5 {
-		t.Fatalf("report shape: %s", buf.String())
-	}
-	for _, r := range shape.Results {
-		for _, k := range []string{"median", "min", "max"} {
-			if r.Full[k] <= 0 || r.Inc[k] <= 0 {
-				t.Fatalf("%d tokens: %s missing: %s", r.Tokens, k, buf.String())
-			}
-		}
-	}
-	buf.Reset()
-	if err := rep.WriteText(&buf); err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + buf.String())
-	if _, err := Bench(context.Background(), m, BenchOptions{Tokens: []int{1}}); err == nil {
-		t.Error("1 token: no error")
-	}
-}
-
-// go test -run BenchSmallShape -v ./inference/ with LOGITLENS_BENCH=1 prints
-// the bench report for the small-shape fixture.
-func TestBenchSmallShape(t *testing.T) {
-	if os.Getenv("LOGITLENS_BENCH") == "" {
-		t.Skip("set LOGITLENS_BENCH=1")
-	}
-	m := openModel(t, "small-shape")
-	rep, err := Bench(context.Background(), m, BenchOptions{Runs: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	rep.WriteText(&buf)
-	t.Log("\n" + buf.String())
-}
 
 // benchModel opens the small-shape fixture (GPT-2 small's shape) for the
 // benchmarks below.
 func benchModel(b *testing.B) *Model {
-	m := openModel(b, "small-shape")
-	UseBestBLAS()
-	return m
+	return openModel(b, "small-shape")
 }
 
 func benchIDs(m *Model, T int) []int {
@@ -124,28 +60,31 @@ func BenchmarkAppendT64(b *testing.B)  { benchAppend(b, 64) }
 func BenchmarkAppendT128(b *testing.B) { benchAppend(b, 128) }
 
 // BenchmarkUnembedStats times the lens of 64 positions (ln_f, the
-// unembedding GEMM and every statistic) on stored streams; BenchmarkUnembed
-// the bare GEMMs alone.
+// unembedding GEMM and every statistic) on stored rows; its gemm part the
+// same without the statistics.
 func BenchmarkUnembedStats(b *testing.B) {
 	m := benchModel(b)
-	s := m.NewSession()
+	d := m.backend.NewDevice()
+	defer d.Close()
 	ids := benchIDs(m, 64)
-	req := Request{IDs: ids, TopK: 10, Target: 5}
-	if _, err := s.Lens(context.Background(), req, nil); err != nil {
+	if err := d.Forward(context.Background(), ids, 0); err != nil {
 		b.Fatal(err)
 	}
-	var streams []int
-	for _, r := range m.Rows(false) {
-		streams = append(streams, r.stream())
+	rows := m.Rows(false)
+	out := make([][]Cell, len(rows))
+	for r := range out {
+		out[r] = make([]Cell, len(ids))
 	}
+	req := LensRequest{Rows: rows, From: 0, To: len(ids), TopK: 10, Target: 5}
 	b.Run("lens", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			s.lensRange(context.Background(), 0, 64, streams, req)
+			d.Lens(context.Background(), req, out)
 		}
 	})
+	req.LogitsOnly = true
 	b.Run("gemm", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			s.unembedOnly(context.Background(), 0, 64, len(streams))
+			d.Lens(context.Background(), req, out)
 		}
 	})
 }

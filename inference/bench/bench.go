@@ -1,4 +1,10 @@
-package inference
+// Package bench times the logit lens on a loaded model, for `logitlens
+// bench`: a full lens from scratch and a one-token append at each prompt
+// length, plus the lens's unembedding alone against the same with every
+// statistic. Every time is the backend's own (Backend.Time): the wall
+// clock on the CPU, CUDA events on a GPU, where nothing runs on the host
+// but the bookkeeping.
+package bench
 
 import (
 	"bufio"
@@ -13,12 +19,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
+	"unsafe"
+
+	"github.com/logitlens/logitlens/inference"
 )
 
-// BenchOptions configure Bench.
-type BenchOptions struct {
+// Options configure Run.
+type Options struct {
 	Tokens    []int         // prompt lengths; default 16, 64, 128
 	Runs      int           // timed runs per measurement after one warm-up; default 7
 	TopK      int           // default 10
@@ -26,55 +36,56 @@ type BenchOptions struct {
 	LoadTime  time.Duration // model load time to report, measured by the caller; 0 to omit
 }
 
-// BenchTimes summarises one measurement's runs, in milliseconds.
-type BenchTimes struct {
+// Times summarises one measurement's runs, in milliseconds.
+type Times struct {
 	Median float64 `json:"median"`
 	Min    float64 `json:"min"`
 	Max    float64 `json:"max"`
 }
 
-// BenchResult is one prompt length's timings.
-type BenchResult struct {
+// Result is one prompt length's timings.
+type Result struct {
 	Tokens int `json:"tokens"`
 	// Full is a whole lens from scratch: forward, ln_f, unembedding and all
 	// statistics (entropy, KL, ranks, top-k) for every row and position.
-	Full BenchTimes `json:"full_ms"`
+	Full Times `json:"full_ms"`
 	// Incremental appends one token to a cached prefix of Tokens−1: its
 	// forward on the KV cache and the lens of all its rows.
-	Incremental BenchTimes `json:"incremental_ms"`
-	// Unembed is the bare unembedding GEMM of all lens rows (chunked as the
-	// lens does); Lens is the same with ln_f and every statistic.
-	Unembed BenchTimes `json:"unembed_ms"`
-	Lens    BenchTimes `json:"lens_ms"`
+	Incremental Times `json:"incremental_ms"`
+	// Unembed is ln_f and the unembedding GEMM of all lens rows, on the
+	// device, with no statistics; Lens is the same with every statistic.
+	Unembed Times `json:"unembed_ms"`
+	Lens    Times `json:"lens_ms"`
 	// StatsOverhead is median Lens / median Unembed − 1.
 	StatsOverhead float64 `json:"stats_overhead"`
 	FullGFLOPS    float64 `json:"full_gflops"`        // useful FLOPs of Full / median time
 	IncGFLOPS     float64 `json:"incremental_gflops"` // the same for Incremental
 	// IncFloorRatio is median Incremental over the time to read every
-	// weight once at MemReadGBs (0 when that is unknown).
+	// weight once at MemReadGBs (0 when that is unknown or the model is not
+	// on the CPU).
 	IncFloorRatio float64 `json:"incremental_floor_ratio,omitempty"`
 }
 
-// BenchReport is what Bench measured, with the machine it ran on.
-type BenchReport struct {
-	Model     string        `json:"model"`
-	BLAS      string        `json:"blas"`
-	Device    string        `json:"device"`
-	CPU       string        `json:"cpu"`
-	Threads   int           `json:"threads"`
-	Rows      int           `json:"rows"`
-	WeightsMB float64       `json:"weights_mb"`
-	PeakRSSMB float64       `json:"peak_rss_mb,omitempty"` // VmHWM; 0 where unknown
-	LoadMs    float64       `json:"load_ms,omitempty"`
-	MemReadGB float64       `json:"mem_read_gbs,omitempty"` // measured read bandwidth, all threads
-	Results   []BenchResult `json:"results"`
+// Report is what Run measured, with the machine it ran on.
+type Report struct {
+	Model     string   `json:"model"`
+	BLAS      string   `json:"blas"`
+	Device    string   `json:"device"`
+	CPU       string   `json:"cpu"`
+	Threads   int      `json:"threads"`
+	Rows      int      `json:"rows"`
+	WeightsMB float64  `json:"weights_mb"`
+	PeakRSSMB float64  `json:"peak_rss_mb,omitempty"` // VmHWM; 0 where unknown
+	LoadMs    float64  `json:"load_ms,omitempty"`
+	MemReadGB float64  `json:"mem_read_gbs,omitempty"` // measured host read bandwidth, all threads (CPU models)
+	Results   []Result `json:"results"`
 }
 
-// Bench times the full lens and a one-token append at each prompt length
+// Run times the full lens and a one-token append at each prompt length
 // on m, plus the bare unembedding against the lens statistics, and reports
 // medians over opt.Runs runs after a warm-up. Prompts are fixed
 // pseudo-random token ids, so runs are comparable across machines.
-func Bench(ctx context.Context, m *Model, opt BenchOptions) (*BenchReport, error) {
+func Run(ctx context.Context, m *inference.Model, opt Options) (*Report, error) {
 	if len(opt.Tokens) == 0 {
 		opt.Tokens = []int{16, 64, 128}
 	}
@@ -84,30 +95,37 @@ func Bench(ctx context.Context, m *Model, opt BenchOptions) (*BenchReport, error
 	if opt.TopK == 0 {
 		opt.TopK = 10
 	}
+	cfg := m.Config()
 	for _, T := range opt.Tokens {
-		if T < 2 || T > m.cfg.NPositions {
-			return nil, fmt.Errorf("inference: bench: %d tokens is outside 2..%d (n_positions)", T, m.cfg.NPositions)
+		if T < 2 || T > cfg.NPositions {
+			return nil, fmt.Errorf("bench: %d tokens is outside 2..%d (n_positions)", T, cfg.NPositions)
 		}
 	}
-	rep := &BenchReport{
-		Model: m.info.ID, BLAS: BLASName(), Device: m.engine.Name(), CPU: cpuName(),
+	info := m.Info()
+	rep := &Report{
+		Model: info.ID, BLAS: info.BLAS, Device: info.Device, CPU: cpuName(),
 		Threads: runtime.GOMAXPROCS(0), Rows: len(m.Rows(opt.Sublayers)),
-		WeightsMB: float64(m.weightBytes()) / 1e6, LoadMs: ms(opt.LoadTime),
+		WeightsMB: float64(weightBytes(m)) / 1e6, LoadMs: ms(opt.LoadTime),
 	}
-	rep.MemReadGB = memReadGBs(m)
+	if info.Device == "cpu" { // the floor of a host step is the host's memory bandwidth
+		rep.MemReadGB = memReadGBs(m)
+	}
 	r := rand.New(rand.NewPCG(1, 2))
 	ids := make([]int, slices.Max(opt.Tokens))
 	for i := range ids {
-		ids[i] = r.IntN(m.vocabTok)
+		ids[i] = r.IntN(m.Tokenizer().VocabSize())
 	}
 	s := m.NewSession() // one session, as the explorer keeps
+	defer s.Close()
+	dev := m.Backend().NewDevice() // for the lens alone, on stored rows
+	defer dev.Close()
 	for _, T := range opt.Tokens {
-		res, err := benchOne(ctx, s, ids[:T], opt)
+		res, err := runOne(ctx, m, s, dev, ids[:T], opt)
 		if err != nil {
 			return nil, err
 		}
 		if rep.MemReadGB > 0 {
-			floor := float64(m.stepBytes()) / (rep.MemReadGB * 1e9) * 1e3
+			floor := float64(stepBytes(m)) / (rep.MemReadGB * 1e9) * 1e3
 			res.IncFloorRatio = res.Incremental.Median / floor
 		}
 		rep.Results = append(rep.Results, res)
@@ -116,81 +134,67 @@ func Bench(ctx context.Context, m *Model, opt BenchOptions) (*BenchReport, error
 	return rep, nil
 }
 
-// benchOne measures one prompt length.
-func benchOne(ctx context.Context, s *Session, ids []int, opt BenchOptions) (BenchResult, error) {
-	m := s.m
+// runOne measures one prompt length.
+func runOne(ctx context.Context, m *inference.Model, s *inference.Session, dev inference.Device, ids []int, opt Options) (Result, error) {
+	b := m.Backend()
 	T := len(ids)
-	res := BenchResult{Tokens: T}
+	res := Result{Tokens: T}
 	target := ids[T-1] // one target for every request: a new one would invalidate the cells
-	req := func(ids []int) Request {
-		return Request{IDs: ids, TopK: opt.TopK, Target: target, Sublayers: opt.Sublayers}
+	req := func(ids []int) inference.Request {
+		return inference.Request{IDs: ids, TopK: opt.TopK, Target: target, Sublayers: opt.Sublayers}
+	}
+	lens := func(ids []int) func() error {
+		return func() error {
+			_, err := s.Lens(ctx, req(ids), nil)
+			return err
+		}
 	}
 	// Full: the first token alternates, so nothing is reusable; buffers are.
 	alt := slices.Clone(ids)
-	full, err := timeRuns(opt.Runs, func(i int) error {
+	full, err := timeRuns(b, opt.Runs, func(i int) func() error {
 		alt[0] = ids[0] ^ (i & 1)
-		_, err := s.Lens(ctx, req(alt), nil)
-		return err
+		return lens(alt)
 	})
 	if err != nil {
 		return res, err
 	}
 	// Incremental: back to T−1 (served from the cache), then append one.
-	inc, err := timeRunsSetup(opt.Runs, func() error {
-		_, err := s.Lens(ctx, req(ids[:T-1]), nil)
-		return err
-	}, func() error {
-		_, err := s.Lens(ctx, req(ids), nil)
-		return err
-	})
+	inc, err := timeRunsSetup(b, opt.Runs, lens(ids[:T-1]), lens(ids))
 	if err != nil {
 		return res, err
 	}
-	// The lens alone, and its bare GEMM, on the session's stored streams.
-	var streams []int
-	for _, row := range m.Rows(opt.Sublayers) {
-		streams = append(streams, row.stream())
+	// The lens alone, and its bare GEMM, on the device's stored rows.
+	if err := dev.Forward(ctx, ids, 0); err != nil {
+		return res, err
 	}
-	lens, err := timeRuns(opt.Runs, func(int) error { return s.lensRange(ctx, 0, T, streams, req(ids)) })
+	rows := m.Rows(opt.Sublayers)
+	out := make([][]inference.Cell, len(rows))
+	for r := range out {
+		out[r] = make([]inference.Cell, T)
+	}
+	lr := inference.LensRequest{Rows: rows, From: 0, To: T, TopK: opt.TopK, Target: target}
+	lensOnly, err := timeRuns(b, opt.Runs, func(int) func() error { return func() error { return dev.Lens(ctx, lr, out) } })
 	if err != nil {
 		return res, err
 	}
-	gemm, err := timeRuns(opt.Runs, func(int) error { return s.unembedOnly(ctx, 0, T, len(streams)) })
+	lr.LogitsOnly = true
+	gemm, err := timeRuns(b, opt.Runs, func(int) func() error { return func() error { return dev.Lens(ctx, lr, out) } })
 	if err != nil {
 		return res, err
 	}
-	res.Full, res.Incremental, res.Lens, res.Unembed = full, inc, lens, gemm
-	res.StatsOverhead = lens.Median/gemm.Median - 1
-	R := len(streams)
-	res.FullGFLOPS = m.flops(0, T, R) / full.Median / 1e6
-	res.IncGFLOPS = m.flops(T-1, 1, R) / inc.Median / 1e6
+	res.Full, res.Incremental, res.Lens, res.Unembed = full, inc, lensOnly, gemm
+	res.StatsOverhead = lensOnly.Median/gemm.Median - 1
+	R := len(rows)
+	res.FullGFLOPS = flops(m, 0, T, R) / full.Median / 1e6
+	res.IncGFLOPS = flops(m, T-1, 1, R) / inc.Median / 1e6
 	return res, nil
-}
-
-// unembedOnly runs just the unembedding GEMMs the lens of positions lo..hi-1
-// with R rows would run, chunk for chunk, for comparison with lensRange.
-func (s *Session) unembedOnly(ctx context.Context, lo, hi, R int) error {
-	m := s.m
-	C, V := m.cfg.NEmbd, m.cfg.VocabSize
-	n := max(1, lensRows/R)
-	for a := lo; a < hi; a += n {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rows := R * (min(hi, a+n) - a)
-		s.lensIn = grow(s.lensIn, rows*C)
-		s.logits = grow(s.logits, rows*V)
-		if err := m.unembedRows(s.logits, s.lensIn, rows); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // flops counts the multiply-adds (×2) of T positions from p0 with R lens
 // rows: the block GEMMs, attention and the unembedding.
-func (m *Model) flops(p0, T, R int) float64 {
-	C, V, L := float64(m.cfg.NEmbd), float64(m.cfg.VocabSize), float64(m.cfg.NLayer)
+func flops(m *inference.Model, p0, T, R int) float64 {
+	cfg := m.Config()
+	C, V, L := float64(cfg.NEmbd), float64(cfg.VocabSize), float64(cfg.NLayer)
 	t := float64(T)
 	var att float64 // q·k and p·v over the visible keys
 	for i := 0; i < T; i++ {
@@ -200,34 +204,30 @@ func (m *Model) flops(p0, T, R int) float64 {
 }
 
 // weightBytes is the size of the float32 weights the model reads.
-func (m *Model) weightBytes() int64 {
-	n := len(m.wte.Float32s()) + len(m.wpe.Float32s()) + 2*m.cfg.NEmbd
-	if m.ckpt.Tensor("lm_head.weight") != nil { // untied
-		n += len(m.ckpt.LMHead().Data)
+func weightBytes(m *inference.Model) int64 {
+	ck := m.Checkpoint()
+	var n int64
+	for _, name := range ck.Names() {
+		n += int64(len(ck.Tensor(name).Data))
 	}
-	for _, b := range m.blocks {
-		n += len(b.ln1G.Float32s()) + len(b.ln1B.Float32s()) + len(b.cAttnW.Float32s()) + len(b.cAttnB.Float32s()) +
-			len(b.attnProjW.Float32s()) + len(b.attnProjB.Float32s()) + len(b.ln2G.Float32s()) + len(b.ln2B.Float32s()) +
-			len(b.fcW.Float32s()) + len(b.fcB.Float32s()) + len(b.mlpProjW.Float32s()) + len(b.mlpProjB.Float32s())
-	}
-	return 4 * int64(n)
+	return 4 * n
 }
 
 // stepBytes is what one appended token must read: every block weight and
 // the unembedding matrix, once.
-func (m *Model) stepBytes() int64 {
-	return m.weightBytes() - 4*int64(len(m.wpe.Float32s()))
+func stepBytes(m *inference.Model) int64 {
+	return weightBytes(m) - 4*int64(len(m.Checkpoint().Tensor("wpe.weight").Data))
 }
 
 // memReadGBs measures the read bandwidth of all threads over the model's
 // block weights (already in memory), in GB/s; it is the floor's yardstick.
-func memReadGBs(m *Model) float64 {
-	if !haveVecStats {
-		return 0 // no vector loop to read with at full speed
-	}
+func memReadGBs(m *inference.Model) float64 {
+	ck := m.Checkpoint()
 	var parts [][]float32
-	for _, b := range m.blocks {
-		parts = append(parts, b.cAttnW.Float32s(), b.attnProjW.Float32s(), b.fcW.Float32s(), b.mlpProjW.Float32s())
+	for i := range m.Config().NLayer {
+		for _, w := range []string{"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"} {
+			parts = append(parts, ck.Tensor(fmt.Sprintf("h.%d.%s.weight", i, w)).Data)
+		}
 	}
 	var bytes int64
 	for _, p := range parts {
@@ -242,51 +242,64 @@ func memReadGBs(m *Model) float64 {
 	return best
 }
 
-var sink float32
+var sink uint64
 
-// sumAll reads every float of parts, the threads splitting each part.
+// sumAll reads every float of parts as 64-bit words, the threads splitting
+// each part: eight bytes an instruction keeps up with memory.
 func sumAll(parts [][]float32) {
-	sums := make([]float32, runtime.GOMAXPROCS(0)*16)
+	threads := runtime.GOMAXPROCS(0)
+	sums := make([]uint64, threads*8) // a cache line each
 	for _, p := range parts {
-		parallel(runtime.GOMAXPROCS(0), func(w0, w1 int) {
-			for w := w0; w < w1; w++ {
-				n := len(p)
-				part := p[w*n/runtime.GOMAXPROCS(0) : (w+1)*n/runtime.GOMAXPROCS(0)]
-				if len(part) >= 32 {
-					sums[w*16] += vecMax(part[:len(part)&^31])
+		words := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(p))), len(p)/2)
+		var wg sync.WaitGroup
+		for w := range threads {
+			part := words[w*len(words)/threads : (w+1)*len(words)/threads]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var a, b, c, d uint64
+				i := 0
+				for ; i+4 <= len(part); i += 4 {
+					a ^= part[i]
+					b ^= part[i+1]
+					c ^= part[i+2]
+					d ^= part[i+3]
 				}
-			}
-		})
+				sums[w*8] = a ^ b ^ c ^ d
+			}()
+		}
+		wg.Wait()
 	}
 	sink = sums[0]
 }
 
-// timeRuns runs f(0) once to warm up, then f(1..runs), timing each.
-func timeRuns(runs int, f func(i int) error) (BenchTimes, error) {
+// timeRuns runs f(0)() once to warm up, then f(1..runs)(), timing each
+// with the backend's clock.
+func timeRuns(b inference.Backend, runs int, f func(i int) func() error) (Times, error) {
 	i := 0
-	return timeRunsSetup(runs, nil, func() error { i++; return f(i - 1) })
+	return timeRunsSetup(b, runs, nil, func() error { i++; return f(i - 1)() })
 }
 
 // timeRunsSetup times f after an untimed setup, once to warm up and then
 // runs times.
-func timeRunsSetup(runs int, setup, f func() error) (BenchTimes, error) {
+func timeRunsSetup(b inference.Backend, runs int, setup, f func() error) (Times, error) {
 	var t []float64
 	for i := 0; i <= runs; i++ {
 		if setup != nil {
 			if err := setup(); err != nil {
-				return BenchTimes{}, err
+				return Times{}, err
 			}
 		}
-		start := time.Now()
-		if err := f(); err != nil {
-			return BenchTimes{}, err
+		d, err := b.Time(f)
+		if err != nil {
+			return Times{}, err
 		}
 		if i > 0 {
-			t = append(t, ms(time.Since(start)))
+			t = append(t, ms(d))
 		}
 	}
 	slices.Sort(t)
-	return BenchTimes{Median: t[len(t)/2], Min: t[0], Max: t[len(t)-1]}, nil
+	return Times{Median: t[len(t)/2], Min: t[0], Max: t[len(t)-1]}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -325,14 +338,14 @@ func cpuName() string {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (r *BenchReport) WriteJSON(w io.Writer) error {
+func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
 }
 
 // WriteText writes the report as a table.
-func (r *BenchReport) WriteText(w io.Writer) error {
+func (r *Report) WriteText(w io.Writer) error {
 	var errs []error
 	p := func(format string, a ...any) {
 		_, err := fmt.Fprintf(w, format, a...)
@@ -364,6 +377,6 @@ func (r *BenchReport) WriteText(w io.Writer) error {
 	return errors.Join(errs...)
 }
 
-func span(t BenchTimes) string {
+func span(t Times) string {
 	return fmt.Sprintf("%.1f [%.1f–%.1f]", t.Median, t.Min, t.Max)
 }

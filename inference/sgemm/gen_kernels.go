@@ -1,6 +1,6 @@
 //go:build ignore
 
-// gen_kernels writes sgemm_amd64.s, the Sgemm micro-kernels, one per row
+// gen_kernels writes kernels_amd64.s, the Sgemm micro-kernels, one per row
 // count so edge tiles need no branches inside the k loop. Run it with
 // `go run gen_kernels.go` in this directory after changing it.
 //
@@ -178,7 +178,7 @@ func main() {
 		outer(fmt.Sprintf("kernAVX512_%dx48", mr), mr, 3, "Z", 16, 8)
 	}
 	transpose8("packT8AVX")
-	if err := os.WriteFile("sgemm_amd64.s", w.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile("kernels_amd64.s", w.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
 }

@@ -1,4 +1,4 @@
-package inference
+package sgemm
 
 import (
 	"os"
@@ -12,12 +12,12 @@ import (
 
 // Where the matrix products go. tensor.MatMul calls the BLAS installed with
 // tensor.Use; every float32 product of the forward pass and the lens is one
-// Sgemm. UseBestBLAS installs, once, the fastest Sgemm this machine offers:
+// Sgemm. Use installs, once, the fastest Sgemm this machine offers:
 //
 //  1. our own blocked, packed, parallel Sgemm (sgemm.go) with Go assembly
 //     micro-kernels, where the CPU has AVX-512 or AVX2+FMA;
 //  2. otherwise OpenBLAS (cblas_sgemm), loaded at run time from
-//     libopenblas.so.0 with no cgo, when the system has it (blas_dl.go);
+//     libopenblas.so.0 with no cgo, when the system has it (openblas_dl.go);
 //  3. otherwise our Sgemm with its plain Go micro-kernel.
 //
 // Ours comes first because it was measured faster (docs/PERFORMANCE.md:
@@ -47,65 +47,52 @@ func (b cpuBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []fl
 }
 
 var (
-	blasOnce sync.Once
-	blasName = "gonum (pure Go)"
-	blasNote string
+	once     sync.Once
+	name     = "gonum (pure Go)"
+	note     string
+	ours     bool      // the installed Sgemm is goSgemm
+	selected sgemmFunc // the installed Sgemm; nil for gonum's
 )
 
-// BLASName says which BLAS the CPU engine's matrix products go through, e.g.
-// "openblas 0.3.21 (2 threads)" or "go avx2+fma (2 threads)", choosing it
-// first if nothing has.
-func BLASName() string { return UseBestBLAS() }
-
-// BLASNote says why the preferred BLAS was not taken, or "".
-func BLASNote() string { return blasNote }
-
-// UseBestBLAS installs the fastest available Sgemm for tensor.MatMul (see
-// the order above) and returns its name. Only the first call chooses; later
-// calls return the same name. The CPU engine calls it before its first
-// product; main may call it earlier to report the choice.
-func UseBestBLAS() string {
-	blasOnce.Do(func() {
+// Use installs the fastest Sgemm this machine offers as gorgonia's
+// tensor.MatMul BLAS (see the order above) and returns its name, e.g.
+// "go avx2+fma (2 threads)" or "openblas 0.3.21 (2 threads)". Only the
+// first call chooses; later calls return the same name.
+func Use() string {
+	once.Do(func() {
 		threads := runtime.GOMAXPROCS(0)
 		want := os.Getenv("LOGITLENS_BLAS")
 		switch {
 		case want == "gonum":
 			tensor.Use(gonum.Implementation{})
-			blasName = "gonum (pure Go)"
+			name = "gonum (pure Go)"
 			return
 		case want == "go" || (want == "" && len(asmKernels()) > 0):
-			install(goSgemmName(), goSgemm)
-			blasOurs = true
+			install(goSgemmName(), goSgemm, true)
 			return
 		}
-		name, f, err := loadOpenBLAS(os.Getenv("LOGITLENS_OPENBLAS"), threads)
+		n, f, err := loadOpenBLAS(os.Getenv("LOGITLENS_OPENBLAS"), threads)
 		if err == nil {
-			install(name, f)
+			install(n, f, false)
 			return
 		}
 		if want == "openblas" {
-			blasNote = err.Error()
+			note = err.Error()
 		}
-		install(goSgemmName(), goSgemm)
-		blasOurs = true
+		install(goSgemmName(), goSgemm, true)
 	})
-	return blasName
+	return name
 }
 
-// blasOurs says whether the installed Sgemm is goSgemm.
-var blasOurs bool
-
-// ourSgemm says whether tensor.MatMul runs our Sgemm (choosing first).
-func ourSgemm() bool {
-	UseBestBLAS()
-	return blasOurs
+// Note says why the preferred BLAS was not taken (LOGITLENS_BLAS=openblas
+// without a loadable OpenBLAS), or "".
+func Note() string {
+	Use()
+	return note
 }
 
-// activeSgemm is the Sgemm installed, nil for gonum's.
-var activeSgemm sgemmFunc
-
-func install(name string, f sgemmFunc) {
-	activeSgemm = f
+func install(n string, f sgemmFunc, isOurs bool) {
+	selected, ours = f, isOurs
 	tensor.Use(cpuBLAS{sgemm: f})
-	blasName = name
+	name = n
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package inference
+package sgemm
 
 // pageDropper: pages are only given back on Linux.
 func pageDropper(data []float32, cols int) func(j0, j1 int) { return nil }

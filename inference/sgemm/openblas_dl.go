@@ -1,6 +1,6 @@
 //go:build (linux || darwin || freebsd) && !android
 
-package inference
+package sgemm
 
 import (
 	"errors"
@@ -45,10 +45,10 @@ func loadOpenBLAS(path string, threads int) (string, sgemmFunc, error) {
 		errs = append(errs, err.Error())
 	}
 	if lib == 0 {
-		return "", nil, fmt.Errorf("inference: no OpenBLAS (%s)", strings.Join(errs, "; "))
+		return "", nil, fmt.Errorf("sgemm: no OpenBLAS (%s)", strings.Join(errs, "; "))
 	}
 	if _, err := purego.Dlsym(lib, "cblas_sgemm"); err != nil {
-		return "", nil, errors.New("inference: OpenBLAS library lacks cblas_sgemm")
+		return "", nil, errors.New("sgemm: OpenBLAS library lacks cblas_sgemm")
 	}
 	var sgemm func(order, tA, tB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
 	purego.RegisterLibFunc(&sgemm, lib, "cblas_sgemm")

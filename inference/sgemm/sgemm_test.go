@@ -1,4 +1,4 @@
-package inference
+package sgemm
 
 import (
 	"fmt"
@@ -64,11 +64,11 @@ func checkSgemm(t *testing.T, g *gemmKernels, r *rand.Rand, tc gemmCase) {
 	c := fill(max(0, (tc.m-1)*ldc+tc.n))
 	want := append([]float32(nil), c...)
 	switch {
-	case g.outer == nil && strings.HasPrefix(g.name, "openblas") && g.name != BLASName():
+	case g.outer == nil && strings.HasPrefix(g.name, "openblas") && g.name != Use():
 		_, f, _ := loadOpenBLAS(os.Getenv("LOGITLENS_OPENBLAS"), 2)
 		f(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
 	case g.outer == nil:
-		activeSgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+		selected(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
 	default:
 		sgemmWith(g, tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
 	}
@@ -125,14 +125,14 @@ func TestSgemmMatchesReferenceRandom(t *testing.T) {
 // The installed BLAS (whichever UseBestBLAS chose) agrees too, through
 // tensor's Sgemm with a transposed view, as the lens calls it.
 func TestInstalledBLASMatchesReference(t *testing.T) {
-	UseBestBLAS()
-	t.Log("BLAS:", BLASName())
-	if activeSgemm == nil {
+	Use()
+	t.Log("BLAS:", Use())
+	if selected == nil {
 		t.Skip("gonum's BLAS is installed")
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, tc := range []gemmCase{{false, true, 13, 1000, 64, 1, 0, 0}, {false, false, 5, 200, 96, 1, 0, 0}, {false, true, 100, 77, 33, 1, 0, 0}} {
-		checkSgemm(t, &gemmKernels{name: BLASName()}, r, tc)
+		checkSgemm(t, &gemmKernels{name: Use()}, r, tc)
 	}
 }
 

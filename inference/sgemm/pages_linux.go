@@ -1,4 +1,4 @@
-package inference
+package sgemm
 
 import (
 	"bufio"

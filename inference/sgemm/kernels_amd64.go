@@ -1,10 +1,10 @@
 //go:build amd64 && !purego
 
-package inference
+package sgemm
 
 import "golang.org/x/sys/cpu"
 
-// The assembly micro-kernels of sgemm_amd64.s (see gen_kernels.go).
+// The assembly micro-kernels of kernels_amd64.s (see gen_kernels.go).
 
 //go:noescape
 func kernAVX2_1x16(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool)
