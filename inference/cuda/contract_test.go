@@ -17,7 +17,7 @@ import (
 // GEMM in its real order, with its real shapes and offsets) on the emulated
 // device, whose kernels are Go transcriptions of the CUDA C, and hold the
 // cells to the CPU engine's on the tiny fixtures. What they cannot show is
-// that the CUDA C matches its transcription: scripts/gpu-check.sh does that
+// that the CUDA C matches its transcription: tools/gpucheck/gpu-check.sh does that
 // on a GPU box.
 
 // fixture returns a test checkpoint's directory, skipping (failing under CI)
