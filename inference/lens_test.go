@@ -12,12 +12,10 @@ import (
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
-// fixture returns the directory of a weights/testmodel checkpoint.
-func fixture(t testing.TB, name string) string { return testmodel.Dir(t, name) }
-
-func openModel(t testing.TB, name string) *Model {
+// testModel opens a weights/testmodel checkpoint on the CPU.
+func testModel(t testing.TB, name string) *Model {
 	t.Helper()
-	m, err := OpenDir(fixture(t, name), name, NewCPUBackend)
+	m, err := OpenDir(testmodel.Dir(t, name), name, NewCPUBackend)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,13 +26,13 @@ func openModel(t testing.TB, name string) *Model {
 // readGolden reads one of the conformance suite's goldens (computed by the
 // reference over testmodel's checkpoints) and checks it was computed on the
 // checkpoint testmodel writes now.
-func readGolden(t *testing.T, name, model string) *golden {
+func suiteGolden(t *testing.T, name, model string) *rankGolden {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("devicetest", "testdata", "golden", name+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var g golden
+	var g rankGolden
 	if err := json.Unmarshal(b, &g); err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +52,8 @@ func TestRanksMatchReferenceExactly(t *testing.T) {
 		{"lmhead", "tiny-lmhead"}, {"small-shape", "small-shape"},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			g := readGolden(t, tc.golden, tc.model)
-			m := openModel(t, tc.model)
+			g := suiteGolden(t, tc.golden, tc.model)
+			m := testModel(t, tc.model)
 			s := m.NewSession()
 			defer s.Close()
 			l, err := s.Lens(context.Background(), Request{IDs: g.IDs, TopK: 10, Target: -1, NextToken: true}, nil)
@@ -84,8 +82,8 @@ func TestRanksMatchReferenceExactly(t *testing.T) {
 	}
 }
 
-// golden is the part of lens_ref.py's JSON these tests read.
-type golden struct {
+// rankGolden is the part of lens_ref.py's JSON the rank test reads.
+type rankGolden struct {
 	IDs     []int  `json:"ids"`
 	SHA256  string `json:"model_safetensors_sha256"`
 	Results struct {
