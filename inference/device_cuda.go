@@ -160,6 +160,9 @@ func (d *cudaDevice) Forward(ctx context.Context, ids []int, p0 int) error {
 
 // Lens implements Device.
 func (d *cudaDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) error {
+	if req.Tuned != nil {
+		return fmt.Errorf("inference: cuda: tuned lens: %w; use --device cpu", ErrUnsupported)
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -2,16 +2,13 @@ package cuda_test
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/cuda"
+	"github.com/logitlens/logitlens/inference/devicetest"
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
@@ -19,42 +16,6 @@ import (
 // the seam: every statistic (a pinned target and the next token's too),
 // and, on checkpoints whose activations overflow, which cells are not
 // finite, what each says broke and which of its fields are NaN or −1.
-
-// overflowCheckpoint returns a copy of tiny-f32 whose tensor's first value
-// is 3e38: finite weights whose activations overflow.
-func overflowCheckpoint(t *testing.T, tensor string) string {
-	t.Helper()
-	src := testmodel.Dir(t, "tiny-f32")
-	dir := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == "model.safetensors" {
-			hl := binary.LittleEndian.Uint64(b)
-			var header map[string]json.RawMessage
-			if err := json.Unmarshal(b[8:8+hl], &header); err != nil {
-				t.Fatal(err)
-			}
-			var info struct {
-				Offsets [2]int `json:"data_offsets"`
-			}
-			if err := json.Unmarshal(header[tensor], &info); err != nil {
-				t.Fatal(err)
-			}
-			binary.LittleEndian.PutUint32(b[8+int(hl)+info.Offsets[0]:], math.Float32bits(3e38))
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // lensOn computes one lens of req on the checkpoint in dir with backend.
 func lensOn(t *testing.T, dir string, backend inference.NewBackend, req inference.Request) *inference.Lens {
@@ -156,9 +117,9 @@ func TestCellsMatchCPU(t *testing.T) {
 	}{
 		{"tiny-f32", func(t *testing.T) string { return testmodel.Dir(t, "tiny-f32") }, false, false},
 		// NaN residuals from block 1's attention on, at some positions
-		{"c_attn-overflow", func(t *testing.T) string { return overflowCheckpoint(t, "h.0.attn.c_attn.weight") }, true, true},
+		{"c_attn-overflow", func(t *testing.T) string { return devicetest.OverflowCheckpoint(t, "h.0.attn.c_attn.weight") }, true, true},
 		// finite residuals, logits that overflow
-		{"ln_f-overflow", func(t *testing.T) string { return overflowCheckpoint(t, "ln_f.weight") }, true, false},
+		{"ln_f-overflow", func(t *testing.T) string { return devicetest.OverflowCheckpoint(t, "ln_f.weight") }, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.dir(t)
