@@ -38,8 +38,8 @@ func newLensCmd(a *app, run func(context.Context, *lensOptions) error) *cobra.Co
 
 Every layer's residual stream is decoded through ln_f and the unembedding;
 each cell (layer, position) gets its top-k, entropy and KL(P_final ‖ P_row)
-in nats, and the rank and probability of the output's top-1 (and of
---target). Position t predicts token t+1.
+in nats, and the rank and probability of the output's top-1, of the next
+prompt token (csv, json) and of --target. Position t predicts token t+1.
 
 The format is --format, else -o's extension (.txt .csv .json .svg .html, in
 any case), else text. -o writes through a temporary file and a rename: a
@@ -132,7 +132,9 @@ func runLens(ctx context.Context, a *app, o *lensOptions) error {
 
 // lensRequest tokenizes the prompt and the target.
 func lensRequest(m *inference.Model, o *lensOptions, a *app) (inference.Request, error) {
-	req := inference.Request{TopK: o.lens.topK, Target: -1, Sublayers: o.lens.sublayers}
+	// NextToken: the exports give every cell the rank and probability of
+	// the token that actually follows, the lens's most asked-for number.
+	req := inference.Request{TopK: o.lens.topK, Target: -1, Sublayers: o.lens.sublayers, NextToken: true}
 	for _, t := range m.Encode(o.prompt) {
 		req.IDs = append(req.IDs, t.ID)
 	}

@@ -84,11 +84,13 @@ func TestLensJSONMatchesReference(t *testing.T) {
 				Text string  `json:"text"`
 				Prob float64 `json:"prob"`
 			} `json:"top"`
-			Entropy       float64 `json:"entropy"`
-			KLToFinal     float64 `json:"kl_to_final"`
-			FinalTop1Rank int     `json:"final_top1_rank"`
-			FinalTop1Prob float64 `json:"final_top1_prob"`
-			TargetRank    *int    `json:"target_rank"`
+			Entropy       float64  `json:"entropy"`
+			KLToFinal     float64  `json:"kl_to_final"`
+			FinalTop1Rank int      `json:"final_top1_rank"`
+			FinalTop1Prob float64  `json:"final_top1_prob"`
+			TargetRank    *int     `json:"target_rank"`
+			NextRank      *int     `json:"next_rank"`
+			NextProb      *float64 `json:"next_prob"`
 		} `json:"cells"`
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
@@ -130,6 +132,9 @@ func TestLensJSONMatchesReference(t *testing.T) {
 		for p, c := range doc.Cells[row] {
 			if len(c.Top) != 10 || c.TargetRank == nil {
 				t.Fatalf("cell %d/%d: %d top entries, target rank %v", row, p, len(c.Top), c.TargetRank)
+			}
+			if (c.NextRank == nil) != (p == len(doc.Tokens)-1) {
+				t.Fatalf("cell %d/%d: next rank %v, want one at every position but the last", row, p, c.NextRank)
 			}
 			if c.Top[0].ID != r.TopIDs[row][p][0] || c.FinalTop1Rank != r.Rank[row][p] {
 				t.Errorf("cell %d/%d: top-1 %d rank %d, reference %d rank %d", row, p, c.Top[0].ID, c.FinalTop1Rank, r.TopIDs[row][p][0], r.Rank[row][p])
@@ -249,7 +254,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"lens", "--model", dir}, "lens needs a prompt", exitUsage},
 		{[]string{"lens", "--model", dir, "--prompt", "x", "--format", "xml"}, "unknown format", exitUsage},
 		{[]string{"lens", "--model", dir, "--prompt", "x", "--top-k", "99"}, "top-k 99", exitUsage},
-		{[]string{"lens", "--model", dir, "--device", "cpu", "--prompt", long}, "n_positions = 128", exitError},
+		{[]string{"lens", "--model", dir, "--prompt", long}, "n_positions = 128", exitError},
 		{[]string{"lens", "--model", t.TempDir(), "--prompt", "x"}, "config.json", exitError},
 		{[]string{"lens", "--model", "no-such-org/no-such-model", "--prompt", "x"}, "offline", exitError},
 		{[]string{"lens", "--model", dir, "--prompt", "x", "--device", "tpu"}, "unknown device", exitError},
@@ -350,7 +355,7 @@ func TestLensPromptFileExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, stdin := range []bool{false, true} {
-		args := []string{"lens", "--model", "demo", "--device", "cpu", "--prompt-file", path, "--format", "json"}
+		args := []string{"lens", "--model", "demo", "--prompt-file", path, "--format", "json"}
 		in := ""
 		if stdin {
 			args[len(args)-3], in = "-", text
@@ -385,7 +390,7 @@ func TestLensPromptFileExact(t *testing.T) {
 func TestLensOutputQuietAndAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "LENS.SVG")
-	out, errOut, err := runCmd(t, "lens", "-m", "demo", "--device", "cpu", "-p", "The man said that", "-o", path, "--metric", "entropy")
+	out, errOut, err := runCmd(t, "lens", "-m", "demo", "-p", "The man said that", "-o", path, "--metric", "entropy")
 	if err != nil || out != "" || errOut != "" {
 		t.Fatalf("stdout %q, stderr %q, %v", out, errOut, err)
 	}
@@ -394,7 +399,7 @@ func TestLensOutputQuietAndAtomic(t *testing.T) {
 	}
 	// A prompt the model cannot read fails after loading: no file appears.
 	bad := filepath.Join(dir, "bad.json")
-	if _, _, err := runCmd(t, "lens", "-m", "demo", "--device", "cpu", "-p", strings.Repeat("a b ", 400), "-o", bad); err == nil {
+	if _, _, err := runCmd(t, "lens", "-m", "demo", "-p", strings.Repeat("a b ", 400), "-o", bad); err == nil {
 		t.Fatal("an over-long prompt succeeded")
 	}
 	entries, _ := os.ReadDir(dir)
@@ -445,5 +450,45 @@ func TestProgressPrinter(t *testing.T) {
 	if s := tty.String(); !strings.Contains(s, "\r\033[Kdownloading model.safetensors: 1.0 MiB / 2.0 MiB, 1.0 MiB/s, ETA 1s") ||
 		!strings.Contains(s, "\r\033[Kdownloaded model.safetensors") || strings.Contains(s, "vocab\x1b") {
 		t.Errorf("terminal: %q", s)
+	}
+}
+
+// The next token's rank and probability agree with the top-k wherever the
+// next token is in it (the trained demo model puts it there often).
+func TestLensNextTokenAgreesWithTopK(t *testing.T) {
+	out, _, err := runCmd(t, "lens", "-m", "demo", "-p", "The man said that he would go to the door and", "-k", "50", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Tokens []struct{ ID int }
+		Cells  [][]struct {
+			Top []struct {
+				ID   int
+				Prob float64
+			}
+			NextRank *int     `json:"next_rank"`
+			NextProb *float64 `json:"next_prob"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	hits := 0
+	for r, row := range doc.Cells {
+		for p, c := range row[:len(row)-1] {
+			for j, top := range c.Top {
+				if top.ID != doc.Tokens[p+1].ID {
+					continue
+				}
+				hits++
+				if *c.NextRank != j || math.Abs(*c.NextProb-top.Prob) > 1e-12 {
+					t.Errorf("cell %d/%d: next token is top-%d (p %g), next_rank %d next_prob %g", r, p, j, top.Prob, *c.NextRank, *c.NextProb)
+				}
+			}
+		}
+	}
+	if hits < 10 {
+		t.Errorf("the next token is in the top-50 of only %d cells: the check checked little", hits)
 	}
 }
