@@ -39,3 +39,11 @@ PY
   /usr/bin/python3 "$ref/lens_ref.py" "$d" --dtypes f64 --topk 10 --prompt "The Eiffel Tower is in the city of" --out "$out/eiffel-mid$((i+1)).json"
   rm -rf "$d"
 done
+
+# Tuned lenses (weights/tunedlens/testdata/lenses, written by make_tuned.py for
+# tiny-f32): lens_ref.py --tuned applies translator l to h[l], l < n_layer.
+lenses=$root/weights/tunedlens/testdata/lenses
+lens tuned-f32 tiny-f32 --prompt "The Eiffel Tower is in the city of" --tuned "$lenses/f32"
+lens tuned-bf16 tiny-f32 --prompt "Hello world, hello lens" --prepend-bos --tuned "$lenses/bf16-prefixed"
+lens tuned-nobias tiny-f32 --prompt $'Caf\u00e9 na\u00efve \u2014 tabs\tand spaces' --tuned "$lenses/nobias"
+lens tuned-legacy tiny-f32 --prompt "The quick brown fox jumps over the lazy dog" --tuned "$lenses/legacy-f32"
