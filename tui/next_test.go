@@ -30,7 +30,9 @@ func TestNextTokenFlow(t *testing.T) {
 			x.waitFor(t, "the lens", func(s string) bool { return b.lensFor(ids) != nil && strings.Contains(s, "6 tok") })
 			l := b.lensFor(ids)
 			x.keys("tab")
-			s := x.waitFor(t, "the grid", func(s string) bool { return strings.Contains(s, "next →") })
+			s := x.waitFor(t, "the whole grid", func(s string) bool {
+				return strings.Contains(s, "next →") && !strings.Contains(s, "computing") && !strings.Contains(s, " ·  ") // no pending cell
+			})
 
 			r := m.layout()
 			lines := strings.Split(s, "\n")
