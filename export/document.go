@@ -31,6 +31,10 @@ type Document struct {
 	FinalTop1   []TokenRef   `json:"final_top1"`
 	Rows        []RowInfo    `json:"rows"`
 	Cells       [][]CellInfo `json:"cells"`
+	// LockIn gives, per position, the row (an index into Rows) from which
+	// the top-1 equals the output's top-1 and stays equal up to the
+	// output; null where the output row has no top-1.
+	LockIn []*int `json:"lock_in"`
 	// NonFinite says where the residual stream stopped being finite, e.g.
 	// "layer 1: activations overflow (inf) at position 3"; empty for a
 	// healthy lens.
@@ -127,6 +131,7 @@ type Conventions struct {
 	Next    string `json:"next"`
 	Top     string `json:"top"`
 	Predict string `json:"positions"`
+	LockIn  string `json:"lock_in"`
 }
 
 var conventions = Conventions{
@@ -137,6 +142,7 @@ var conventions = Conventions{
 	Next:    "next_rank, next_prob: of the prompt's token at position t+1 in the row at position t",
 	Top:     "descending probability, ties by smaller id",
 	Predict: "position t predicts token t+1",
+	LockIn:  "per position, the lowest row (index into rows) from which every row's top-1 equals the last row's top-1",
 }
 
 // Source is what a document needs besides the lens: the model's identity
@@ -179,6 +185,13 @@ func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK in
 	}
 	if l.NonFinite != nil {
 		d.NonFinite = l.NonFinite.String()
+	}
+	for _, r := range l.LockIns() {
+		if r < 0 {
+			d.LockIn = append(d.LockIn, nil)
+		} else {
+			d.LockIn = append(d.LockIn, &r)
+		}
 	}
 	d.Cells = make([][]CellInfo, len(l.Cells))
 	for r, row := range l.Cells {

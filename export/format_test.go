@@ -208,9 +208,15 @@ func TestJSONNonFinite(t *testing.T) {
 	var raw struct {
 		NonFinite string `json:"nonfinite"`
 		Cells     [][]map[string]any
+		LockIn    []any `json:"lock_in"`
 	}
 	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
 		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	// Position 0's top-1 is the output's from the embedding up; position
+	// 1's output row has no top-1.
+	if len(raw.LockIn) != 2 || raw.LockIn[0] != 0.0 || raw.LockIn[1] != nil {
+		t.Errorf("lock_in %v, want [0 null]", raw.LockIn)
 	}
 	bad := raw.Cells[1][1]
 	for _, k := range []string{"entropy", "kl_to_final", "final_top1_prob", "target_prob"} {

@@ -58,6 +58,7 @@ type KeyMap struct {
 	Metric    key.Binding
 	Numbers   key.Binding
 	Scale     key.Binding
+	LockIn    key.Binding
 	Target    key.Binding
 	Sublayers key.Binding
 	BOS       key.Binding
@@ -129,6 +130,7 @@ func DefaultKeyMap() KeyMap {
 		Metric:    b(ks("m"), "m", "colour metric"),
 		Numbers:   b(ks("n"), "n", "tokens/numbers"),
 		Scale:     b(ks("K"), "K", "kl/ce scale"),
+		LockIn:    b(ks("L"), "L", "mark lock-in ▲"),
 		Target:    b(ks("t"), "t", "pin target"),
 		Sublayers: b(ks("s"), "s", "sublayers"),
 		BOS:       b(ks("b"), "b", "BOS"),
@@ -163,7 +165,7 @@ func (k KeyMap) groups() []keyGroup {
 			k.DeleteWordBack, k.DeleteWordForward, k.DeleteToStart, k.DeleteToEnd, k.Undo, k.Redo,
 			k.HistPrev, k.HistNext, k.Paste}},
 		{"grid: move", []key.Binding{k.Up, k.Down, k.Left, k.Right, k.Top, k.Bottom, k.Home, k.End, k.PageUp, k.PageDown}},
-		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Scale, k.Fit, k.Target, k.Sublayers, k.BOS}},
+		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Scale, k.LockIn, k.Fit, k.Target, k.Sublayers, k.BOS}},
 		{"grid: act", []key.Binding{k.Copy, k.Export, k.QuitGrid}},
 		{"target input", []key.Binding{k.Accept, k.Cancel}},
 		{"this help", []key.Binding{k.HelpUp, k.HelpDown, k.HelpPgUp, k.HelpPgDn, k.HelpExit}},

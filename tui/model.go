@@ -401,6 +401,11 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 		m.status.setNotice("colour: " + m.metric.Label())
 	case key.Matches(k, km.Numbers):
 		g.numbers = !g.numbers
+	case key.Matches(k, km.LockIn):
+		g.locks = !g.locks
+		if g.locks {
+			m.status.setNotice("▲ marks each column's lock-in row (L hides them)")
+		}
 	case key.Matches(k, km.Scale):
 		m.fixed = !m.fixed
 		if m.fixed {
@@ -469,7 +474,8 @@ func promptRows(height int) int { return clampInt((height-2)/4, 1, 8) }
 // layout places the prompt at the top (as many lines as its text needs, up
 // to promptRows), the status line at the bottom, and the grid and the
 // panel between them: the panel to the right from 100 columns, else below
-// the grid, taking what the grid does not need.
+// the grid, taking what the grid does not need (at least 8 lines, or half
+// the height).
 func (m *Model) layout() regions {
 	m.prompt.SetWidth(m.width)
 	ph := clampInt(m.prompt.Rows(), 1, promptRows(m.height))
@@ -481,8 +487,8 @@ func (m *Model) layout() regions {
 		r.panelX, r.panelY, r.panelW, r.panelH, r.side = m.width-pw, ph, pw, body, true
 		return r
 	}
-	need := m.grid.rows + 1
-	panelH := clampInt(body-need-1, min(8, body/2), 12)
+	need := m.grid.rows + 2 // the rows and the two header lines
+	panelH := max(body-need-1, min(8, body/2))
 	panelH = clampInt(panelH, 0, max(0, body-3))
 	gh := body - panelH
 	r.gridX, r.gridY, r.gridW, r.gridH = 0, ph, m.width, gh

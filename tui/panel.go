@@ -51,46 +51,47 @@ func (p panel) stats(width int) []string {
 		where = "embedding"
 	}
 	if last {
-		where = fmt.Sprintf("layer %s (model output)", d.rows[p.row].Name)
+		where = fmt.Sprintf("layer %s (output)", d.rows[p.row].Name)
 	}
+	mu := st.Muted.Render
 	// Positions count from 1 on screen, as the status bar's token count.
-	lines := []string{
-		st.Title.Render(where) + st.Muted.Render(fmt.Sprintf(" · pos %d of %d", p.col+1, d.columns())),
-		st.Muted.Render("input  ") + d.headers[p.col] + st.Muted.Render(fmt.Sprintf(" #%d", d.ids[p.col])),
-	}
+	lines := flow(width, "  ", st.Title.Render(where), mu(fmt.Sprintf("· pos %d of %d", p.col+1, d.columns())))
+	lines = append(lines, flow(width, "       ", mu("input  ")+d.headers[p.col], mu(fmt.Sprintf("#%d", d.ids[p.col])))...)
 	c, ok := d.cell(p.row, p.col)
-	next := st.Muted.Render("next   ")
+	next := []string{mu("next   ")}
 	switch id := d.nextID(p.col); {
 	case id < 0:
-		next += st.Muted.Render("(end of prompt)")
+		next[0] += mu("(end of prompt)")
 	case p.col+1 < d.columns():
-		next += d.headers[p.col+1] + st.Muted.Render(fmt.Sprintf(" #%d", id))
+		next[0] += d.headers[p.col+1]
+		next = append(next, mu(fmt.Sprintf("#%d", id)))
 	default:
-		next += d.unread + st.Muted.Render(fmt.Sprintf(" #%d", id)) + st.Warn.Render(" (not read)")
+		next[0] += d.unread
+		next = append(next, mu(fmt.Sprintf("#%d", id)), st.Warn.Render("(not read)"))
 	}
 	if ok && c.NextRank >= 0 {
-		next += st.Muted.Render(" rank ") + fmt.Sprint(c.NextRank) + st.Muted.Render(" p ") + display.Prob(c.NextProb)
+		next = append(next, mu("rank ")+fmt.Sprint(c.NextRank), mu("p ")+display.Prob(c.NextProb))
 		if len(c.Top) > 0 && c.Top[0].ID == d.nextID(p.col) {
-			next += st.OK.Render(" = top-1")
+			next = append(next, st.OK.Render("= top-1"))
 		}
 	}
-	lines = append(lines, next)
+	lines = append(lines, flow(width, "       ", next...)...)
 	switch {
 	case !ok && p.err != "":
 		// The status bar cuts a long error; here it wraps.
 		return append(lines, strings.Split(st.Error.Render(lipgloss.Wrap(p.err, max(10, width), " ")), "\n")...)
 	case !ok:
-		return append(lines, st.Muted.Render("computing…"))
+		return append(lines, mu("computing…"))
 	}
-	lines = append(lines,
-		st.Muted.Render("entropy ")+fmt.Sprintf("%.2f", c.Entropy)+st.Muted.Render(" nats  KL→final ")+fmt.Sprintf("%.2f", c.KLToFinal))
+	lines = append(lines, flow(width, "  ", mu("entropy ")+fmt.Sprintf("%.2f", c.Entropy)+mu(" nats"), mu(" KL→final ")+fmt.Sprintf("%.2f", c.KLToFinal))...)
 	if final := d.cells[len(d.rows)-1][p.col]; len(final.Top) > 0 {
-		lines = append(lines, st.Muted.Render("final  ")+p.text(final.Top[0].ID)+
-			st.Muted.Render(" rank ")+fmt.Sprint(c.FinalTop1Rank)+st.Muted.Render(" p ")+display.Prob(c.FinalTop1Prob))
+		lines = append(lines, flow(width, "       ", mu("final  ")+p.text(final.Top[0].ID),
+			mu("rank ")+fmt.Sprint(c.FinalTop1Rank), mu("p ")+display.Prob(c.FinalTop1Prob))...)
 	}
+	lines = append(lines, flow(width, "  ", p.lockInLine()...)...)
 	if p.targetText != "" && c.TargetRank >= 0 {
-		lines = append(lines, st.Muted.Render("target ")+p.targetText+
-			st.Muted.Render(" rank ")+fmt.Sprint(c.TargetRank)+st.Muted.Render(" p ")+display.Prob(c.TargetProb))
+		lines = append(lines, flow(width, "       ", mu("target ")+p.targetText,
+			mu("rank ")+fmt.Sprint(c.TargetRank), mu("p ")+display.Prob(c.TargetProb))...)
 	}
 	return lines
 }
@@ -214,3 +215,46 @@ func bar(p float64, w int) string {
 }
 
 func clamp01(v float64) float64 { return min(max(v, 0), 1) }
+
+// lockInLine says where the cursor column's prediction locks in: the
+// lowest row from which the top-1 is the output's (parts for flow).
+func (p panel) lockInLine() []string {
+	st, d := p.styles, p.data
+	r := d.lockIn(p.col)
+	out := len(d.rows) - 1
+	switch {
+	case r < 0:
+		return []string{st.Muted.Render("no lock-in:"), st.Muted.Render("the output has no top-1")}
+	case r == out:
+		return []string{st.Muted.Render("locks in only at the output")}
+	}
+	where := "layer " + d.rows[r].Name
+	if r == 0 {
+		where = "the embedding"
+	}
+	parts := []string{st.Muted.Render("locks in at ") + where}
+	if r <= p.row && p.row < out {
+		parts = append(parts, st.Muted.Render("· row agrees"))
+	}
+	return parts
+}
+
+// flow joins styled parts with spaces into lines of at most width cells,
+// starting a new line, after indent, where the next part does not fit; a
+// part longer than a line is cut later by the panel.
+func flow(width int, indent string, parts ...string) []string {
+	var lines []string
+	cur := ""
+	for i, part := range parts {
+		switch {
+		case i == 0:
+			cur = part
+		case lipgloss.Width(cur)+1+lipgloss.Width(part) <= width:
+			cur += " " + part
+		default:
+			lines = append(lines, cur)
+			cur = indent + part
+		}
+	}
+	return append(lines, cur)
+}
