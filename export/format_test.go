@@ -394,3 +394,39 @@ func TestWriteLeavesWriterUntouchedOnError(t *testing.T) {
 		t.Errorf("wrote %d bytes before failing", buf.Len())
 	}
 }
+
+// TestCellDoc: one cell as JSON, with the fields of a document's cell
+// (flattened), where it is, and null for what it lacks.
+func TestCellDoc(t *testing.T) {
+	l, src := hostileLens()
+	out := l.Rows[1]
+	b, err := NewCellDoc(src, l.Rows[0], 0, l.IDs[0], l.IDs[1], l.Cells[0][0], l.Target, &out).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if raw["schema"] != CellSchema || raw["position"] != 0.0 || raw["entropy"] != 1.5 || raw["next_rank"] != 4.0 ||
+		raw["next"].(map[string]any)["id"] != 2.0 || raw["lock_in"].(map[string]any)["name"] != "1" || len(raw["top"].([]any)) != 2 {
+		t.Errorf("cell JSON:\n%s", b)
+	}
+	// The last position's cell: no next token, and a NaN statistic is null.
+	b, err = NewCellDoc(src, l.Rows[0], 1, l.IDs[1], -1, l.Cells[0][1], -1, nil).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = nil
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"next", "lock_in", "kl_to_final", "next_rank"} {
+		if v, ok := raw[k]; !ok || v != nil {
+			t.Errorf("%s = %v (present %v), want null", k, v, ok)
+		}
+	}
+	if _, ok := raw["target"]; ok {
+		t.Errorf("a target without one:\n%s", b)
+	}
+}

@@ -23,6 +23,7 @@ type panel struct {
 	fixed      bool // kl and ce on 0..ln V
 	text       func(id int) string
 	row, col   int
+	scroll     int    // first top-k entry shown when they do not all fit
 	targetText string // printable pinned target; "" for none
 	side       bool   // beside the grid (else below)
 	note       string // why this model (e.g. a fallback); "" for none
@@ -97,7 +98,9 @@ func (p panel) stats(width int) []string {
 }
 
 // topK returns up to n lines of the cursor cell's predictions in width
-// cells: rank, token, bar, probability.
+// cells: rank, token, id (when there is room), bar, probability. When the
+// top-k is longer than n lines it scrolls from p.scroll, with a line saying
+// how many more are above or below.
 func (p panel) topK(width, n int) []string {
 	c, ok := p.data.cell(p.row, p.col)
 	if !ok || n <= 0 {
@@ -105,15 +108,41 @@ func (p panel) topK(width, n int) []string {
 	}
 	st := p.styles
 	tokW := clampInt(width/3, 6, 14)
-	barW := max(0, width-3-1-tokW-1-1-6)
-	var lines []string
-	for i, pr := range c.Top {
-		if i == n {
-			break
+	idW := 0
+	if width >= 40 {
+		idW = 7 // " #50256"
+	}
+	barW := max(0, width-3-1-tokW-idW-1-1-6)
+	k := len(c.Top)
+	first, last := 0, k // entries shown: [first, last)
+	if k > n {
+		// The last page needs only the line above; the others may need
+		// both lines.
+		first = clampInt(p.scroll, 0, max(0, k-(n-1)))
+		room := n
+		if first > 0 {
+			room--
 		}
-		line := st.Muted.Render(fmt.Sprintf("%2d ", i+1)) + fit(p.text(pr.ID), tokW) + " " +
-			st.Bar.Render(bar(pr.Prob, barW)) + " " + fitLeft(display.Prob(pr.Prob), 6)
+		if first+room < k {
+			room--
+		}
+		last = min(k, first+max(1, room))
+	}
+	var lines []string
+	if first > 0 {
+		lines = append(lines, st.Muted.Render(fmt.Sprintf("   ▲ %d more ([)", first)))
+	}
+	for i := first; i < last; i++ {
+		pr := c.Top[i]
+		line := st.Muted.Render(fmt.Sprintf("%2d ", i+1)) + fit(p.text(pr.ID), tokW)
+		if idW > 0 {
+			line += st.Muted.Render(fitLeft(fmt.Sprintf("#%d", pr.ID), idW))
+		}
+		line += " " + st.Bar.Render(bar(pr.Prob, barW)) + " " + fitLeft(display.Prob(pr.Prob), 6)
 		lines = append(lines, line)
+	}
+	if last < k {
+		lines = append(lines, st.Muted.Render(fmt.Sprintf("   ▼ %d more (])", k-last)))
 	}
 	return lines
 }
