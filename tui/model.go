@@ -59,12 +59,12 @@ type Model struct {
 	inputKind inputKind // what the input is for
 	query     string    // the last token searched for (/)
 	topScroll int       // first top-k entry the panel shows
-	grid     grid
-	panel    panel
-	status   statusBar
-	help     helpView
-	showHelp bool
-	spin     spinner.Model
+	grid      grid
+	panel     panel
+	status    statusBar
+	help      helpView
+	showHelp  bool
+	spin      spinner.Model
 
 	bos        bool
 	sublayers  bool
