@@ -179,3 +179,46 @@ func flagError(flag string, err error) error {
 	}
 	return usagef("%s: %s", flag, msg)
 }
+
+// compareFlags name a run B that differs from the lens's run in one thing.
+type compareFlags struct {
+	prompt    string // --compare-prompt
+	promptSet bool   // --compare-prompt was given (it may be "", with --bos)
+	model     string // --compare-model
+}
+
+func (f *compareFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.prompt, "compare-prompt", "", "compare with this prompt (same model and lens): KL(P_A ‖ P_B) per cell, right-aligned")
+	fs.StringVar(&f.model, "compare-model", "", "compare with this checkpoint (same tokenizer and number of layers), same prompt")
+	cmd.RegisterFlagCompletionFunc("compare-model", completeModels)
+}
+
+// check records which run B was asked for and refuses more than one.
+func (f *compareFlags) check(cmd *cobra.Command) error {
+	f.promptSet = cmd.Flags().Changed("compare-prompt")
+	given := 0
+	for _, name := range []string{"compare-prompt", "compare-model"} {
+		if cmd.Flags().Changed(name) {
+			given++
+		}
+	}
+	switch {
+	case given > 1:
+		return usagef("run B changes one thing: give one of --compare-prompt and --compare-model")
+	case cmd.Flags().Changed("compare-model") && strings.TrimSpace(f.model) == "":
+		return usagef("--compare-model is empty")
+	}
+	return nil
+}
+
+// on reports whether a run B was asked for.
+func (f *compareFlags) on() bool { return f.promptSet || f.model != "" }
+
+// differs names what run B changes, as the JSON's compare.b.differs.
+func (f *compareFlags) differs() string {
+	if f.promptSet {
+		return "prompt"
+	}
+	return "model"
+}
