@@ -32,6 +32,7 @@ type State struct {
 	stats    buffer // [rows] rowStats (12 words each)
 	topIDs   buffer // [rows, maxTopK] int32
 	topVals  buffer // [rows, maxTopK]
+	trOut    buffer // [rows, C] a tuned lens translator's x·Wᵀ
 
 	allocs []DevicePtr
 	prof   *profiler
@@ -117,10 +118,11 @@ func stateBytes(cfg Config) int64 {
 }
 
 // lensBytes is the device memory the lens buffers take for rows rows:
-// ln_f input, logits, final and row statistics, top-k ids and values.
+// ln_f input, logits, final and row statistics, top-k ids and values, a
+// translator's output.
 func lensBytes(rows, C, V int) int64 {
 	r := int64(rows)
-	return 4 * (r*int64(C) + r*int64(V) + r*6 + r*12 + 2*r*maxTopK)
+	return 4 * (2*r*int64(C) + r*int64(V) + r*6 + r*12 + 2*r*maxTopK)
 }
 
 // alloc allocates n float32s; the device lock is held.
@@ -138,7 +140,7 @@ func (s *State) growLens(rows int) error {
 	if rows <= s.lensRows {
 		return nil
 	}
-	for _, b := range []buffer{s.lensIn, s.logits, s.final, s.stats, s.topIDs, s.topVals} {
+	for _, b := range []buffer{s.lensIn, s.logits, s.final, s.stats, s.topIDs, s.topVals, s.trOut} {
 		if b.p == 0 {
 			continue
 		}
@@ -160,6 +162,7 @@ func (s *State) growLens(rows int) error {
 	s.lensIn, s.logits = alloc(rows*C), alloc(rows*V)
 	s.final, s.stats = alloc(rows*6), alloc(rows*12)
 	s.topIDs, s.topVals = alloc(rows*maxTopK), alloc(rows*maxTopK)
+	s.trOut = alloc(rows * C)
 	if err != nil {
 		return err
 	}
