@@ -26,6 +26,7 @@ type Document struct {
 	BOS         bool         `json:"bos"`
 	TopK        int          `json:"top_k"`
 	Target      *TokenRef    `json:"target,omitempty"`
+	Lens        LensInfo     `json:"lens"`
 	Conventions Conventions  `json:"conventions"`
 	Tokens      []TokenRef   `json:"tokens"`
 	FinalTop1   []TokenRef   `json:"final_top1"`
@@ -36,6 +37,26 @@ type Document struct {
 	// healthy lens.
 	NonFinite string `json:"nonfinite,omitempty"`
 }
+
+// LensInfo says which lens decoded the rows.
+type LensInfo struct {
+	Kind   string `json:"kind"`             // "logit" or "tuned"
+	Source string `json:"source,omitempty"` // a tuned lens's origin: "published", "built-in", a folder, REPO/FOLDER
+}
+
+// Name is the lens in a title: "logit lens", "tuned lens (built-in)".
+func (l LensInfo) Name() string {
+	if l.Kind != "tuned" {
+		return "logit lens"
+	}
+	if l.Source == "" {
+		return "tuned lens"
+	}
+	return "tuned lens (" + l.Source + ")"
+}
+
+// tunedConvention replaces Conventions.Lens for a tuned lens.
+const tunedConvention = "logits = ln_f(h + h @ W_l^T + b_l) @ W_U for rows l < n_layer (the tuned lens's translators, added residually), ln_f(h) @ W_U for the last row, the model's output"
 
 // ModelInfo is the model's identity and shape.
 type ModelInfo struct {
@@ -161,6 +182,11 @@ func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK in
 			NPositions: cfg.NPositions, VocabSize: cfg.VocabSize},
 		Device: info.Device, BLAS: info.BLAS, Prompt: prompt, BOS: bos, TopK: topK,
 		Conventions: conventions,
+		Lens:        LensInfo{Kind: "logit"},
+	}
+	if l.Tuned != nil {
+		d.Lens = LensInfo{Kind: "tuned", Source: l.Tuned.Source}
+		d.Conventions.Lens = tunedConvention
 	}
 	if l.Target >= 0 {
 		t := tok(l.Target)
