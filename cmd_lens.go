@@ -18,6 +18,7 @@ type lensOptions struct {
 	model  modelFlags
 	prompt string
 	lens   lensFlags
+	tuned  lensChoice // --lens
 	format export.Format
 	output string         // -o; "" or "-" is stdout
 	figure export.Options // metric and palette, for svg and html
@@ -36,7 +37,8 @@ func newLensCmd(a *app, run func(context.Context, *lensOptions) error) *cobra.Co
 		Short: "Compute one lens and print it as text, CSV, JSON, SVG or HTML",
 		Long: `Compute the logit lens of one prompt and write it without a terminal UI.
 
-Every layer's residual stream is decoded through ln_f and the unembedding;
+Every layer's residual stream is decoded through ln_f and the unembedding
+(with --lens tuned, through a tuned lens's translator first: see tune);
 each cell (layer, position) gets its top-k, entropy and KL(P_final ‖ P_row)
 in nats, and the rank and probability of the output's top-1, of the next
 prompt token (csv, json) and of --target. Position t predicts token t+1.
@@ -48,6 +50,7 @@ html figures and are refused with the other formats.`,
 		Example: `  logitlens lens -m demo -p "The man said that"
   logitlens lens -m gpt2 -p "The Eiffel Tower is in the city of" --target " Paris" --format csv
   logitlens lens -m gpt2 --prompt-file essay.txt -o lens.html --metric kl
+  logitlens lens -m gpt2 --lens tuned -p "The Eiffel Tower is in the city of"
   cat prompt.txt | logitlens lens -m gpt2 --prompt-file - --format json`,
 		Args: noArgs(` (give the prompt with --prompt "..." or --prompt-file FILE)`),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,6 +60,12 @@ html figures and are refused with the other formats.`,
 			}
 			if err := o.lens.check(); err != nil {
 				return err
+			}
+			if err := o.tuned.check(); err != nil {
+				return err
+			}
+			if o.tuned.tuned && o.lens.sublayers {
+				return usagef("--sublayers: the tuned lens has translators only for block outputs; sublayer rows need --lens logit")
 			}
 			var err error
 			if o.format, err = export.FormatOf(format, o.output); err != nil {
@@ -94,6 +103,7 @@ html figures and are refused with the other formats.`,
 	o.model.register(cmd)
 	pf.register(cmd, "", "the prompt")
 	o.lens.register(cmd, "predictions per cell")
+	o.tuned.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&format, "format", "", "output format: text, csv, json, svg or html (default: from -o's extension, else text)")
 	fs.StringVarP(&o.output, "output", "o", "", `write to FILE instead of stdout ("-" for stdout)`)
@@ -115,6 +125,10 @@ func runLens(ctx context.Context, a *app, o *lensOptions) error {
 	defer m.Close()
 	req, err := lensRequest(m, o, a)
 	if err != nil {
+		return err
+	}
+	warn := func(msg string) { fmt.Fprintln(a.stderr, "warning:", msg) }
+	if req.Tuned, err = o.tuned.load(ctx, m, o.model.loadOptions(progressPrinter(a.stderr, a.stderrTTY)).Hub, warn); err != nil {
 		return err
 	}
 	sess := m.NewSession()

@@ -286,7 +286,7 @@ func TestCommandErrors(t *testing.T) {
 // fang pads lines to the terminal's width: the golden keeps them trimmed.
 func TestHelpGolden(t *testing.T) {
 	var got strings.Builder
-	for _, args := range [][]string{{"--help"}, {"lens", "--help"}, {"serve", "--help"}, {"bench", "--help"}, {"download", "--help"}, {"models", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"lens", "--help"}, {"serve", "--help"}, {"bench", "--help"}, {"download", "--help"}, {"models", "--help"}, {"tune", "--help"}} {
 		out, errOut, err := runCmd(t, args...)
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
