@@ -169,13 +169,8 @@ func (d *cudaDevice) Forward(ctx context.Context, ids []int, p0 int) error {
 	return st.Forward(ids, p0)
 }
 
-// Lens implements Device. Next-token statistics need a per-row token in
-// the lens_stats kernel, which it does not have yet: they are refused
-// rather than computed wrong.
+// Lens implements Device.
 func (d *cudaDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) error {
-	if req.Next != nil {
-		return fmt.Errorf("inference: cuda: next-token probability and rank: %w (the lens_stats kernel takes one target per launch); use --device cpu", ErrUnsupported)
-	}
 	cfg := d.b.model.Config()
 	if err := checkTuned(cfg.NEmbd, cfg.NLayer, req); err != nil {
 		return err
@@ -194,7 +189,7 @@ func (d *cudaDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) er
 		streams[r] = row.stream()
 	}
 	creq := cuda.LensRequest{Streams: streams, From: req.From, To: req.To,
-		TopK: req.TopK, Target: req.Target, LogitsOnly: req.LogitsOnly}
+		TopK: req.TopK, Target: req.Target, Next: req.Next, LogitsOnly: req.LogitsOnly}
 	if req.Tuned != nil {
 		if creq.Translators, err = d.b.translators(req.Tuned); err != nil {
 			return err
@@ -258,16 +253,18 @@ func cellFromCUDA(c cuda.Cell, finalNonFinite bool) Cell {
 	}
 	cell := Cell{Top: top, Entropy: c.Entropy, KLToFinal: c.KLToFinal,
 		FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: c.FinalTop1Prob,
-		TargetRank: c.TargetRank, TargetProb: c.TargetProb, NextRank: -1}
+		TargetRank: c.TargetRank, TargetProb: c.TargetProb, NextRank: c.NextRank, NextProb: c.NextProb}
 	if finalNonFinite {
 		cell.KLToFinal, cell.FinalTop1Rank, cell.FinalTop1Prob = math.NaN(), -1, math.NaN()
 	}
 	return cell
 }
 
-// classifyNonFinite completes the non-finite cells of out: it copies the
-// residual rows of their streams back (rare: only a broken checkpoint has
-// any) and says what broke.
+// classifyNonFinite completes the non-finite cells of out as the CPU
+// device does (setNonFinite): it copies the residual rows of their
+// streams back (rare: only a broken checkpoint has any) and says what
+// broke; the target's and the next token's probabilities are NaN where
+// the cell has them.
 func (d *cudaDevice) classifyNonFinite(st *cuda.State, streams []int, req LensRequest, out [][]Cell) error {
 	C := d.b.model.Config().NEmbd
 	for r, row := range out {
@@ -282,7 +279,11 @@ func (d *cudaDevice) classifyNonFinite(st *cuda.State, streams []int, req LensRe
 					return err
 				}
 			}
-			setNonFinite(&row[t], residualKind(h[t*C:(t+1)*C]), req.Target, -1)
+			next := -1
+			if req.Next != nil {
+				next = req.Next[t]
+			}
+			setNonFinite(&row[t], residualKind(h[t*C:(t+1)*C]), req.Target, next)
 		}
 	}
 	return nil
