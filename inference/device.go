@@ -65,6 +65,15 @@ type Device interface {
 	// A field of req the device cannot honour gets ErrUnsupported, never
 	// a cell computed without it.
 	Lens(ctx context.Context, req LensRequest, out [][]Cell) error
+	// Logits decodes the stored rows req.Rows at positions req.From..
+	// req.To−1 as Lens does (ln_f, the unembedding, req.Tuned's
+	// translators) and copies their logits to the host, reduced to
+	// nothing: out[(r·n + t−req.From)·V + v], n = req.To−req.From, V the
+	// vocabulary. Comparing two runs needs both runs' whole distributions
+	// of a cell at once (KL over the vocabulary), and two runs may live on
+	// two devices of two models, so they meet on the host. The other
+	// fields of req are ignored.
+	Logits(ctx context.Context, req LensRequest, out []float32) error
 	// Close frees what the device allocated. It may be called more than
 	// once.
 	Close() error

@@ -238,6 +238,12 @@ func (b *cudaBackend) translators(lens *tunedlens.Lens) (*cuda.Translators, erro
 	return t, nil
 }
 
+// Logits implements Device. Package cuda reduces the logits on the GPU
+// and has no call that copies them back yet.
+func (d *cudaDevice) Logits(ctx context.Context, req LensRequest, out []float32) error {
+	return fmt.Errorf("inference: cuda: the logits on the host that comparing two runs needs: %w; use --device cpu", ErrUnsupported)
+}
+
 // cellFromCUDA maps a cuda.Cell to a Cell. The device's sums turn NaN or
 // infinite when a logit is not finite (exp(NaN), Inf − Inf, 0·Inf), so a
 // row whose entropy is not finite is a non-finite cell, classified later
