@@ -81,6 +81,10 @@ func TestLensFlags(t *testing.T) {
 	if err != nil || o.figure != (export.Options{Metric: export.MetricKL, Palette: "cividis"}) {
 		t.Errorf("figure options %+v, %v", o, err)
 	}
+	o, err = parseLens(t, "", "-p", "x", "--metric", "ce", "--kl-scale", "fixed", "-o", "a.svg")
+	if err != nil || o.figure != (export.Options{Metric: export.MetricCE, Palette: "viridis", FixedScale: true}) {
+		t.Errorf("fixed scale: %+v, %v", o, err)
+	}
 	if o, err = parseLens(t, "", "--bos"); err != nil || o.prompt != "" || !o.lens.bos {
 		t.Errorf("--bos alone: %+v, %v", o, err)
 	}
@@ -103,6 +107,8 @@ func TestLensFlagErrors(t *testing.T) {
 		{[]string{"-p", "x", "--palette", "foo", "-o", "x.csv"}, `unknown palette "foo"`},
 		{[]string{"-p", "x", "--metric", "kl", "--format", "json"}, "--metric colours the svg and html figures"},
 		{[]string{"-p", "x", "--palette", "gray"}, "--palette colours the svg and html figures; the text format"},
+		{[]string{"-p", "x", "--kl-scale", "fixed", "--format", "csv"}, "--kl-scale colours the svg and html figures"},
+		{[]string{"-p", "x", "--kl-scale", "log", "-o", "x.svg"}, `--kl-scale "log": want "lens" or "fixed"`},
 		{[]string{"-p", "x", "--metric", "target", "-o", "x.svg"}, "give --target"},
 		{[]string{"-p", "x", "--metric", "target", "--format", "csv"}, "give --target"},
 		{[]string{"-p", "x", "--format", "xml"}, `--format: unknown format "xml"`},
@@ -177,6 +183,10 @@ func TestExploreFlags(t *testing.T) {
 	if got.model.spec != "demo" || !got.model.named || got.prompt != "hi" || got.lens.topK != 3 || got.palette != "gray" || !got.lens.bos {
 		t.Errorf("parsed %+v", got)
 	}
+	if err := parse(t, newExploreCmd(testApp(), run), "", "--metric", "ce", "--kl-scale", "fixed", "--cell-width", "12"); err != nil ||
+		got.metric != export.MetricCE || !got.fixed || got.cellWidth != 12 {
+		t.Errorf("colour flags: %v %+v", err, got)
+	}
 	// --prompt-file gives the explorer the file's exact bytes.
 	exact := "def f(x):\r\n\treturn x  \r\n日本 👍🏽\n"
 	if err := parse(t, newExploreCmd(testApp(), run), exact, "--prompt-file", "-"); err != nil || got.prompt != exact {
@@ -186,7 +196,9 @@ func TestExploreFlags(t *testing.T) {
 	for _, c := range []struct {
 		stdin string
 		args  []string
-	}{{"", []string{"-k", "99"}}, {"", []string{"--palette", "jet"}}, {"", []string{"frobnicate"}}, {long, []string{"--prompt-file", "-"}}} {
+	}{{"", []string{"-k", "99"}}, {"", []string{"--palette", "jet"}}, {"", []string{"frobnicate"}}, {long, []string{"--prompt-file", "-"}},
+		{"", []string{"--metric", "loss"}}, {"", []string{"--metric", "target"}}, {"", []string{"--kl-scale", "log"}},
+		{"", []string{"--cell-width", "2"}}, {"", []string{"--cell-width", "99"}}} {
 		args := c.args
 		got = nil
 		err := parse(t, newExploreCmd(testApp(), run), c.stdin, args...)

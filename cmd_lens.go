@@ -31,7 +31,7 @@ func newLensCmd(a *app, run func(context.Context, *lensOptions) error) *cobra.Co
 	}
 	o := &lensOptions{}
 	var pf promptFlags
-	var format, metric, palette string
+	var format, metric, palette, scale string
 	cmd := &cobra.Command{
 		Use:   "lens",
 		Short: "Compute one lens and print it as text, CSV, JSON, SVG or HTML",
@@ -46,7 +46,8 @@ prompt token (csv, json) and of --target. Position t predicts token t+1.
 The format is --format, else -o's extension (.txt .csv .json .svg .html, in
 any case), else text. -o writes through a temporary file and a rename: a
 failed run leaves no partial file. --metric and --palette colour the svg and
-html figures and are refused with the other formats.`,
+html figures (--kl-scale fixed puts kl and ce on 0..ln V, so figures of
+different prompts compare) and are refused with the other formats.`,
 		Example: `  logitlens lens -m demo -p "The man said that"
   logitlens lens -m gpt2 -p "The Eiffel Tower is in the city of" --target " Paris" --format csv
   logitlens lens -m gpt2 --prompt-file essay.txt -o lens.html --metric kl
@@ -81,11 +82,14 @@ html figures and are refused with the other formats.`,
 				return err
 			}
 			o.figure.Palette = palette
+			if o.figure.FixedScale, err = parseScale(scale); err != nil {
+				return err
+			}
 			if o.figure.Metric == export.MetricTarget && o.lens.target == "" {
 				return usagef("--metric target needs a token to track: give --target")
 			}
 			if !o.format.Figure() {
-				for _, name := range []string{"metric", "palette"} {
+				for _, name := range []string{"metric", "palette", "kl-scale"} {
 					if fs.Changed(name) {
 						return usagef("--%s colours the svg and html figures; the %s format has no colours", name, o.format)
 					}
@@ -109,6 +113,7 @@ html figures and are refused with the other formats.`,
 	fs.StringVarP(&o.output, "output", "o", "", `write to FILE instead of stdout ("-" for stdout)`)
 	fs.StringVar(&metric, "metric", export.MetricProb.String(), "colour of the svg and html figures: "+strings.Join(export.MetricNames(), ", "))
 	registerPalette(cmd, &palette, "palette of the svg and html figures")
+	registerScale(cmd, &scale, "scale of the kl and ce colours in the figures")
 	cmd.RegisterFlagCompletionFunc("format", completeFixed(export.FormatNames()))
 	cmd.RegisterFlagCompletionFunc("metric", completeFixed(export.MetricNames()))
 	cmd.MarkFlagFilename("output", "txt", "csv", "json", "svg", "html", "htm")

@@ -104,9 +104,11 @@ type CellInfo struct {
 	TargetRank    *int       `json:"target_rank,omitempty"`
 	TargetProb    *Float     `json:"target_prob,omitempty"`
 	// NextRank and NextProb are the rank and probability of the prompt's
-	// next token (the one position t+1 holds); absent at the last position.
-	NextRank  *int   `json:"next_rank,omitempty"`
-	NextProb  *Float `json:"next_prob,omitempty"`
+	// next token (the one position t+1 holds); null at the last position,
+	// as in the reference (lens_ref.py), and where the lens was computed
+	// without them.
+	NextRank  *int   `json:"next_rank"`
+	NextProb  *Float `json:"next_prob"`
 	NonFinite string `json:"nonfinite,omitempty"`
 }
 
@@ -298,6 +300,10 @@ func (c CellInfo) stats() inference.Cell {
 	} else {
 		s.TargetProb = math.NaN()
 	}
+	s.NextRank, s.NextProb = -1, math.NaN()
+	if c.NextRank != nil && c.NextProb != nil {
+		s.NextRank, s.NextProb = *c.NextRank, float64(*c.NextProb)
+	}
 	return s
 }
 
@@ -314,17 +320,18 @@ func (d *Document) hasNext() bool {
 	return false
 }
 
-// maxKL is the largest finite KL to the final row among the cells.
-func (d *Document) maxKL() float64 {
-	m := 0.0
+// maxValue is the largest finite value of a metric among the cells (0 if
+// none), the top of a relative metric's scale.
+func (d *Document) maxValue(m Metric) float64 {
+	top := 0.0
 	for _, row := range d.Cells {
 		for _, c := range row {
-			if c.KLToFinal.Finite() {
-				m = max(m, float64(c.KLToFinal))
+			if v := m.Value(c.stats()); !math.IsNaN(v) && !math.IsInf(v, 0) {
+				top = max(top, v)
 			}
 		}
 	}
-	return m
+	return top
 }
 
 func kindName(k inference.RowKind) string {
