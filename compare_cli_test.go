@@ -21,6 +21,10 @@ func TestCompareFlags(t *testing.T) {
 	if err != nil || !o.compare.on() || o.compare.differs() != "prompt" || o.compare.prompt != "Rome" || o.figure.Metric != export.MetricKLAB {
 		t.Errorf("--compare-prompt: %+v, %v", o, err)
 	}
+	o, err = parseLens(t, "", "-p", "Paris", "--compare-lens", "tuned:lenses/gpt2", "--format", "json")
+	if err != nil || o.compare.differs() != "lens" || !o.compare.lens.tuned {
+		t.Errorf("--compare-lens: %+v, %v", o.compare, err)
+	}
 	o, err = parseLens(t, "", "-p", "Paris", "--compare-model", "distilgpt2", "--format", "json")
 	if err != nil || o.compare.differs() != "model" || o.compare.model != "distilgpt2" {
 		t.Errorf("--compare-model: %+v, %v", o, err)
@@ -36,6 +40,9 @@ func TestCompareFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"-p", "x", "--compare-prompt", "y", "--compare-model", "m"}, "give one of"},
+		{[]string{"-p", "x", "--compare-lens", "tuned", "--compare-model", "m"}, "give one of"},
+		{[]string{"-p", "x", "--compare-lens", "sideways"}, "--compare-lens"},
+		{[]string{"-p", "x", "--compare-lens", "tuned", "--sublayers"}, "--compare-lens logit"},
 		{[]string{"-p", "x", "--compare-prompt", ""}, "--compare-prompt is empty"},
 		{[]string{"-p", "x", "--compare-model", " "}, "--compare-model is empty"},
 		{[]string{"-p", "x", "--metric", "kl-ab", "-o", "x.svg"}, "colours a comparison"},
@@ -63,6 +70,15 @@ func TestLensCompareMatchesReference(t *testing.T) {
 		{"prompt-bos", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt, "--bos"} }},
 		{"model-seed11", func(g *compareGoldenDoc) []string {
 			return []string{"--compare-model", testmodel.Dir(t, *g.Compare.B.Model)}
+		}},
+		{"model-bf16", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-model", testmodel.Dir(t, *g.Compare.B.Model)}
+		}},
+		{"lens-tuned", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-lens", "tuned:" + testLens(*g.Compare.B.Tuned)}
+		}},
+		{"lens-logit", func(g *compareGoldenDoc) []string {
+			return []string{"--lens", "tuned:" + testLens(g.Tuned), "--compare-lens", *g.Compare.B.Tuned}
 		}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
@@ -122,6 +138,7 @@ func TestLensCompareMatchesReference(t *testing.T) {
 // compareGoldenDoc is the part of a comparison golden the CLI test reads.
 type compareGoldenDoc struct {
 	Model   string `json:"model_dir"`
+	Tuned   string `json:"tuned_lens"`
 	SHA256  string `json:"model_safetensors_sha256"`
 	Prompt  string `json:"prompt"`
 	Compare struct {
@@ -130,11 +147,18 @@ type compareGoldenDoc struct {
 		B       struct {
 			Prompt *string `json:"prompt"`
 			Model  *string `json:"model_dir"`
+			Tuned  *string `json:"tuned"`
 		} `json:"b"`
 		KL    [][]float64 `json:"kl_ab"`
 		Top1B [][]int     `json:"top1_b"`
 		ProbB [][]float64 `json:"prob_b_of_top1_a"`
 	} `json:"compare"`
+}
+
+// testLens is the folder of one of the tuned lenses written for tiny-f32
+// (weights/tunedlens/testdata/lenses).
+func testLens(name string) string {
+	return filepath.Join("weights", "tunedlens", "testdata", "lenses", name)
 }
 
 // A checkpoint with another number of layers is refused with both names.

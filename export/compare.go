@@ -33,8 +33,8 @@ type RunB struct {
 	Prompt string `json:"prompt"`
 	// Model is B's model (A's unless Differs is "model").
 	Model ModelInfo `json:"model"`
-	// Lens is B's lens: "logit", or "tuned" and where the tuned lens came from.
-	Lens   string     `json:"lens"`
+	// Lens is B's lens (A's unless Differs is "lens").
+	Lens   LensInfo   `json:"lens"`
 	Tokens []TokenRef `json:"tokens"`
 }
 
@@ -78,8 +78,12 @@ var compareConventions = CompareConventions{
 
 // AddComparison builds the document's compare block from c, whose run A
 // is the document's lens, with B's model as srcB and what B changes in b
-// (Differs, Prompt, Lens; the model and tokens are filled in here).
+// (Differs, Prompt; the model, lens and tokens are filled in here).
 func (d *Document) AddComparison(c *inference.Comparison, srcB Source, b RunB) {
+	b.Lens = LensInfo{Kind: "logit"}
+	if c.B.Tuned != nil {
+		b.Lens = LensInfo{Kind: "tuned", Source: c.B.Tuned.Source}
+	}
 	info := srcB.Info()
 	cfg := info.Config
 	b.Model = ModelInfo{ID: info.ID, NLayer: cfg.NLayer, NEmbd: cfg.NEmbd, NHead: cfg.NHead,

@@ -39,7 +39,7 @@ func compareDoc(t *testing.T, a, b string, target int) (*Document, *inference.Co
 		t.Fatal(err)
 	}
 	d := NewDocument(c.A, m, a, false, 5)
-	d.AddComparison(c, m, RunB{Differs: "prompt", Prompt: b, Lens: "logit"})
+	d.AddComparison(c, m, RunB{Differs: "prompt", Prompt: b})
 	return d, c
 }
 
@@ -253,7 +253,7 @@ func TestCompareMetrics(t *testing.T) {
 		{MetricDeltaTop1, -1, 0}, {MetricDeltaTop1, 0, 0.5}, {MetricDeltaTop1, 1, 1}, {MetricDeltaTarget, -0.5, 0.25},
 		{MetricKLAB, 0, 0.5}, {MetricKLAB, 2, 0.25}, {MetricKLAB, 4, 0}, {MetricKLAB, 9, 0},
 	} {
-		if got := NewScale(c.m, 50257, 4).T(c.v); math.Abs(got-c.t) > 1e-12 {
+		if got := NewScale(c.m, 50257, 4, false).T(c.v); math.Abs(got-c.t) > 1e-12 {
 			t.Errorf("%s: T(%g) = %g, want %g", c.m, c.v, got, c.t)
 		}
 	}

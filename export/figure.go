@@ -96,7 +96,7 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	l := &layout{d: d, metric: opt.Metric, scale: NewScale(opt.Metric, d.Model.VocabSize, d.maxKL()),
+	l := &layout{d: d, metric: opt.Metric, scale: NewScale(opt.Metric, d.Model.VocabSize, d.maxValue(opt.Metric), opt.FixedScale),
 		label: opt.Metric.Label(), pal: pal, cols: len(d.Tokens), rowH: cellH}
 	switch opt.Metric {
 	case MetricTarget:
@@ -105,7 +105,7 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 		l.label = "Δp(target " + clean(d.Target.Display) + ") (B − A)"
 	}
 	if opt.Metric.Pairwise() {
-		if err := l.setComparison(opt.Palette); err != nil {
+		if err := l.setComparison(opt); err != nil {
 			return nil, err
 		}
 	}
@@ -170,7 +170,7 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 // setComparison makes the layout draw the document's comparison: the
 // longer prompt's columns, two lines per cell, the diverging palette that
 // goes with palette and a scale up to the comparison's largest KL.
-func (l *layout) setComparison(palette string) error {
+func (l *layout) setComparison(opt Options) error {
 	d := l.d
 	cmp := d.Compare
 	if cmp == nil {
@@ -188,8 +188,8 @@ func (l *layout) setComparison(palette string) error {
 	l.cmp = cmp
 	l.cols = cmp.width(len(d.Tokens))
 	l.rowH = 2*cellH - 6
-	l.pal = theme.DivergingFor(palette)
-	l.scale = NewScale(l.metric, d.Model.VocabSize, cmp.maxKLAB())
+	l.pal = theme.DivergingFor(opt.Palette)
+	l.scale = NewScale(l.metric, d.Model.VocabSize, cmp.maxKLAB(), opt.FixedScale)
 	return nil
 }
 
