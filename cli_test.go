@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,7 +197,7 @@ func TestExploreFlags(t *testing.T) {
 		stdin string
 		args  []string
 	}{{"", []string{"-k", "99"}}, {"", []string{"--palette", "jet"}}, {"", []string{"frobnicate"}}, {long, []string{"--prompt-file", "-"}},
-		{"", []string{"--metric", "loss"}}, {"", []string{"--metric", "target"}}, {"", []string{"--kl-scale", "log"}},
+		{"", []string{"--metric", "loss"}}, {"", []string{"--metric", "target"}}, {"", []string{"--metric", "kl-ab"}}, {"", []string{"--kl-scale", "log"}},
 		{"", []string{"--cell-width", "2"}}, {"", []string{"--cell-width", "99"}}} {
 		args := c.args
 		got = nil
@@ -308,6 +309,80 @@ func TestExitCodes(t *testing.T) {
 	} {
 		if got := exitCode(c.err); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+func TestLensChoiceFlag(t *testing.T) {
+	for _, c := range []struct {
+		value  string
+		tuned  bool
+		source string
+	}{
+		{"logit", false, ""},
+		{"tuned", true, "published"},
+		{"tuned:me/lenses@v1/gpt2", true, "me/lenses@v1/gpt2"},
+		{"tuned:spaces/AlignmentResearch/tuned-lens/lens/gpt2-xl", true, "spaces/AlignmentResearch/tuned-lens/lens/gpt2-xl"},
+	} {
+		o, err := parseLens(t, "", "-p", "x", "--lens", c.value)
+		if err != nil || o.tuned.tuned != c.tuned || (c.tuned && o.tuned.src.String() != c.source) {
+			t.Errorf("--lens %s: %+v, %v", c.value, o, err)
+		}
+	}
+	o, err := parseLens(t, "", "-p", "x")
+	if err != nil || o.tuned.tuned || o.tuned.value != "logit" {
+		t.Errorf("default --lens: %+v, %v", o, err)
+	}
+	for _, c := range []struct{ args, want string }{
+		{"--lens tuned --sublayers", "--sublayers: the tuned lens has translators only for block outputs"},
+		{"--lens tuned:", "--lens tuned: needs a folder or REPO/FOLDER"},
+		{"--lens tuned:gpt2", "is neither a folder nor ORG/NAME"},
+		{"--lens logit:x", `--lens "logit:x": want logit, tuned`},
+		{"--lens Tuned", `--lens "Tuned"`},
+	} {
+		_, err := parseLens(t, "", append([]string{"-p", "x"}, strings.Fields(c.args)...)...)
+		var ue usageError
+		if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want a usage error with %q", c.args, err, c.want)
+		}
+	}
+}
+
+func parseTune(t *testing.T, args ...string) (*tuneOptions, error) {
+	t.Helper()
+	var got *tuneOptions
+	err := parse(t, newTuneCmd(testApp(), func(_ context.Context, o *tuneOptions) error { got = o; return nil }), "", args...)
+	if err != nil && got != nil {
+		t.Errorf("%v: ran despite %v", args, err)
+	}
+	return got, err
+}
+
+func TestTuneFlags(t *testing.T) {
+	o, err := parseTune(t, "-m", "demo", "--data", "a.txt", "--data", "b.txt", "--out", "lens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.model.spec != "demo" || o.model.device != "cpu" || !slices.Equal(o.data, []string{"a.txt", "b.txt"}) || o.out != "lens" ||
+		o.train.Steps != 250 || o.train.TokensPerStep != 1<<18 || o.train.LR != 1 || o.train.Optimizer != "sgd" || o.train.Seed != 42 {
+		t.Errorf("defaults %+v", o)
+	}
+	o, err = parseTune(t, "--data", "a", "-o", "x", "--steps", "7", "--tokens-per-step", "512", "--lr", "0.5", "--optimizer", "adam", "--seed", "3")
+	if err != nil || o.train.Steps != 7 || o.train.TokensPerStep != 512 || o.train.LR != 0.5 || o.train.Optimizer != "adam" || o.train.Seed != 3 {
+		t.Errorf("%+v, %v", o, err)
+	}
+	for _, c := range []struct{ args, want string }{
+		{"--out x", "tune needs training text: --data FILE"},
+		{"--data a", "tune needs --out DIR"},
+		{"--data a --out x --steps 0", "--steps 0"},
+		{"--data a --out x --tokens-per-step -1", "--tokens-per-step -1"},
+		{"--data a --out x --lr 0", "--lr 0"},
+		{"--data a --out x --optimizer lion", `--optimizer "lion"`},
+		{"--data a --out x --device cuda", "unknown flag: --device"},
+	} {
+		_, err := parseTune(t, strings.Fields(c.args)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.args, err, c.want)
 		}
 	}
 }

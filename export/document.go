@@ -6,8 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/logitlens/logitlens/display"
-
 	"github.com/logitlens/logitlens/inference"
 )
 
@@ -26,6 +24,7 @@ type Document struct {
 	BOS         bool         `json:"bos"`
 	TopK        int          `json:"top_k"`
 	Target      *TokenRef    `json:"target,omitempty"`
+	Lens        LensInfo     `json:"lens"`
 	Conventions Conventions  `json:"conventions"`
 	Tokens      []TokenRef   `json:"tokens"`
 	FinalTop1   []TokenRef   `json:"final_top1"`
@@ -39,7 +38,30 @@ type Document struct {
 	// "layer 1: activations overflow (inf) at position 3"; empty for a
 	// healthy lens.
 	NonFinite string `json:"nonfinite,omitempty"`
+	// Compare compares this lens (run A) with a run B that changes one
+	// thing; absent for a single lens.
+	Compare *Comparison `json:"compare,omitempty"`
 }
+
+// LensInfo says which lens decoded the rows.
+type LensInfo struct {
+	Kind   string `json:"kind"`             // "logit" or "tuned"
+	Source string `json:"source,omitempty"` // a tuned lens's origin: "published", "built-in", a folder, REPO/FOLDER
+}
+
+// Name is the lens in a title: "logit lens", "tuned lens (built-in)".
+func (l LensInfo) Name() string {
+	if l.Kind != "tuned" {
+		return "logit lens"
+	}
+	if l.Source == "" {
+		return "tuned lens"
+	}
+	return "tuned lens (" + l.Source + ")"
+}
+
+// tunedConvention replaces Conventions.Lens for a tuned lens.
+const tunedConvention = "logits = ln_f(h + h @ W_l^T + b_l) @ W_U for rows l < n_layer (the tuned lens's translators, added residually), ln_f(h) @ W_U for the last row, the model's output"
 
 // ModelInfo is the model's identity and shape.
 type ModelInfo struct {
@@ -152,27 +174,22 @@ type Source interface {
 	TokenBytes(id int) []byte
 }
 
-// tokenRef describes a token of src; a negative id (no token: the output
-// row was not finite there) has no text.
-func tokenRef(src Source, id int) TokenRef {
-	if id < 0 {
-		return TokenRef{ID: id}
-	}
-	b := src.TokenBytes(id)
-	return TokenRef{ID: id, Text: validText(b), Display: display.Token(b)}
-}
-
 // NewDocument builds the document of a lens.
 func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK int) *Document {
 	info := src.Info()
 	cfg := info.Config
-	tok := func(id int) TokenRef { return tokenRef(src, id) }
+	tok := func(id int) TokenRef { return tokenRef(src, id) } // id < 0: the output row was not finite there
 	d := &Document{
 		Schema: Schema,
 		Model: ModelInfo{ID: info.ID, NLayer: cfg.NLayer, NEmbd: cfg.NEmbd, NHead: cfg.NHead,
 			NPositions: cfg.NPositions, VocabSize: cfg.VocabSize},
 		Device: info.Device, BLAS: info.BLAS, Prompt: prompt, BOS: bos, TopK: topK,
 		Conventions: conventions,
+		Lens:        LensInfo{Kind: "logit"},
+	}
+	if l.Tuned != nil {
+		d.Lens = LensInfo{Kind: "tuned", Source: l.Tuned.Source}
+		d.Conventions.Lens = tunedConvention
 	}
 	if l.Target >= 0 {
 		t := tok(l.Target)

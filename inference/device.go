@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/logitlens/logitlens/weights"
 	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
@@ -119,15 +118,15 @@ var ErrSublayersTuned = errors.New("the tuned lens has translators only for bloc
 
 // checkTuned checks a request's tuned lens against the model: its shape,
 // and no sublayer rows.
-func checkTuned(cfg weights.Config, req LensRequest) error {
+func checkTuned(nEmbd, nLayer int, req LensRequest) error {
 	if req.Tuned == nil {
 		return nil
 	}
-	if err := req.Tuned.Config.Check(cfg.NEmbd, cfg.NLayer); err != nil {
+	if err := req.Tuned.Config.Check(nEmbd, nLayer); err != nil {
 		return fmt.Errorf("inference: tuned lens: %w", err)
 	}
-	if len(req.Tuned.Translators) != cfg.NLayer {
-		return fmt.Errorf("inference: tuned lens of %d translators for %d layers", len(req.Tuned.Translators), cfg.NLayer)
+	if len(req.Tuned.Translators) != nLayer {
+		return fmt.Errorf("inference: tuned lens of %d translators for %d layers", len(req.Tuned.Translators), nLayer)
 	}
 	for _, r := range req.Rows {
 		if r.Kind == AttnMid {

@@ -196,7 +196,7 @@ func (d *cpuDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) err
 	case req.From < 0 || req.From > req.To || req.To > d.filled:
 		return fmt.Errorf("inference: lens of positions %d..%d, but %d are computed", req.From, req.To, d.filled)
 	}
-	if err := checkTuned(d.w.cfg, req); err != nil {
+	if err := checkTuned(d.w.cfg.NEmbd, d.w.cfg.NLayer, req); err != nil {
 		return err
 	}
 	d.w.mu.RLock()
@@ -287,7 +287,7 @@ func (d *cpuDevice) Logits(ctx context.Context, req LensRequest, out []float32) 
 	case len(out) != R*(req.To-req.From)*V:
 		return fmt.Errorf("inference: logits of %d rows × %d positions × %d ids into %d floats", R, req.To-req.From, V, len(out))
 	}
-	if err := checkTuned(d.w.cfg, req); err != nil {
+	if err := checkTuned(d.w.cfg.NEmbd, d.w.cfg.NLayer, req); err != nil {
 		return err
 	}
 	d.w.mu.RLock()

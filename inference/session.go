@@ -162,7 +162,7 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 		}
 	}
 
-	l := &Lens{IDs: slices.Clone(req.IDs), Rows: rows, Target: req.Target, Reused: min(p, T)}
+	l := &Lens{IDs: slices.Clone(req.IDs), Rows: rows, Target: req.Target, Reused: min(p, T), Tuned: req.Tuned}
 	l.Cells = make([][]Cell, len(rows))
 	for r, row := range rows {
 		l.Cells[r] = slices.Clone(s.cells[row.stream()][:T])
