@@ -61,8 +61,7 @@ func SelfCheck(ctx context.Context, m *Model, cpu Backend) *SelfCheckError {
 	req := Request{IDs: ids, TopK: 5, Target: -1}
 	fail := &SelfCheckError{Device: m.backend.Name()}
 	run := func(b Backend) (*Lens, error) {
-		s := &Model{cfg: m.cfg, backend: b, tok: m.tok, ckpt: m.ckpt, info: m.info, eos: m.eos, vocabTok: m.vocabTok}
-		sess := s.NewSession()
+		sess := m.sessionOn(b)
 		defer sess.Close()
 		return sess.Lens(ctx, req, nil)
 	}
