@@ -66,6 +66,9 @@ type Device interface {
 	// A field of req the device cannot honour gets ErrUnsupported, never
 	// a cell computed without it.
 	Lens(ctx context.Context, req LensRequest, out [][]Cell) error
+	// Residual copies the stored residual stream of row at positions
+	// from..to−1 back to the host: [to−from, C], row-major.
+	Residual(row Row, from, to int) ([]float32, error)
 	// Close frees what the device allocated. It may be called more than
 	// once.
 	Close() error
