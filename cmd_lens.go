@@ -18,6 +18,7 @@ type lensOptions struct {
 	model  modelFlags
 	prompt string
 	lens   lensFlags
+	tuned  lensChoice // --lens
 	format export.Format
 	output string         // -o; "" or "-" is stdout
 	figure export.Options // metric and palette, for svg and html
@@ -30,13 +31,14 @@ func newLensCmd(a *app, run func(context.Context, *lensOptions) error) *cobra.Co
 	}
 	o := &lensOptions{}
 	var pf promptFlags
-	var format, metric, palette string
+	var format, metric, palette, scale string
 	cmd := &cobra.Command{
 		Use:   "lens",
 		Short: "Compute one lens and print it as text, CSV, JSON, SVG or HTML",
 		Long: `Compute the logit lens of one prompt and write it without a terminal UI.
 
-Every layer's residual stream is decoded through ln_f and the unembedding;
+Every layer's residual stream is decoded through ln_f and the unembedding
+(with --lens tuned, through a tuned lens's translator first: see tune);
 each cell (layer, position) gets its top-k, entropy and KL(P_final ‖ P_row)
 in nats, and the rank and probability of the output's top-1, of the next
 prompt token (csv, json) and of --target. Position t predicts token t+1.
@@ -44,10 +46,12 @@ prompt token (csv, json) and of --target. Position t predicts token t+1.
 The format is --format, else -o's extension (.txt .csv .json .svg .html, in
 any case), else text. -o writes through a temporary file and a rename: a
 failed run leaves no partial file. --metric and --palette colour the svg and
-html figures and are refused with the other formats.`,
+html figures (--kl-scale fixed puts kl and ce on 0..ln V, so figures of
+different prompts compare) and are refused with the other formats.`,
 		Example: `  logitlens lens -m demo -p "The man said that"
   logitlens lens -m gpt2 -p "The Eiffel Tower is in the city of" --target " Paris" --format csv
   logitlens lens -m gpt2 --prompt-file essay.txt -o lens.html --metric kl
+  logitlens lens -m gpt2 --lens tuned -p "The Eiffel Tower is in the city of"
   cat prompt.txt | logitlens lens -m gpt2 --prompt-file - --format json`,
 		Args: noArgs(` (give the prompt with --prompt "..." or --prompt-file FILE)`),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,6 +61,12 @@ html figures and are refused with the other formats.`,
 			}
 			if err := o.lens.check(); err != nil {
 				return err
+			}
+			if err := o.tuned.check(); err != nil {
+				return err
+			}
+			if o.tuned.tuned && o.lens.sublayers {
+				return usagef("--sublayers: the tuned lens has translators only for block outputs; sublayer rows need --lens logit")
 			}
 			var err error
 			if o.format, err = export.FormatOf(format, o.output); err != nil {
@@ -72,11 +82,14 @@ html figures and are refused with the other formats.`,
 				return err
 			}
 			o.figure.Palette = palette
+			if o.figure.FixedScale, err = parseScale(scale); err != nil {
+				return err
+			}
 			if o.figure.Metric == export.MetricTarget && o.lens.target == "" {
 				return usagef("--metric target needs a token to track: give --target")
 			}
 			if !o.format.Figure() {
-				for _, name := range []string{"metric", "palette"} {
+				for _, name := range []string{"metric", "palette", "kl-scale"} {
 					if fs.Changed(name) {
 						return usagef("--%s colours the svg and html figures; the %s format has no colours", name, o.format)
 					}
@@ -94,11 +107,13 @@ html figures and are refused with the other formats.`,
 	o.model.register(cmd)
 	pf.register(cmd, "", "the prompt")
 	o.lens.register(cmd, "predictions per cell")
+	o.tuned.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&format, "format", "", "output format: text, csv, json, svg or html (default: from -o's extension, else text)")
 	fs.StringVarP(&o.output, "output", "o", "", `write to FILE instead of stdout ("-" for stdout)`)
 	fs.StringVar(&metric, "metric", export.MetricProb.String(), "colour of the svg and html figures: "+strings.Join(export.MetricNames(), ", "))
 	registerPalette(cmd, &palette, "palette of the svg and html figures")
+	registerScale(cmd, &scale, "scale of the kl and ce colours in the figures")
 	cmd.RegisterFlagCompletionFunc("format", completeFixed(export.FormatNames()))
 	cmd.RegisterFlagCompletionFunc("metric", completeFixed(export.MetricNames()))
 	cmd.MarkFlagFilename("output", "txt", "csv", "json", "svg", "html", "htm")
@@ -115,6 +130,10 @@ func runLens(ctx context.Context, a *app, o *lensOptions) error {
 	defer m.Close()
 	req, err := lensRequest(m, o, a)
 	if err != nil {
+		return err
+	}
+	warn := func(msg string) { fmt.Fprintln(a.stderr, "warning:", msg) }
+	if req.Tuned, err = o.tuned.load(ctx, m, o.model.loadOptions(progressPrinter(a.stderr, a.stderrTTY)).Hub, warn); err != nil {
 		return err
 	}
 	sess := m.NewSession()

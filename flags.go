@@ -170,6 +170,24 @@ func checkPalette(p string) error {
 	return nil
 }
 
+// registerScale registers --kl-scale, shared by the explorer and lens.
+func registerScale(cmd *cobra.Command, s *string, usage string) {
+	cmd.Flags().StringVar(s, "kl-scale", "lens", usage+`: "lens" (0 to the lens's largest value) or "fixed" (0 to ln V, the same for every prompt)`)
+	cmd.RegisterFlagCompletionFunc("kl-scale", completeFixed([]string{"lens", "fixed"}))
+}
+
+// parseScale reads --kl-scale: whether KL and cross-entropy are drawn on
+// the fixed 0..ln V.
+func parseScale(s string) (fixed bool, err error) {
+	switch s {
+	case "lens":
+		return false, nil
+	case "fixed":
+		return true, nil
+	}
+	return false, usagef(`--kl-scale %q: want "lens" or "fixed"`, display.Safe(s))
+}
+
 // flagError is a usage error about a flag's value, from a package's error:
 // "--metric: unknown metric …" rather than "export: unknown metric …".
 func flagError(flag string, err error) error {

@@ -90,7 +90,7 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	l := &layout{d: d, metric: opt.Metric, scale: NewScale(opt.Metric, d.Model.VocabSize, d.maxKL()),
+	l := &layout{d: d, metric: opt.Metric, scale: NewScale(opt.Metric, d.Model.VocabSize, d.maxValue(opt.Metric), opt.FixedScale),
 		label: opt.Metric.Label(), pal: pal}
 	if opt.Metric == MetricTarget {
 		l.label = "p(target " + clean(d.Target.Display) + ")"

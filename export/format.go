@@ -108,6 +108,10 @@ type Options struct {
 	// Palette is a theme palette name (theme.Names(): viridis, cividis,
 	// gray); "" is viridis.
 	Palette string
+	// FixedScale draws the relative metrics (kl, ce) on 0..ln V rather
+	// than up to the lens's largest value, so that figures of different
+	// prompts compare by eye.
+	FixedScale bool
 }
 
 // Validate checks the options before any work is done, so a command line

@@ -20,6 +20,15 @@ type Metric int
 const (
 	// MetricProb is the probability of the cell's own top-1 token.
 	MetricProb Metric = iota
+	// MetricNextProb is the row's probability of the token that really
+	// comes next in the prompt, P_row(ids[t+1]).
+	MetricNextProb
+	// MetricNextRank is the row's rank of the token that really comes
+	// next, on a log scale.
+	MetricNextRank
+	// MetricCE is the cross-entropy of the token that really comes next,
+	// −ln P_row(ids[t+1]), in nats.
+	MetricCE
 	// MetricFinalProb is the row's probability of the final row's top-1 token.
 	MetricFinalProb
 	// MetricFinalRank is the row's rank of the final row's top-1 token, on a
@@ -37,6 +46,9 @@ const (
 // metricTable names each metric: its --metric value and its legend label.
 var metricTable = [numMetrics]struct{ name, label string }{
 	MetricProb:      {"prob", "p(top-1)"},
+	MetricNextProb:  {"next-prob", "p(next token)"},
+	MetricNextRank:  {"next-rank", "rank of next token (log)"},
+	MetricCE:        {"ce", "cross-entropy of next token (nats)"},
 	MetricFinalProb: {"final-prob", "p(final top-1)"},
 	MetricFinalRank: {"final-rank", "rank of final top-1 (log)"},
 	MetricEntropy:   {"entropy", "entropy (nats)"},
@@ -99,10 +111,23 @@ func (m Metric) Next(hasTarget bool) Metric {
 }
 
 // Value is the cell's raw statistic for the metric: a probability, a rank
-// or nats. A cell with no top-k (its logits were not finite) has no top-1
-// probability: NaN.
+// or nats. A value the cell does not have is NaN: the top-1 probability of
+// a cell whose logits were not finite, the next token's statistics at the
+// prompt's last position (nothing comes next) or where they were not asked
+// for.
 func (m Metric) Value(c inference.Cell) float64 {
 	switch m {
+	case MetricNextProb, MetricNextRank, MetricCE:
+		if c.NextRank < 0 {
+			return math.NaN()
+		}
+		switch m {
+		case MetricNextProb:
+			return c.NextProb
+		case MetricNextRank:
+			return float64(c.NextRank)
+		}
+		return -math.Log(c.NextProb) // +Inf where P is 0
 	case MetricFinalProb:
 		return c.FinalTop1Prob
 	case MetricFinalRank:
@@ -120,6 +145,12 @@ func (m Metric) Value(c inference.Cell) float64 {
 	return c.Top[0].Prob
 }
 
+// Relative reports whether the metric's scale follows the lens by default:
+// KL and cross-entropy have no upper bound, so they run from 0 to the
+// largest value of the lens, unless a fixed scale is asked for (see
+// NewScale).
+func (m Metric) Relative() bool { return m == MetricKL || m == MetricCE }
+
 // Format renders a raw value of the metric compactly, for cells in number
 // mode, tooltips and colour-bar ticks: ranks as integers, nats with two
 // decimals, probabilities with three digits; "NaN" or "±Inf" where the value
@@ -134,9 +165,9 @@ func (m Metric) Format(v float64) string {
 		return "-Inf"
 	}
 	switch m {
-	case MetricFinalRank:
+	case MetricFinalRank, MetricNextRank:
 		return strconv.Itoa(int(v))
-	case MetricEntropy, MetricKL:
+	case MetricEntropy, MetricKL, MetricCE:
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 3, 64)
@@ -144,38 +175,50 @@ func (m Metric) Format(v float64) string {
 
 // Scale maps one metric's values to positions t in [0,1] along a palette:
 //
-//   - prob, final-prob, target: t = p, on 0..1.
-//   - final-rank: t = 1 − ln(1+r)/ln(V), r the 0-based rank on 0..V−1
-//     (a log scale; the base cancels).
+//   - prob, next-prob, final-prob, target: t = p, on 0..1.
+//   - next-rank, final-rank: t = 1 − ln(1+r)/ln(V), r the 0-based rank on
+//     0..V−1 (a log scale; the base cancels).
 //   - entropy: t = 1 − H/ln V, H in nats on 0..ln V (ln V is the entropy of
 //     the uniform distribution over the vocabulary).
-//   - kl: t = 1 − KL/max, KL(P_final ‖ P_row) in nats on 0..the largest KL
-//     of the lens (0 on the output row, so that row is bright).
+//   - kl, ce: t = 1 − x/max, KL(P_final ‖ P_row) or −ln P_row(next) in nats
+//     on 0..the largest value of the lens (the output row's KL is 0, so
+//     that row is bright); with a fixed scale on 0..ln V instead, the same
+//     for every prompt, so that two lenses compare by eye (a value beyond
+//     ln V, worse than the uniform guess, is as dark as ln V).
 type Scale struct {
 	Metric Metric
 	Lo, Hi float64 // the value range: Lo maps to t=0 unless Reversed
 	// Reversed is set when small values are the confident ones (rank,
-	// entropy, KL): then Lo maps to t=1.
+	// entropy, KL, cross-entropy): then Lo maps to t=1.
 	Reversed bool
-	// Log is set for the rank, whose colour follows ln(1+r).
+	// Log is set for the ranks, whose colour follows ln(1+r).
 	Log bool
+	// Fixed is set when a relative metric (kl, ce) runs on 0..ln V rather
+	// than up to the lens's largest value.
+	Fixed bool
 }
 
-// NewScale returns the scale of a metric for a model of vocab tokens whose
-// lens has maxKL as its largest finite KL to the final row. A non-finite or
-// negative maxKL counts as 0.
-func NewScale(m Metric, vocab int, maxKL float64) Scale {
+// NewScale returns the scale of a metric for a model of vocab tokens.
+// lensMax is the largest finite value of the metric in the lens drawn; it
+// sets the top of a relative metric's scale (kl, ce) unless fixed is set,
+// and is ignored by the others. A non-finite or negative lensMax counts as
+// 0.
+func NewScale(m Metric, vocab int, lensMax float64, fixed bool) Scale {
 	s := Scale{Metric: m, Lo: 0, Hi: 1}
 	vocab = max(vocab, 2)
+	lnV := math.Log(float64(vocab))
 	switch m {
-	case MetricFinalRank:
+	case MetricFinalRank, MetricNextRank:
 		s.Hi, s.Reversed, s.Log = float64(vocab-1), true, true
 	case MetricEntropy:
-		s.Hi, s.Reversed = math.Log(float64(vocab)), true
-	case MetricKL:
+		s.Hi, s.Reversed = lnV, true
+	case MetricKL, MetricCE:
 		s.Hi, s.Reversed = 0, true
-		if maxKL > 0 && !math.IsInf(maxKL, 1) {
-			s.Hi = maxKL
+		switch {
+		case fixed:
+			s.Hi, s.Fixed = lnV, true
+		case lensMax > 0 && !math.IsInf(lensMax, 1):
+			s.Hi = lensMax
 		}
 	}
 	return s
@@ -206,11 +249,11 @@ func (s Scale) T(v float64) float64 {
 // the entropy of a GPT-2 vocabulary.
 func (s Scale) Ends() (dark, bright string) {
 	switch s.Metric {
-	case MetricFinalRank:
+	case MetricFinalRank, MetricNextRank:
 		return strconv.Itoa(int(s.Hi)), "0 (log)"
 	case MetricEntropy:
 		return strconv.FormatFloat(s.Hi, 'f', 1, 64), "0 nats"
-	case MetricKL:
+	case MetricKL, MetricCE:
 		return strconv.FormatFloat(s.Hi, 'f', 2, 64), "0 nats"
 	}
 	return "0", "1"
@@ -237,7 +280,7 @@ func (s Scale) Ticks() []Tick {
 		}
 	}
 	label := func(v float64) string {
-		if s.Metric == MetricFinalRank {
+		if s.Log {
 			return strconv.Itoa(int(v))
 		}
 		return strconv.FormatFloat(v, 'g', 3, 64)

@@ -50,7 +50,7 @@ func (l *layout) writeSVG(w *bytes.Buffer, standalone bool) {
 
 // title is the figure's one-line name: model and prompt.
 func (l *layout) title() string {
-	return fmt.Sprintf("logit lens of %s on %q", clean(l.d.Model.ID), clean(l.d.Prompt))
+	return fmt.Sprintf("%s of %s on %q", clean(l.d.Lens.Name()), clean(l.d.Model.ID), clean(l.d.Prompt))
 }
 
 // description states what the picture encodes, for screen readers and for
@@ -75,7 +75,7 @@ func (l *layout) description() string {
 func (l *layout) writeTitle(w *bytes.Buffer) {
 	d := l.d
 	room := int((l.width - 2*margin) / 7.5) // characters of the sans title font
-	model := fmt.Sprintf("logitlens · %s · %d layers · vocab %d", clean(d.Model.ID), d.Model.NLayer, d.Model.VocabSize)
+	model := fmt.Sprintf("logitlens · %s · %d layers · vocab %d · %s", clean(d.Model.ID), d.Model.NLayer, d.Model.VocabSize, clean(d.Lens.Name()))
 	prompt := "prompt: “" + clean(d.Prompt) + "”"
 	if d.BOS {
 		prompt += " (after <|endoftext|>)"

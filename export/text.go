@@ -125,6 +125,9 @@ const textColumn = 10
 // in the output can act on a terminal.
 func writeText(w *bytes.Buffer, d *Document) error {
 	fmt.Fprintf(w, "%s · %d layers · %s · top-1 per cell (probability %%)", display.Safe(d.Model.ID), d.Model.NLayer, display.Safe(d.Device))
+	if d.Lens.Kind == "tuned" {
+		fmt.Fprintf(w, " · %s", display.Safe(d.Lens.Name()))
+	}
 	if d.Target != nil {
 		fmt.Fprintf(w, " · target %s", d.Target.Display)
 	}

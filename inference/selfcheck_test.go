@@ -11,20 +11,43 @@ import (
 	"github.com/logitlens/logitlens/inference/devicetest"
 )
 
-// A GPU that faults on the user's own model (here: NaN rows, which
-// lens_final cannot reduce yet) fails its self-check: auto falls back to
-// the CPU, which computes the lens and says where the residual broke, and
-// nothing stays allocated on the GPU.
-func TestSelfCheckFallsBackOnAFault(t *testing.T) {
+// emulatedGPU makes OpenOn open emulated GPUs, with the given kernels
+// faulting, for the rest of the test; it returns the last one opened.
+func emulatedGPU(t *testing.T, faulty ...string) **cuda.Emulator {
 	var emu *cuda.Emulator
 	old := *inference.OpenCUDA
 	*inference.OpenCUDA = func() (*cuda.Device, error) {
 		d, e, err := cuda.NewEmulatedDevice()
+		for _, k := range faulty {
+			e.Fault(k)
+		}
 		emu = e
 		return d, err
 	}
-	defer func() { *inference.OpenCUDA = old }()
+	t.Cleanup(func() { *inference.OpenCUDA = old })
+	return &emu
+}
 
+// A checkpoint whose activations overflow is no reason to leave the GPU:
+// its cells that are not finite are not finite on both devices, and the
+// self-check passes.
+func TestSelfCheckAcceptsOverflowBothAgreeOn(t *testing.T) {
+	emulatedGPU(t)
+	m, err := inference.OpenOn(context.Background(), devicetest.OverflowCheckpoint(t, "h.0.attn.c_attn.weight"), "overflow", "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !strings.HasPrefix(m.Info().Device, "cuda") || m.Info().Note != "" {
+		t.Errorf("device %q, note %q", m.Info().Device, m.Info().Note)
+	}
+}
+
+// A GPU that faults on the user's own model fails its self-check: auto
+// falls back to the CPU, which computes the lens, and nothing stays
+// allocated on the GPU; --device cuda fails with the fault.
+func TestSelfCheckFallsBackOnAFault(t *testing.T) {
+	emu := emulatedGPU(t, "lens_stats")
 	dir := devicetest.OverflowCheckpoint(t, "h.0.attn.c_attn.weight")
 	m, err := inference.OpenOn(context.Background(), dir, "overflow", "auto")
 	if err != nil {
@@ -36,7 +59,7 @@ func TestSelfCheckFallsBackOnAFault(t *testing.T) {
 	if m.Info().Device != "cpu" || !strings.Contains(note, "failed its self-check") || !strings.Contains(note, "running on the CPU") {
 		t.Fatalf("device %q, note %q", m.Info().Device, note)
 	}
-	if n := emu.Allocated(); n != 0 {
+	if n := (*emu).Allocated(); n != 0 {
 		t.Errorf("%d bytes left on the faulted GPU", n)
 	}
 	sess := m.NewSession()

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/export"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -28,6 +30,7 @@ type lensRequest struct {
 	sublayers bool
 	topK      int
 	target    int
+	noNext    bool // ask for no next-token statistics (the backend cannot compute them)
 }
 
 // sameSettings reports whether a and b differ at most in the prompt text.
@@ -48,6 +51,13 @@ type lensData struct {
 	lens    *inference.Lens    // the finished result; nil while computing
 	vocab   int                // vocabulary size, for rank and entropy scales
 	elapsed time.Duration
+	// total counts the prompt's ids (BOS included) when more than the
+	// model reads: ids holds the first n_positions of them. 0 when all fit.
+	total      int
+	capped     bool   // the prompt has more than maxPromptTokens tokens: total counts only those
+	unread     string // printable first token past n_positions, the last column's next token; "" when all fit
+	unreadID   int    // its id
+	overflowAt int    // byte offset of the prompt where the unread tokens start; -1 when all fit
 }
 
 // columns is the number of positions.
@@ -62,17 +72,31 @@ func (d *lensData) cell(row, pos int) (inference.Cell, bool) {
 	return c, len(c.Top) > 0
 }
 
-// maxKL is the largest KL to final among arrived cells.
-func (d *lensData) maxKL() float64 {
-	m := 0.0
+// maxValue is the largest finite value of a metric among arrived cells
+// (0 if none): the top of a relative metric's scale.
+func (d *lensData) maxValue(m export.Metric) float64 {
+	top := 0.0
 	for _, row := range d.cells {
 		for p, c := range row {
-			if d.done[p] {
-				m = max(m, c.KLToFinal)
+			if v := m.Value(c); d.done[p] && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				top = max(top, v)
 			}
 		}
 	}
-	return m
+	return top
+}
+
+// nextID is the id of the token position p predicts: the next id of the
+// prompt, the first unread one at the last column of a prompt past
+// n_positions, or -1 at the end.
+func (d *lensData) nextID(p int) int {
+	switch {
+	case p+1 < len(d.ids):
+		return d.ids[p+1]
+	case p+1 == len(d.ids) && d.unread != "":
+		return d.unreadID
+	}
+	return -1
 }
 
 // rowsFor lists the rows the backend returns for a model of n blocks:
@@ -91,11 +115,16 @@ func rowsFor(n int, sublayers bool) []inference.Row {
 
 // lensStartMsg carries the tokenised prompt of a request, before any column.
 type lensStartMsg struct {
-	gen     uint64
-	req     lensRequest
-	tokens  []inference.Token
-	ids     []int
-	headers []string
+	gen        uint64
+	req        lensRequest
+	tokens     []inference.Token // every token of the prompt, up to maxPromptTokens
+	ids        []int             // the ids the model reads: BOS, then tokens, at most n_positions
+	headers    []string          // printable form of each of ids
+	total      int               // ids the whole prompt makes (BOS included); 0 when ids holds them all
+	capped     bool              // tokens was cut at maxPromptTokens
+	unread     string            // printable first id past n_positions; "" when none
+	unreadID   int               // its id
+	overflowAt int               // byte offset of the first unread token; -1 when none
 }
 
 // lensColumnMsg carries one finished position of request gen.
@@ -106,9 +135,10 @@ type lensColumnMsg struct {
 
 // lensDoneMsg ends request gen: the full lens, or the error that stopped it.
 type lensDoneMsg struct {
-	gen  uint64
-	lens *inference.Lens
-	err  error
+	gen    uint64
+	lens   *inference.Lens
+	err    error
+	noNext bool // the backend refused next-token statistics: the lens has none
 }
 
 // lensDebounceMsg fires when request gen's debounce delay is over.
@@ -145,7 +175,7 @@ func (m *Model) requestLens() tea.Cmd {
 func (m *Model) currentRequest() lensRequest {
 	return lensRequest{
 		text: m.prompt.Value(), bos: m.bos, sublayers: m.sublayers,
-		topK: m.topK, target: m.targetID,
+		topK: m.topK, target: m.targetID, noNext: m.noNext,
 	}
 }
 
@@ -159,8 +189,16 @@ func (m *Model) handleLensDebounce(msg lensDebounceMsg) tea.Cmd {
 	// Each token covers at least one byte, so the channel holds every
 	// message of the request and the computing goroutine never blocks on a
 	// UI that stopped listening.
-	s := lensStream{ctx: ctx, ch: make(chan tea.Msg, len(m.pending.text)+4)}
-	go computeLens(s, msg.gen, m.backend, m.pending)
+	nPos := m.info.Config.NPositions
+	if nPos <= 0 {
+		nPos = 1024
+	}
+	s := lensStream{ctx: ctx, ch: make(chan tea.Msg, min(len(m.pending.text)+1, nPos)+4)}
+	var prev tokenization
+	if m.data != nil {
+		prev = tokenization{m.data.req.text, m.data.tokens}
+	}
+	go computeLens(s, msg.gen, m.backend, m.pending, prev, nPos)
 	return s.wait
 }
 
@@ -191,10 +229,27 @@ type lensStreamMsg struct {
 	s   lensStream
 }
 
+// tokenization is a prompt and its tokens, kept so that the next edit's
+// tokens can be computed from where the text changed.
+type tokenization struct {
+	text   string
+	tokens []inference.Token
+}
+
+// encode tokenises text, from prev where the backend can.
+func encode(b Backend, prev tokenization, text string) []inference.Token {
+	if r, ok := b.(reencoder); ok && prev.tokens != nil {
+		return r.Reencode(prev.text, prev.tokens, text)
+	}
+	return b.Encode(text)
+}
+
 // computeLens runs on its own goroutine: tokenise, send the start, run the
-// lens with a column callback, send the end. Panics in the backend become
-// errors: the explorer must never die with a stack trace.
-func computeLens(s lensStream, gen uint64, b Backend, req lensRequest) {
+// lens with a column callback, send the end. A prompt longer than the
+// model's n_positions is read up to it: the start message says how much
+// was left out. Panics in the backend become errors: the explorer must
+// never die with a stack trace.
+func computeLens(s lensStream, gen uint64, b Backend, req lensRequest, prev tokenization, nPos int) {
 	send := func(msg tea.Msg) {
 		select {
 		case s.ch <- msg:
@@ -202,29 +257,54 @@ func computeLens(s lensStream, gen uint64, b Backend, req lensRequest) {
 		}
 	}
 	var l *inference.Lens
+	noNext := false
 	err := protect(func() error {
-		tokens := b.Encode(req.text)
-		ids := make([]int, 0, len(tokens)+1)
+		start := lensStartMsg{gen: gen, req: req, overflowAt: -1}
+		start.tokens = encode(b, prev, req.text)
+		if len(start.tokens) > maxPromptTokens {
+			start.tokens, start.capped = start.tokens[:maxPromptTokens], true
+		}
+		bos := 0
+		if req.bos {
+			bos = 1
+		}
+		all := len(start.tokens) + bos
+		n := min(all, nPos)
+		ids := make([]int, 0, n)
 		if req.bos {
 			ids = append(ids, b.EOT())
 		}
-		for _, t := range tokens {
+		for _, t := range start.tokens[:n-bos] {
 			ids = append(ids, t.ID)
 		}
-		headers := make([]string, len(ids))
-		for i, id := range ids {
-			headers[i] = display.Token(b.TokenBytes(id))
+		if all > n {
+			next := start.tokens[n-bos]
+			start.total, start.overflowAt = all, next.Start
+			start.unread, start.unreadID = display.Token(b.TokenBytes(next.ID)), next.ID
 		}
-		send(lensStartMsg{gen: gen, req: req, tokens: tokens, ids: ids, headers: headers})
+		start.ids = ids
+		start.headers = make([]string, len(ids))
+		for i, id := range ids {
+			start.headers[i] = display.Token(b.TokenBytes(id))
+		}
+		send(start)
 		if len(ids) == 0 {
 			return nil
 		}
+		lr := inference.Request{IDs: ids, TopK: req.topK, Target: req.target, Sublayers: req.sublayers, NextToken: !req.noNext}
+		onColumn := func(c inference.Column) { send(lensColumnMsg{gen: gen, col: c}) }
 		var err error
-		l, err = b.Lens(s.ctx, inference.Request{IDs: ids, TopK: req.topK, Target: req.target, Sublayers: req.sublayers},
-			func(c inference.Column) { send(lensColumnMsg{gen: gen, col: c}) })
+		l, err = b.Lens(s.ctx, lr, onColumn)
+		if lr.NextToken && errors.Is(err, inference.ErrUnsupported) {
+			// A device without next-token statistics (the GPU's, for
+			// now): the lens without them beats no lens.
+			noNext = true
+			lr.NextToken = false
+			l, err = b.Lens(s.ctx, lr, onColumn)
+		}
 		return err
 	})
-	send(lensDoneMsg{gen: gen, lens: l, err: err})
+	send(lensDoneMsg{gen: gen, lens: l, err: err, noNext: noNext})
 }
 
 // protect runs f and turns a panic into an error.
@@ -257,7 +337,9 @@ func (m *Model) handleLensStream(msg lensStreamMsg) tea.Cmd {
 // the columns of the common prefix when nothing else changed.
 func (m *Model) startData(msg lensStartMsg) {
 	old := m.data
-	d := &lensData{req: msg.req, tokens: msg.tokens, ids: msg.ids, headers: msg.headers, vocab: m.info.Config.VocabSize}
+	d := &lensData{req: msg.req, tokens: msg.tokens, ids: msg.ids, headers: msg.headers, vocab: m.info.Config.VocabSize,
+		total: msg.total, capped: msg.capped, unread: msg.unread, unreadID: msg.unreadID, overflowAt: msg.overflowAt}
+	m.prompt.SetOverflow(msg.overflowAt)
 	d.rows = rowsFor(m.info.Config.NLayer, msg.req.sublayers)
 	if old != nil && old.req.sameSettings(msg.req) && len(old.rows) > 0 {
 		d.rows = old.rows
@@ -320,6 +402,10 @@ func genericRows(n int) []inference.Row {
 // handleLensDone finishes request gen: the complete lens replaces the
 // streamed cells, or the error goes to the status bar.
 func (m *Model) handleLensDone(msg lensDoneMsg) tea.Cmd {
+	if msg.noNext && !m.noNext {
+		m.noNext = true
+		m.status.setNotice("this device computes no next-token statistics: next-prob, next-rank and ce stay blank (--device cpu has them)")
+	}
 	if msg.gen != m.gen {
 		return nil
 	}

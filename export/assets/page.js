@@ -79,6 +79,10 @@
     var final = doc.final_top1[p];
     stat(dl, 'final top-1', final.id < 0 ? '—' : final.display, 'tok final');
     stat(dl, '· rank, p here', rank(c.final_top1_rank) + ' · ' + pct(c.final_top1_prob), 'final-here');
+    if (c.next_rank != null) {
+      stat(dl, 'next token', doc.tokens[p + 1].display, 'tok next');
+      stat(dl, '· rank, p here', rank(c.next_rank) + ' · ' + pct(c.next_prob), 'next-here');
+    }
     if (doc.target) {
       stat(dl, 'target', doc.target.display, 'tok target');
       stat(dl, '· rank, p here', rank(c.target_rank) + ' · ' + pct(c.target_prob), 'target-here');

@@ -28,6 +28,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/logitlens/logitlens/weights"
 )
 
 // Name is the model id users type to select the built-in model.
@@ -291,8 +293,11 @@ func verify(dir string, sums map[string]string) error {
 	return nil
 }
 
+// fileSHA256 hashes a regular file: a FIFO or a device put in the cache
+// fails at once (and the directory is extracted again) instead of blocking
+// or hashing forever.
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, _, err := weights.OpenFile(path)
 	if err != nil {
 		return "", err
 	}
