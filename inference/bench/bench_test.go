@@ -41,6 +41,7 @@ func TestReportShape(t *testing.T) {
 		Results []struct {
 			Tokens  int                `json:"tokens"`
 			Full    map[string]float64 `json:"full_ms"`
+			Visible map[string]float64 `json:"visible_ms"`
 			Inc     map[string]float64 `json:"incremental_ms"`
 			Unembed map[string]float64 `json:"unembed_ms"`
 			Lens    map[string]float64 `json:"lens_ms"`
@@ -54,7 +55,7 @@ func TestReportShape(t *testing.T) {
 	}
 	for _, r := range shape.Results {
 		for _, k := range []string{"median", "min", "max"} {
-			if r.Full[k] <= 0 || r.Inc[k] <= 0 || r.Unembed[k] <= 0 || r.Lens[k] <= 0 {
+			if r.Full[k] <= 0 || r.Visible[k] <= 0 || r.Inc[k] <= 0 || r.Unembed[k] <= 0 || r.Lens[k] <= 0 {
 				t.Fatalf("%d tokens: %s missing: %s", r.Tokens, k, buf.String())
 			}
 		}
@@ -87,7 +88,7 @@ func TestReportOnEmulatedGPU(t *testing.T) {
 	}
 	r := rep.Results[0]
 	if !strings.HasPrefix(rep.Device, "cuda: emulated") || rep.MemReadGB != 0 || r.IncFloorRatio != 0 ||
-		r.Full.Median <= 0 || r.Incremental.Median <= 0 || r.Unembed.Median <= 0 || r.Lens.Median <= 0 {
+		r.Full.Median <= 0 || r.Visible.Median <= 0 || r.Incremental.Median <= 0 || r.Unembed.Median <= 0 || r.Lens.Median <= 0 {
 		t.Errorf("report %+v", rep)
 	}
 	if err := m.Close(); err != nil {
