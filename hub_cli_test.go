@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // serveRepo is a minimal Hugging Face hub serving one repo from a local
@@ -51,7 +53,7 @@ func serveRepo(t *testing.T, repo, dir string) *httptest.Server {
 // download fills the cache in huggingface_hub's layout, models lists it,
 // and lens then runs offline from the cache.
 func TestDownloadModelsLensOffline(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	srv := serveRepo(t, "acme/tiny-gpt2", dir)
 	cache := t.TempDir()
 	t.Setenv("HF_HUB_CACHE", cache)
