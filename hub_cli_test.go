@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,7 +22,7 @@ import (
 // serveRepo is a minimal Hugging Face hub serving one repo from a local
 // directory over the resolve protocol (X-Repo-Commit, ETag, X-Linked-Etag
 // with the sha256 of LFS files, 404 + X-Error-Code for absent files). The
-// protocol's corners are tested in weights; this drives the commands.
+// protocol's corners are tested in weights/hub; this drives the commands.
 func serveRepo(t *testing.T, repo, dir string) *httptest.Server {
 	const commit = "0123456789abcdef0123456789abcdef01234567"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +45,9 @@ func serveRepo(t *testing.T, repo, dir string) *httptest.Server {
 			w.Header().Set("X-Linked-Etag", `"`+hex.EncodeToString(sum[:])+`"`)
 			w.Header().Set("X-Linked-Size", strconv.Itoa(len(data)))
 		}
-		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:20])+`"`)
+		// The hub's ETag of a file stored in git is its git blob id.
+		oid := sha1.Sum(append(fmt.Appendf(nil, "blob %d\x00", len(data)), data...))
+		w.Header().Set("ETag", `"`+hex.EncodeToString(oid[:])+`"`)
 		http.ServeContent(w, r, file, time.Time{}, bytes.NewReader(data))
 	}))
 	t.Cleanup(srv.Close)
@@ -84,5 +88,45 @@ func TestDownloadModelsLensOffline(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), "acme/tiny-gpt2 · 2 layers") {
 		t.Errorf("lens from the cache:\n%s", out.String())
+	}
+}
+
+// models --verify finds a cached file damaged after download and fails;
+// --repair downloads it again; --verify then passes.
+func TestModelsVerifyRepair(t *testing.T) {
+	dir := testmodel.Dir(t, "tiny-f32")
+	srv := serveRepo(t, "acme/tiny-gpt2", dir)
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_OFFLINE", "")
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"download", "acme/tiny-gpt2"}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	cfg := filepath.Join(strings.TrimSpace(out.String()), "config.json")
+	good, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Replace(good, []byte("gpt2"), []byte("gpt3"), 1)
+	if err := os.WriteFile(cfg, bad, 0o644); err != nil { // through the link: the blob
+		t.Fatal(err)
+	}
+	out.Reset()
+	err = run(context.Background(), []string{"models", "--verify"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "1 corrupt files: run `logitlens models --repair`") ||
+		!strings.Contains(out.String(), "corrupt: acme/tiny-gpt2 config.json@0123456789ab (blob ") || !strings.Contains(out.String(), "git blob sha1 ") {
+		t.Fatalf("verify: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"models", "--repair"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "downloaded again") {
+		t.Fatalf("repair: %v\n%s", err, out.String())
+	}
+	if got, err := os.ReadFile(cfg); err != nil || !bytes.Equal(got, good) {
+		t.Errorf("config.json after repair: %q, %v", got, err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"models", "--verify"}, &out, &errOut); err != nil || strings.Contains(out.String(), "corrupt") {
+		t.Errorf("verify after repair: %v\n%s", err, out.String())
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/inference/bench"
 	"github.com/logitlens/logitlens/theme"
 	"github.com/logitlens/logitlens/tui"
 	"github.com/logitlens/logitlens/tui/serve"
@@ -73,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "bench":
 			return benchCmd(ctx, args[1:], stdout, stderr)
 		case "models":
-			return modelsCmd(args[1:], stdout, stderr)
+			return modelsCmd(ctx, args[1:], stdout, stderr)
 		case "version":
 			return versionCmd(stdout)
 		case "help":
@@ -183,7 +185,9 @@ func lensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	l, err := m.NewSession().Lens(ctx, req, nil)
+	sess := m.NewSession()
+	defer sess.Close()
+	l, err := sess.Lens(ctx, req, nil)
 	if err != nil {
 		return err
 	}
@@ -265,7 +269,7 @@ func isTerminal(w io.Writer) bool {
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var mf modelFlags
 	var tokens, format string
-	var opt inference.BenchOptions
+	var opt bench.Options
 	fs := newFlagSet("bench", "logitlens bench [--model M] [--tokens 16,64,128] [--runs 7] [--format text|json]", stderr)
 	mf.register(fs)
 	fs.StringVar(&tokens, "tokens", "16,64,128", "prompt lengths to time, comma-separated")
@@ -283,7 +287,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if opt.Runs < 1 {
-		// inference.Bench reads 0 as its default; a user who typed it
+		// bench.Run reads 0 as its default; a user who typed it
 		// meant something else.
 		return fmt.Errorf("bench: --runs %d is not a positive number", opt.Runs)
 	}
@@ -301,14 +305,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer m.Close()
-	if _, err := m.NewSession().Lens(ctx, inference.Request{IDs: []int{0}, TopK: 10, Target: -1}, nil); err != nil {
+	first := m.NewSession()
+	_, err = first.Lens(ctx, inference.Request{IDs: []int{0}, TopK: 10, Target: -1}, nil)
+	first.Close()
+	if err != nil {
 		return err
 	}
 	opt.LoadTime = time.Since(start)
 	if n := m.Config().NPositions; slices.Max(opt.Tokens) > n {
 		return fmt.Errorf("bench: --tokens %d exceeds the model's n_positions %d", slices.Max(opt.Tokens), n)
 	}
-	rep, err := inference.Bench(ctx, m, opt)
+	rep, err := bench.Run(ctx, m, opt)
 	if err != nil {
 		return err
 	}
@@ -329,6 +336,7 @@ func downloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	opt := hub.OptionsFromEnv()
 	opt.Progress = progressLine(stderr)
+	opt.Downloading = true
 	snap, err := hub.Resolve(ctx, fs.Arg(0), opt)
 	if err != nil {
 		return err
@@ -337,12 +345,17 @@ func downloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-func modelsCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("models", "logitlens models", stderr)
+func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("models", "logitlens models [--verify [--repair]]", stderr)
+	verify := fs.Bool("verify", false, "re-hash every cached file and report corrupt ones")
+	repair := fs.Bool("repair", false, "download corrupt files again (implies --verify)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	opt := hub.OptionsFromEnv()
+	if *verify || *repair {
+		return verifyCache(ctx, opt, *repair, stdout, stderr)
+	}
 	models, err := hub.ListCached(opt.CacheDir)
 	if err != nil {
 		return err
@@ -361,6 +374,61 @@ func modelsCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%.12s\t%s\t%s\n", m.Repo, m.Revision, m.Commit, display.Bytes(m.Size), status)
 	}
 	return tw.Flush()
+}
+
+// verifyCache re-hashes the cache's blobs (hub.Verify), reports the
+// corrupt ones and, with repair, downloads them again (hub.Repair). It
+// fails when corrupt blobs remain, so scripts can check.
+func verifyCache(ctx context.Context, opt hub.Options, repair bool, stdout, stderr io.Writer) error {
+	announced := false
+	checks, err := hub.Verify(ctx, opt.CacheDir, func(p hub.VerifyProgress) {
+		if !announced {
+			announced = true
+			fmt.Fprintf(stderr, "verifying %s of cached files in %s\n", display.Bytes(p.Total), display.Safe(opt.CacheDir))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	var size int64
+	corrupt, unverifiable := 0, 0
+	for _, c := range checks {
+		size += c.Size
+		switch c.State {
+		case hub.BlobUnverifiable:
+			unverifiable++
+		case hub.BlobCorrupt:
+			where := "no snapshot uses it"
+			if len(c.Files) > 0 {
+				where = fmt.Sprintf("%s@%.12s", display.Safe(c.Files[0].File), c.Files[0].Commit)
+			}
+			fmt.Fprintf(stdout, "corrupt: %s %s (blob %s): %s\n", display.Safe(c.Repo), where, display.Safe(c.ETag), display.Safe(c.Problem))
+			if !repair {
+				corrupt++
+				continue
+			}
+			if err := hub.Repair(ctx, opt, c); err != nil {
+				corrupt++
+				fmt.Fprintf(stdout, "  not repaired: %v\n", err)
+			} else if len(c.Files) == 0 {
+				fmt.Fprintln(stdout, "  deleted")
+			} else {
+				fmt.Fprintln(stdout, "  downloaded again")
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "verified %d files (%s)", len(checks)-unverifiable, display.Bytes(size))
+	if unverifiable > 0 {
+		fmt.Fprintf(stdout, "; %d not named by a hash, not checked", unverifiable)
+	}
+	fmt.Fprintln(stdout)
+	switch {
+	case corrupt > 0 && repair:
+		return fmt.Errorf("models: %d corrupt files could not be repaired", corrupt)
+	case corrupt > 0:
+		return fmt.Errorf("models: %d corrupt files: run `logitlens models --repair` to download them again", corrupt)
+	}
+	return nil
 }
 
 func versionCmd(stdout io.Writer) error {
@@ -387,8 +455,38 @@ func versionCmd(stdout io.Writer) error {
 	return nil
 }
 
+// loadedModel is the model the explorer's loader opened, closed (with its
+// sessions) when the explorer ends, even if it ends while loading.
+type loadedModel struct {
+	mu     sync.Mutex
+	m      *inference.Model
+	closed bool
+}
+
+// keep records m, or closes it and returns false when the explorer has ended.
+func (l *loadedModel) keep(m *inference.Model) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		m.Close()
+		return false
+	}
+	l.m = m
+	return true
+}
+
+func (l *loadedModel) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	if l.m != nil {
+		l.m.Close()
+	}
+}
+
 func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var mf modelFlags
+	var loaded loadedModel
 	var lf lensFlags
 	var palette string
 	fs := newFlagSet("logitlens", "logitlens [flags]   (the explorer; see 'logitlens help' for commands)", stderr)
@@ -416,9 +514,13 @@ func exploreCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			if err != nil {
 				return nil, err
 			}
+			if !loaded.keep(m) {
+				return nil, errors.New("the explorer ended while the model loaded")
+			}
 			return m.NewSession(), nil
 		},
 	}
+	defer loaded.close()
 	return tui.Run(ctx, opts)
 }
 

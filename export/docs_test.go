@@ -30,7 +30,7 @@ var tinyCache *Document
 
 func computeTinyDoc(t testing.TB) *Document {
 	t.Helper()
-	m, err := inference.OpenDir(testmodel.Dir(t, "tiny-f32"), "tiny-f32", inference.CPU{})
+	m, err := inference.OpenDir(testmodel.Dir(t, "tiny-f32"), "tiny-f32", inference.NewCPUBackend)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,94 +1,49 @@
 package inference
 
 import (
+	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/logitlens/logitlens/display"
 	"github.com/logitlens/logitlens/weights/tokenizer"
 
 	"github.com/logitlens/logitlens/weights"
-	"gorgonia.org/tensor"
 )
 
-// block holds one transformer block's weights, named after the checkpoint
-// keys. Conv1D weights are stored [in, out], so x @ w needs no transpose.
-type block struct {
-	ln1G, ln1B         *tensor.Dense // [C]
-	cAttnW, cAttnB     *tensor.Dense // [C,3C], [3C]
-	attnProjW          *tensor.Dense // [C,C]
-	attnProjB          *tensor.Dense // [C]
-	ln2G, ln2B         *tensor.Dense // [C]
-	fcW, fcB           *tensor.Dense // [C,4C], [4C]
-	mlpProjW, mlpProjB *tensor.Dense // [4C,C], [C]
-}
-
-// Model is a GPT-2 ready to run: its weights as tensors on an engine, and
-// its tokenizer. It is read-only and shared; per-prompt state lives in a
-// Session.
+// Model is a GPT-2 ready to run: its checkpoint, its tokenizer, and the
+// backend that holds its weights where they run. It is read-only and
+// shared; per-prompt state lives in a Session.
 type Model struct {
 	cfg      weights.Config
-	wte      *tensor.Dense // [V,C]
-	wpe      *tensor.Dense // [P,C]
-	lnFG     *tensor.Dense // [C]
-	lnFB     *tensor.Dense // [C]
-	unembed  *tensor.Dense // [C,V]: a transposed view of lm_head (wte when tied), never copied
-	blocks   []block
-	engine   Engine
+	backend  Backend
 	tok      *tokenizer.Tokenizer
 	ckpt     *weights.Checkpoint
 	info     Info
 	eos      int
 	vocabTok int // tokens the tokenizer knows; ids at or above are padding rows of wte
-
-	unembedOnce   sync.Once
-	unembedPacked *packedB // W_U packed for our Sgemm (unembed.go); nil under another BLAS
 }
 
-// NewModel wraps an opened checkpoint and its tokenizer. The model aliases
-// the checkpoint's tensors; Close closes the checkpoint.
-func NewModel(ck *weights.Checkpoint, tok *tokenizer.Tokenizer, engine Engine, id string) (*Model, error) {
+// NewBackend places a checkpoint's weights where they run: NewCPUBackend,
+// or CUDABackend(device).
+type NewBackend func(*weights.Checkpoint) (Backend, error)
+
+// NewModel wraps an opened checkpoint and its tokenizer, with the weights
+// placed by newBackend. The model aliases the checkpoint's tensors; Close
+// closes the backend and the checkpoint.
+func NewModel(ck *weights.Checkpoint, tok *tokenizer.Tokenizer, newBackend NewBackend, id string) (*Model, error) {
 	cfg := ck.Config
 	if err := cfg.CheckVocab(tok.VocabSize()); err != nil {
 		return nil, err
 	}
-	m := &Model{cfg: cfg, engine: engine, tok: tok, ckpt: ck, vocabTok: tok.VocabSize()}
-	if e, ok := engine.(*CUDA); ok {
-		if err := e.upload(ck); err != nil {
-			return nil, err
-		}
+	b, err := newBackend(ck)
+	if err != nil {
+		return nil, err
 	}
-	get := func(name string) *tensor.Dense {
-		t := ck.Tensor(name)
-		if t == nil {
-			panic("inference: checkpoint lacks validated tensor " + name) // OpenCheckpoint guarantees it
-		}
-		return tensor.New(tensor.WithShape(t.Shape...), tensor.WithBacking(t.Data))
-	}
-	m.wte = get("wte.weight")
-	m.wpe = get("wpe.weight")
-	m.lnFG, m.lnFB = get("ln_f.weight"), get("ln_f.bias")
-	head := ck.LMHead()
-	m.unembed = tensor.New(tensor.WithShape(head.Shape...), tensor.WithBacking(head.Data))
-	if err := m.unembed.T(); err != nil {
-		return nil, fmt.Errorf("inference: lm_head view: %w", err)
-	}
-	for i := 0; i < cfg.NLayer; i++ {
-		p := fmt.Sprintf("h.%d.", i)
-		m.blocks = append(m.blocks, block{
-			ln1G: get(p + "ln_1.weight"), ln1B: get(p + "ln_1.bias"),
-			cAttnW: get(p + "attn.c_attn.weight"), cAttnB: get(p + "attn.c_attn.bias"),
-			attnProjW: get(p + "attn.c_proj.weight"), attnProjB: get(p + "attn.c_proj.bias"),
-			ln2G: get(p + "ln_2.weight"), ln2B: get(p + "ln_2.bias"),
-			fcW: get(p + "mlp.c_fc.weight"), fcB: get(p + "mlp.c_fc.bias"),
-			mlpProjW: get(p + "mlp.c_proj.weight"), mlpProjB: get(p + "mlp.c_proj.bias"),
-		})
-	}
-	m.eos = -1
+	m := &Model{cfg: cfg, backend: b, tok: tok, ckpt: ck, vocabTok: tok.VocabSize(), eos: -1}
 	if id, ok := tok.EOT(); ok {
 		m.eos = id
 	}
-	m.info = Info{ID: id, Config: cfg, Device: engine.Name(), BLAS: BLASName()}
+	m.info = Info{ID: id, Config: cfg, Device: b.Name(), BLAS: BLASName()}
 	return m, nil
 }
 
@@ -116,16 +71,16 @@ func (m *Model) EOT() int { return m.eos }
 // Tokenizer returns the model's tokenizer.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
 
-// Close releases the checkpoint's mapped files.
+// Backend returns the backend that runs the model.
+func (m *Model) Backend() Backend { return m.backend }
+
+// Checkpoint returns the opened checkpoint, for read-only use.
+func (m *Model) Checkpoint() *weights.Checkpoint { return m.ckpt }
+
+// Close frees the backend's weights (and any session still open on it)
+// and releases the checkpoint's mapped files.
 func (m *Model) Close() error {
-	if pb := m.unembedPacked; pb != nil && pb.free != nil {
-		m.unembedPacked = nil
-		pb.free()
-	}
-	if e, ok := m.engine.(*CUDA); ok {
-		e.close() //nolint:errcheck // the checkpoint's error is the one to report
-	}
-	return m.ckpt.Close()
+	return errors.Join(m.backend.Close(), m.ckpt.Close())
 }
 
 // Rows lists the lens rows for a request: the embedding, then for each block
@@ -139,6 +94,11 @@ func (m *Model) Rows(sublayers bool) []Row {
 		rows = append(rows, Row{Kind: BlockOut, Layer: i, Name: fmt.Sprint(i)})
 	}
 	return rows
+}
+
+// finalRow is the last block's output, whose lens is the model's output.
+func (m *Model) finalRow() Row {
+	return Row{Kind: BlockOut, Layer: m.cfg.NLayer, Name: fmt.Sprint(m.cfg.NLayer)}
 }
 
 // stream is the index of a row's residual in a session's stored streams:

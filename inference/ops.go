@@ -31,6 +31,17 @@ func add(x, y []float32) {
 	}
 }
 
+// splitQKV splits each row of c_attn's output qkv [T,3C] into the query
+// q [T,C] and the new rows k, v [T,C] of the key and value caches.
+func splitQKV(q, k, v, qkv []float32, C int) {
+	for t := 0; t < len(qkv)/(3*C); t++ {
+		row := qkv[t*3*C : (t+1)*3*C]
+		copy(q[t*C:(t+1)*C], row[:C])
+		copy(k[t*C:(t+1)*C], row[C:2*C])
+		copy(v[t*C:(t+1)*C], row[2*C:])
+	}
+}
+
 // layerNorm normalises each row of x[M,C] (Ba et al. 2016): mean and biased
 // variance over the row, then scale g and shift b. Statistics are
 // accumulated in float64 so long rows lose nothing.

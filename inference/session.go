@@ -7,67 +7,56 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/logitlens/logitlens/inference/cuda"
 )
 
 // Session computes lenses for one user's evolving prompt. GPT-2 is causal,
-// so position t depends only on tokens 0..t: the session keeps the keys,
-// values, residual streams and lens cells of the last prompt and, when the
-// prompt changes, recomputes only from the first changed token onward.
-// Calls are serialised; a cancelled call returns promptly (the engine's
-// context is checked between blocks) and leaves the cache consistent.
+// so position t depends only on tokens 0..t: the session's device keeps the
+// keys, values and residual streams of the last prompt, the session keeps
+// its lens cells, and when the prompt changes only the positions from the
+// first changed token onward are recomputed. Calls are serialised; a
+// cancelled call returns promptly (the device checks the context between
+// blocks) and leaves the cache consistent. Close frees the device's memory.
 type Session struct {
-	m  *Model
-	mu sync.Mutex
+	m   *Model
+	dev Device
+	mu  sync.Mutex
 
-	ids     []int       // tokens whose keys, values and streams are cached
-	kv      []kvCache   // per block
-	streams [][]float32 // per stream (see Row.stream): [cap, C]
-	cap     int         // positions the buffers hold
-
-	key   cellKey  // the request options the cached cells were computed for
-	cells [][]Cell // [stream][position]
-	valid []int    // per stream: leading positions whose cells are current
-
-	buf     buffers
-	lensIn  []float32 // [R·n, C] ln_f inputs of a lens chunk
-	logits  []float32 // [R·n, V]
-	finProb []float32 // [n, V] P_final of each position in a lens chunk
-
-	dev *cuda.State // the prompt on the GPU, with the CUDA engine (made by the first Lens); nil on the CPU
+	ids    []int    // tokens whose keys, values and streams the device holds
+	key    cellKey  // the request options the cached cells were computed for
+	cells  [][]Cell // [stream][position] (see Row.stream)
+	valid  []int    // per stream: leading positions whose cells are current
+	closed bool
 }
 
-type kvCache struct{ k, v []float32 } // [cap, C] each
-
-type cellKey struct{ topK, target int }
-
-// buffers are a forward step's intermediates, one per named activation.
-type buffers struct {
-	x, a, q, y, proj []float32 // [T,C]
-	qkv              []float32 // [T,3C]
-	f                []float32 // [T,4C]
+type cellKey struct {
+	topK, target int
+	next         bool
 }
 
-// Position chunks: forward and lens run chunk by chunk so columns stream out
-// while a long prompt computes, and the logits of one lens GEMM stay within
-// lensRows rows.
-const (
-	forwardChunk = 32
-	lensRows     = 128
-)
-
-// NewSession starts an empty session on the model.
+// NewSession starts an empty session on the model's backend. It allocates
+// nothing until the first lens.
 func (m *Model) NewSession() *Session {
 	S := 2*m.cfg.NLayer + 1
 	return &Session{
-		m:       m,
-		kv:      make([]kvCache, m.cfg.NLayer),
-		streams: make([][]float32, S),
-		cells:   make([][]Cell, S),
-		valid:   make([]int, S),
-		key:     cellKey{-1, -1},
+		m:     m,
+		dev:   m.backend.NewDevice(),
+		cells: make([][]Cell, S),
+		valid: make([]int, S),
+		key:   cellKey{-1, -1, false},
 	}
+}
+
+// Close frees what the session's device allocated (a GPU's KV cache and
+// residual streams). A call in progress finishes first; later calls fail.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.ids, s.cells = nil, nil
+	return s.dev.Close()
 }
 
 // Info implements the explorer's backend.
@@ -87,6 +76,9 @@ func (s *Session) Model() *Model { return s.m }
 
 // ErrPromptTooLong is returned (wrapped) for prompts longer than n_positions.
 var ErrPromptTooLong = errors.New("prompt too long")
+
+// errSessionClosed is returned by Lens after Close.
+var errSessionClosed = errors.New("inference: the session is closed")
 
 // Validate checks a request against the model without computing anything.
 func (m *Model) Validate(req Request) error {
@@ -119,54 +111,40 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.m.engine.(*CUDA); ok && s.dev == nil {
-		dev, err := e.model.NewState(cuda.StateOptions{})
-		if err != nil { // e.g. the GPU's memory is full
-			return nil, fmt.Errorf("inference: %w", err)
-		}
-		s.dev = dev
+	if s.closed {
+		return nil, errSessionClosed
 	}
 
-	if key := (cellKey{req.TopK, req.Target}); key != s.key {
+	if key := (cellKey{req.TopK, req.Target, req.NextToken}); key != s.key {
 		s.key = key
 		clear(s.valid)
 	}
 	p := commonPrefix(s.ids, req.IDs)
+	stale := p // cells from here on are stale
+	if req.NextToken && p > 0 && (p < len(s.ids) || p < len(req.IDs)) {
+		stale = p - 1 // position p−1 predicts a different next token now
+	}
 	s.ids = s.ids[:p]
 	for i := range s.valid {
-		s.valid[i] = min(s.valid[i], p)
+		s.valid[i] = min(s.valid[i], stale)
 	}
 
 	rows := s.m.Rows(req.Sublayers)
-	final := 2 * s.m.cfg.NLayer
 	T := len(req.IDs)
-	chunk := forwardChunk
-	if s.dev != nil {
-		chunk = T // one forward and one lens GEMM for the whole prompt: the GPU wants big calls
+	chunk := s.dev.Chunk()
+	if chunk <= 0 {
+		chunk = T
 	}
 	for a := 0; a < T; a += chunk {
 		b := min(T, a+chunk)
 		if from := len(s.ids); from < b {
-			if err := s.forward(ctx, req.IDs[from:b], from); err != nil {
+			if err := s.dev.Forward(ctx, req.IDs[from:b], from); err != nil {
 				return nil, err
 			}
 			s.ids = append(s.ids, req.IDs[from:b]...)
 		}
-		var need []int
-		lo := b
-		for _, r := range rows {
-			if st := r.stream(); s.valid[st] < b {
-				need = append(need, st)
-				lo = min(lo, s.valid[st])
-			}
-		}
-		if len(need) > 0 {
-			if !slices.Contains(need, final) {
-				need = append(need, final)
-			}
-			if err := s.lensRange(ctx, lo, b, need, req); err != nil {
-				return nil, err
-			}
+		if err := s.fill(ctx, rows, b, req); err != nil {
+			return nil, err
 		}
 		if onColumn != nil {
 			for t := a; t < b; t++ {
@@ -185,130 +163,64 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 		l.Cells[r] = slices.Clone(s.cells[row.stream()][:T])
 	}
 	l.FinalTop1 = make([]int, T)
-	for t, c := range s.cells[final][:T] {
-		l.FinalTop1[t] = c.Top[0].ID
+	for t, c := range s.cells[2*s.m.cfg.NLayer][:T] {
+		l.FinalTop1[t] = -1
+		if len(c.Top) > 0 {
+			l.FinalTop1[t] = c.Top[0].ID
+		}
 	}
+	l.NonFinite = firstBreakdown(rows, l.Cells)
 	l.Elapsed = time.Since(start)
 	return l, nil
 }
 
-// lensRange computes the cells of the given streams (which include the
-// final one) for positions lo..hi-1, in chunks whose logits fit lensRows.
-func (s *Session) lensRange(ctx context.Context, lo, hi int, streams []int, req Request) error {
-	if s.dev != nil {
-		return s.deviceLens(lo, hi, streams, req)
-	}
-	n := max(1, lensRows/len(streams))
-	for a := lo; a < hi; a += n {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		b := min(hi, a+n)
-		s.lensChunk(a, b, streams, req)
-		for _, st := range streams {
-			s.valid[st] = max(s.valid[st], b)
+// fill makes the cells of rows current for positions up to b, asking the
+// device for those that are stale, with the final row always among them.
+func (s *Session) fill(ctx context.Context, rows []Row, b int, req Request) error {
+	final := s.m.finalRow()
+	var need []Row
+	lo := b
+	for _, r := range rows {
+		if st := r.stream(); s.valid[st] < b {
+			need = append(need, r)
+			lo = min(lo, s.valid[st])
 		}
 	}
-	return nil
-}
-
-// lensChunk decodes the stored streams at positions a..b-1 through ln_f and
-// the unembedding in one GEMM, then reduces each row to its cell.
-func (s *Session) lensChunk(a, b int, streams []int, req Request) {
-	m := s.m
-	C, V := m.cfg.NEmbd, m.cfg.VocabSize
-	n, R := b-a, len(streams)
-	eps := float32(m.cfg.LayerNormEpsilon)
-	s.lensIn = grow(s.lensIn, R*n*C)
-	s.logits = grow(s.logits, R*n*V)
-	s.finProb = grow(s.finProb, n*V)
-
-	for r, st := range streams { // gather the rows: [R·n, C]
-		copy(s.lensIn[r*n*C:(r+1)*n*C], s.streams[st][a*C:b*C])
+	if len(need) == 0 {
+		return nil
 	}
-	x := mat(s.lensIn, R*n, C)
-	m.engine.LayerNorm(x, x, m.lnFG, m.lnFB, eps)                  // ln_f, once per row
-	if err := m.unembedRows(s.logits, s.lensIn, R*n); err != nil { // [R·n,C] @ [C,V] -> [R·n,V]
-		panic(err) // shapes are ours: a mismatch is a programmer error
+	if !slices.Contains(need, final) {
+		need = append(need, final)
 	}
-
-	row := func(r, t int) []float32 { return s.logits[(r*n+t)*V : (r*n+t+1)*V] }
-	rf := slices.Index(streams, 2*m.cfg.NLayer)
-	fins := make([]finalRow, n)
-	parallel(n, func(t0, t1 int) {
-		for t := t0; t < t1; t++ {
-			fins[t] = finalRowOf(row(rf, t), s.finProb[t*V:(t+1)*V])
+	lr := LensRequest{Rows: need, From: lo, To: b, TopK: req.TopK, Target: req.Target}
+	if req.NextToken {
+		lr.Next = make([]int, b-lo)
+		for t := lo; t < b; t++ {
+			lr.Next[t-lo] = -1
+			if t+1 < len(req.IDs) {
+				lr.Next[t-lo] = req.IDs[t+1]
+			}
 		}
-	})
-	for _, st := range streams {
+	}
+	out := make([][]Cell, len(need))
+	for r, row := range need {
+		st := row.stream()
 		if len(s.cells[st]) < b {
 			s.cells[st] = append(s.cells[st], make([]Cell, b-len(s.cells[st]))...)
 		}
+		out[r] = s.cells[st][lo:b]
 	}
-	parallel(R*n, func(i0, i1 int) {
-		for i := i0; i < i1; i++ {
-			r, t := i/n, i%n
-			fin := fins[t]
-			if r == rf {
-				fin.probs = nil // the final row's KL to itself is 0
-			}
-			rowStats(&s.cells[streams[r]][a+t], row(r, t), &fin, req.TopK, req.Target)
+	if err := s.dev.Lens(ctx, lr, out); err != nil {
+		// A device may have filled part of the range: mark none of it current.
+		for _, row := range need {
+			s.valid[row.stream()] = min(s.valid[row.stream()], lo)
 		}
-	})
-}
-
-// reserve grows the caches to hold P positions, keeping their contents.
-func (s *Session) reserve(P int) {
-	if P <= s.cap {
-		return
+		return err
 	}
-	C := s.m.cfg.NEmbd
-	c := min(max(P, 2*s.cap, 16), s.m.cfg.NPositions)
-	for i := range s.kv {
-		s.kv[i].k = resize(s.kv[i].k, c*C)
-		s.kv[i].v = resize(s.kv[i].v, c*C)
+	for _, row := range need {
+		s.valid[row.stream()] = b
 	}
-	for i := range s.streams {
-		s.streams[i] = resize(s.streams[i], c*C)
-	}
-	s.cap = c
-}
-
-// keep stores a [T,C] residual as positions p0.. of stream st.
-func (s *Session) keep(st, p0 int, x []float32) {
-	C := s.m.cfg.NEmbd
-	copy(s.streams[st][p0*C:], x)
-}
-
-// scratch returns the forward intermediates sized for T positions.
-func (s *Session) scratch(T int) *buffers {
-	C := s.m.cfg.NEmbd
-	b := &s.buf
-	for _, p := range []*[]float32{&b.x, &b.a, &b.q, &b.y, &b.proj} {
-		*p = grow(*p, T*C)
-	}
-	b.qkv = grow(b.qkv, T*3*C)
-	b.f = grow(b.f, T*4*C)
-	return b
-}
-
-// grow returns s with length n, reallocating (without keeping contents)
-// when its capacity is short.
-func grow(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
-	}
-	return s[:n]
-}
-
-// resize returns s with length n, keeping its contents.
-func resize(s []float32, n int) []float32 {
-	if cap(s) >= n {
-		return s[:n]
-	}
-	r := make([]float32, n)
-	copy(r, s)
-	return r
+	return nil
 }
 
 func commonPrefix(a, b []int) int {

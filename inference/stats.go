@@ -6,47 +6,78 @@ import (
 )
 
 // The lens statistics of one row come from its V logits: the softmax
-// normaliser, the sums entropy and KL need, the ranks of the final top-1 and
-// of the target, and the top-k. Nothing is exponentiated twice and no
-// probability vector is stored, except the final row's, which KL needs for
-// every other row of the same position.
+// normaliser, the sums entropy and KL need, the ranks of the final top-1,
+// of the target and of the next token, and the top-k. Nothing is
+// exponentiated twice and no probability vector is stored, except the
+// final row's, which KL needs for every other row of the same position.
 //
 // Where the time goes: V exponentials per row, 13·T rows per lens. The fast
-// path (rowStats) takes the max first (one cheap vector pass) so that a
-// single vector pass (stats_amd64.s, 8 lanes) computes every sum and both
-// ranks with no rescaling, in float32 chunks of statsChunk summed in float64;
-// only the top-k stays a scalar scan (one compare per logit). rowStatsRef is
-// the same maths as one plain online pass, kept as the reference.
+// path (rowStats) takes the max first (one cheap vector pass, which also
+// finds any logit that is not finite) so that a single vector pass
+// (vec_amd64.s, 8 lanes) computes every sum and two ranks with no
+// rescaling, in float32 chunks of statsChunk summed in float64; the next
+// token's rank is one more vector count, and the top-k stays a scalar scan
+// (one compare per logit). rowStatsRef is the same maths as one plain
+// online pass, kept as the reference.
+//
+// A row with a logit that is not finite has no statistics (see Cell): the
+// vector kernels clamp their exponent, so they would turn NaN into a
+// number rather than propagate it, and the max pass must catch it first.
 
 // finalRow is what the other rows of a position need from its last row.
 type finalRow struct {
-	top1   int       // argmax of the final logits (smaller id on ties)
+	top1   int       // argmax of the final logits (smaller id on ties); -1 when they are not all finite
 	negEnt float64   // Σ p_f·log p_f = −H(P_final)
 	probs  []float32 // P_final [V]; nil for the final row itself
 }
 
+// query is what a row's cell reports besides its distribution.
+type query struct {
+	k      int // top-k
+	target int // pinned token, or -1
+	next   int // the token that follows, or -1
+}
+
+// allFinite says whether every z is finite.
+func allFinite(z []float32) bool {
+	for _, v := range z {
+		if v-v != 0 { // NaN for ±Inf and NaN
+			return false
+		}
+	}
+	return true
+}
+
 // rowStatsRef fills c from the logits z[V] of one row in one plain pass:
-// the reference rowStats is tested against.
+// the reference rowStats is tested against. It returns false, leaving c
+// alone, when z is not all finite.
 //
 //	lse     = log Σ exp(z)                      (online: m + log Σ exp(z−m))
 //	H(P)    = lse − Σ p·z                       (p = exp(z − lse))
 //	KL(F‖P) = Σ f·log f − Σ f·log p = −H(F) − Σ f·z + lse       (Σ f = 1)
 //	rank(i) = #{j : z_j > z_i}
-//
-// It returns lse and Σ p·z so the caller can derive the final row's
-// distribution.
-func rowStatsRef(c *Cell, z []float32, fin *finalRow, k, target int) (lse, meanZ float64) {
-	zTop1 := z[fin.top1]
-	zTarget := float32(math.Inf(1))
-	if target >= 0 {
-		zTarget = z[target]
+func rowStatsRef(c *Cell, z []float32, fin *finalRow, q query) bool {
+	if !allFinite(z) {
+		return false
 	}
-	top := newTopK(k)
+	inf := float32(math.Inf(1))
+	zTop1, zTarget, zNext := inf, inf, inf
+	if fin.top1 >= 0 {
+		zTop1 = z[fin.top1]
+	}
+	if q.target >= 0 {
+		zTarget = z[q.target]
+	}
+	if q.next >= 0 {
+		zNext = z[q.next]
+	}
+	kl := fin.probs != nil && fin.top1 >= 0
+	top := newTopK(q.k)
 
 	m := z[0]        // running max
 	var s, e float64 // Σ exp(z−m), Σ exp(z−m)·z
 	var fz float64   // Σ f·z
-	rankTop1, rankTarget := 0, 0
+	rankTop1, rankTarget, rankNext := 0, 0, 0
 	for i, v := range z {
 		if v > m {
 			scale := float64(exp32(m - v))
@@ -57,7 +88,7 @@ func rowStatsRef(c *Cell, z []float32, fin *finalRow, k, target int) (lse, meanZ
 		w := float64(exp32(v - m))
 		s += w
 		e += w * float64(v)
-		if fin.probs != nil {
+		if kl {
 			fz += float64(fin.probs[i]) * float64(v)
 		}
 		if v > zTop1 {
@@ -66,28 +97,44 @@ func rowStatsRef(c *Cell, z []float32, fin *finalRow, k, target int) (lse, meanZ
 		if v > zTarget {
 			rankTarget++
 		}
+		if v > zNext {
+			rankNext++
+		}
 		if v > top.min {
 			top.insert(i, v)
 		}
 	}
-	lse = float64(m) + math.Log(s)
-	meanZ = e / s
-	c.Entropy = lse - meanZ
-	if fin.probs != nil {
+	lse := float64(m) + math.Log(s)
+	c.Entropy = lse - e/s
+	switch {
+	case fin.top1 < 0:
+		c.KLToFinal = math.NaN()
+	case kl:
 		c.KLToFinal = math.Max(0, fin.negEnt-fz+lse)
+	default:
+		c.KLToFinal = 0
 	}
-	c.FinalTop1Rank = rankTop1
-	c.FinalTop1Prob = math.Exp(float64(zTop1) - lse)
+	c.FinalTop1Rank, c.FinalTop1Prob = -1, math.NaN()
+	if fin.top1 >= 0 {
+		c.FinalTop1Rank = rankTop1
+		c.FinalTop1Prob = math.Exp(float64(zTop1) - lse)
+	}
 	c.TargetRank, c.TargetProb = -1, 0
-	if target >= 0 {
+	if q.target >= 0 {
 		c.TargetRank = rankTarget
 		c.TargetProb = math.Exp(float64(zTarget) - lse)
 	}
+	c.NextRank, c.NextProb = -1, 0
+	if q.next >= 0 {
+		c.NextRank = rankNext
+		c.NextProb = math.Exp(float64(zNext) - lse)
+	}
+	c.NonFinite = Finite
 	c.Top = make([]Prediction, len(top.ids))
 	for j, id := range top.ids {
 		c.Top[j] = Prediction{ID: id, Prob: math.Exp(float64(top.vals[j]) - lse)}
 	}
-	return lse, meanZ
+	return true
 }
 
 // argmax returns the index of the largest value, the smaller index on ties.
@@ -104,6 +151,9 @@ func argmax(z []float32) int {
 // finalRowOfRef prepares a position's finalRow from its final logits z,
 // writing P_final into probs: the reference finalRowOf is tested against.
 func finalRowOfRef(z []float32, probs []float32) finalRow {
+	if !allFinite(z) {
+		return finalRow{top1: -1}
+	}
 	top1 := argmax(z)
 	m := z[top1]
 	var s float64
@@ -117,6 +167,9 @@ func finalRowOfRef(z []float32, probs []float32) finalRow {
 		p := math.Exp(lp)
 		probs[i] = float32(p)
 		negEnt += p * lp
+	}
+	if math.IsNaN(negEnt) { // finite logits so far apart that z − m overflows
+		return finalRow{top1: -1}
 	}
 	return finalRow{top1: top1, negEnt: negEnt, probs: probs}
 }
@@ -201,20 +254,40 @@ type rowSums struct {
 	rank1, rankT int
 }
 
-// maxOf returns the largest logit.
-func maxOf(z []float32) float32 {
+// maxFinite returns the largest logit, and whether every logit is finite
+// (when one is not, the max means nothing).
+func maxFinite(z []float32) (float32, bool) {
 	m := z[0]
 	n := 0
+	finite := true
 	if haveVecStats && len(z) >= 32 {
 		n = len(z) &^ 31
-		m = vecMax(z[:n])
+		m, finite = vecMaxFinite(z[:n])
 	}
 	for _, v := range z[n:] {
 		if v > m {
 			m = v
 		}
+		finite = finite && v-v == 0
 	}
-	return m
+	return m, finite
+}
+
+// countAbove returns #{i : z[i] > t}.
+func countAbove(z []float32, t float32) int {
+	n, c := 0, 0
+	if haveVecStats {
+		n = len(z) &^ 7
+		if n > 0 {
+			c = vecCountAbove(z[:n], t)
+		}
+	}
+	for _, v := range z[n:] {
+		if v > t {
+			c++
+		}
+	}
+	return c
 }
 
 // sumsOf computes the sums of z (and f, if not nil) against its max m.
@@ -259,44 +332,69 @@ func sumsOf(z, f []float32, m, top1, target float32) rowSums {
 	return r
 }
 
-// rowStats fills c from the logits z[V] of one row, as rowStatsRef does.
+// rowStats fills c from the logits z[V] of one row, as rowStatsRef does,
+// and returns false, leaving c alone, when z is not all finite.
 //
 //	m, d    = max z, z − m
 //	S       = Σ exp(d);  lse = m + log S
 //	H(P)    = lse − Σ p·z = log S − Σ exp(d)·d / S        (p = exp(d)/S)
 //	KL(F‖P) = −H(F) − Σ f·z + lse = −H(F) − Σ f·d + log S  (Σ f = 1)
 //	rank(i) = #{j : z_j > z_i}
-//
-// It returns lse and Σ p·z.
-func rowStats(c *Cell, z []float32, fin *finalRow, k, target int) (lse, meanZ float64) {
-	zTop1 := z[fin.top1]
-	zTarget := float32(math.Inf(1))
-	if target >= 0 {
-		zTarget = z[target]
+func rowStats(c *Cell, z []float32, fin *finalRow, q query) bool {
+	m, finite := maxFinite(z)
+	if !finite {
+		return false
 	}
-	m := maxOf(z)
-	r := sumsOf(z, fin.probs, m, zTop1, zTarget)
+	inf := float32(math.Inf(1))
+	zTop1, zTarget := inf, inf
+	if fin.top1 >= 0 {
+		zTop1 = z[fin.top1]
+	}
+	if q.target >= 0 {
+		zTarget = z[q.target]
+	}
+	var f []float32
+	if fin.top1 >= 0 {
+		f = fin.probs
+	}
+	r := sumsOf(z, f, m, zTop1, zTarget)
 	logS := math.Log(r.s)
-	lse = float64(m) + logS
-	meanZ = float64(m) + r.e/r.s
+	lse := float64(m) + logS
 	c.Entropy = logS - r.e/r.s
-	if fin.probs != nil {
-		c.KLToFinal = math.Max(0, fin.negEnt-r.fz+logS)
+	if math.IsNaN(c.Entropy) { // finite logits so far apart that z − m overflows
+		return false
 	}
-	c.FinalTop1Rank = r.rank1
-	c.FinalTop1Prob = math.Exp(float64(zTop1) - lse)
+	switch {
+	case fin.top1 < 0:
+		c.KLToFinal = math.NaN()
+	case f != nil:
+		c.KLToFinal = math.Max(0, fin.negEnt-r.fz+logS)
+	default:
+		c.KLToFinal = 0
+	}
+	c.FinalTop1Rank, c.FinalTop1Prob = -1, math.NaN()
+	if fin.top1 >= 0 {
+		c.FinalTop1Rank = r.rank1
+		c.FinalTop1Prob = math.Exp(float64(zTop1) - lse)
+	}
 	c.TargetRank, c.TargetProb = -1, 0
-	if target >= 0 {
+	if q.target >= 0 {
 		c.TargetRank = r.rankT
 		c.TargetProb = math.Exp(float64(zTarget) - lse)
 	}
-	top := newTopK(k)
+	c.NextRank, c.NextProb = -1, 0
+	if q.next >= 0 {
+		c.NextRank = countAbove(z, z[q.next])
+		c.NextProb = math.Exp(float64(z[q.next]) - lse)
+	}
+	c.NonFinite = Finite
+	top := newTopK(q.k)
 	top.scan(z)
 	c.Top = make([]Prediction, len(top.ids))
 	for j, id := range top.ids {
 		c.Top[j] = Prediction{ID: id, Prob: math.Exp(float64(top.vals[j]) - lse)}
 	}
-	return lse, meanZ
+	return true
 }
 
 // scan offers every z[i] to t in order, as the plain loop
@@ -320,13 +418,14 @@ func (t *topK) scan(z []float32) {
 }
 
 // finalRowOf prepares a position's finalRow from its final logits z, writing
-// P_final = exp(d)/S into probs; −H(P_final) = Σ exp(d)·d / S − log S.
+// P_final = exp(d)/S into probs; −H(P_final) = Σ exp(d)·d / S − log S. Its
+// top1 is -1 when z is not all finite.
 func finalRowOf(z []float32, probs []float32) finalRow {
-	m := maxOf(z)
-	top1 := slices.Index(z, m) // the first maximum: the smaller id on ties
-	if top1 < 0 {              // m is NaN (an overflowed residual): argmax's 0
-		top1 = 0
+	m, finite := maxFinite(z)
+	if !finite {
+		return finalRow{top1: -1}
 	}
+	top1 := slices.Index(z, m) // the first maximum: the smaller id on ties
 	inf := float32(math.Inf(1))
 	r := sumsOf(z, nil, m, inf, inf)
 	inv := float32(1 / r.s)
@@ -340,5 +439,9 @@ func finalRowOf(z []float32, probs []float32) finalRow {
 	for i := n; i < len(z); i++ {
 		probs[i] = exp32(z[i]-m) * inv
 	}
-	return finalRow{top1: top1, negEnt: r.e/r.s - math.Log(r.s), probs: probs}
+	negEnt := r.e/r.s - math.Log(r.s)
+	if math.IsNaN(negEnt) { // finite logits so far apart that z − m overflows
+		return finalRow{top1: -1}
+	}
+	return finalRow{top1: top1, negEnt: negEnt, probs: probs}
 }

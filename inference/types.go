@@ -43,6 +43,11 @@ type Prediction struct {
 
 // Cell holds the lens statistics of one (row, position). All logarithms are
 // natural: entropy and KL are in nats.
+//
+// A cell whose logits are not all finite (NonFinite ≠ Finite) has no
+// statistics: Top is empty, the probabilities, entropy and KL are NaN and
+// the ranks −1, on every device. A finite cell whose position's final row
+// is not finite has a NaN KL, FinalTop1Rank −1 and a NaN FinalTop1Prob.
 type Cell struct {
 	Top           []Prediction // k most probable ids, descending, ties by smaller id
 	Entropy       float64      // H(P_row)
@@ -51,6 +56,9 @@ type Cell struct {
 	FinalTop1Prob float64      // P_row(final top-1)
 	TargetRank    int          // like FinalTop1Rank, for Request.Target; -1 without a target
 	TargetProb    float64      // P_row(target); 0 without a target
+	NextRank      int          // like FinalTop1Rank, for the prompt's next token ids[t+1]; -1 at the last position or without Request.NextToken
+	NextProb      float64      // P_row(ids[t+1]); 0 where NextRank is -1 for want of a next token
+	NonFinite     NonFinite    // where this cell's computation left float32's range, if it did
 }
 
 // Request asks for the lens of a token sequence.
@@ -59,6 +67,10 @@ type Request struct {
 	TopK      int  // 1..MaxTopK
 	Target    int  // token id whose probability and rank to report; -1 for none
 	Sublayers bool // add a resid_mid row after each block's attention
+	// NextToken adds, to every cell but the last position's, the
+	// probability and rank of the token that actually follows
+	// (Cell.NextProb, Cell.NextRank).
+	NextToken bool
 }
 
 // MaxTopK bounds Request.TopK.
@@ -76,10 +88,15 @@ type Lens struct {
 	IDs       []int
 	Rows      []Row
 	Cells     [][]Cell // [row][position]
-	FinalTop1 []int    // the final row's top-1 id per position
+	FinalTop1 []int    // the final row's top-1 id per position; -1 where that row is not finite
 	Target    int      // -1 when none
 	Reused    int      // leading positions served from the prefix cache
 	Elapsed   time.Duration
+	// NonFinite is where the residual stream stopped being finite (the
+	// first row, then the first position, whose residual holds ±Inf or
+	// NaN) or, when every residual is finite, the first cell whose ln_f or
+	// unembedding left float32's range; nil when every cell is finite.
+	NonFinite *Breakdown
 }
 
 // Info describes a loaded model for status lines and exports.

@@ -11,7 +11,10 @@ func expSumsAVX2(z, f *float32, n int, m, top1, target float32, out *expSums)
 func expScaleAVX2(dst, z *float32, n int, m, scale float32)
 
 //go:noescape
-func maxAVX2(z *float32, n int) float32
+func maxFiniteAVX2(z *float32, n int) (m, nonFinite float32)
+
+//go:noescape
+func countAboveAVX2(z *float32, n int, t float32) int
 
 // haveVecStats says whether the AVX2 kernels (statistics and element-wise
 // ops) run here.
@@ -27,7 +30,12 @@ func vecExpSums(z, f []float32, m, top1, target float32, out *expSums) {
 
 func vecExpScale(dst, z []float32, m, scale float32) { expScaleAVX2(&dst[0], &z[0], len(z), m, scale) }
 
-func vecMax(z []float32) float32 { return maxAVX2(&z[0], len(z)) }
+func vecMaxFinite(z []float32) (float32, bool) {
+	m, nf := maxFiniteAVX2(&z[0], len(z))
+	return m, nf == 0
+}
+
+func vecCountAbove(z []float32, t float32) int { return countAboveAVX2(&z[0], len(z), t) }
 
 //go:noescape
 func geluAVX2(x *float32, n int)

@@ -226,37 +226,6 @@ done:
 	VZEROUPPER
 	RET
 
-// func maxAVX2(z *float32, n int) float32
-// The largest of z[:n], n a positive multiple of 32.
-TEXT ·maxAVX2(SB), NOSPLIT, $0-20
-	MOVQ z+0(FP), SI
-	MOVQ n+8(FP), CX
-	VMOVUPS (SI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	SHRQ $5, CX
-loop:
-	VMAXPS (SI), Y0, Y0
-	VMAXPS 32(SI), Y1, Y1
-	VMAXPS 64(SI), Y2, Y2
-	VMAXPS 96(SI), Y3, Y3
-	ADDQ $128, SI
-	DECQ CX
-	JNZ loop
-	VMAXPS Y1, Y0, Y0
-	VMAXPS Y3, Y2, Y2
-	VMAXPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPS X1, X0, X0
-	VPERMILPS $0x4E, X0, X1
-	VMAXPS X1, X0, X0
-	VPERMILPS $0xB1, X0, X1
-	VMAXPS X1, X0, X0
-	VMOVSS X0, ret+16(FP)
-	VZEROUPPER
-	RET
-
 DATA geluc<>+0(SB)/4, $0x3d372713
 DATA geluc<>+4(SB)/4, $0x3d372713
 DATA geluc<>+8(SB)/4, $0x3d372713
@@ -413,5 +382,83 @@ found:
 	RET
 none:
 	MOVQ CX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func maxFiniteAVX2(z *float32, n int) (m, nonFinite float32)
+// The largest of z[:n], n a positive multiple of 32, and Σ z[i]·0 over
+// z[:n]: 0 when every z[i] is finite, NaN when one is ±Inf or NaN (MAXPS
+// drops NaN, so the max alone cannot tell).
+TEXT ·maxFiniteAVX2(SB), NOSPLIT, $0-24
+	MOVQ z+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y8, Y8, Y8
+	SHRQ $5, CX
+loop:
+	VMOVUPS (SI), Y6
+	VMOVUPS 32(SI), Y7
+	VMOVUPS 64(SI), Y11
+	VMOVUPS 96(SI), Y12
+	VMAXPS Y6, Y0, Y0
+	VMAXPS Y7, Y1, Y1
+	VMAXPS Y11, Y2, Y2
+	VMAXPS Y12, Y3, Y3
+	VFMADD231PS Y8, Y6, Y4
+	VFMADD231PS Y8, Y7, Y5
+	VFMADD231PS Y8, Y11, Y9
+	VFMADD231PS Y8, Y12, Y10
+	ADDQ $128, SI
+	DECQ CX
+	JNZ loop
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4E, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xB1, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSS X0, m+16(FP)
+	VADDPS Y5, Y4, Y4
+	VADDPS Y10, Y9, Y9
+	VADDPS Y9, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VADDPS X5, X4, X4
+	VHADDPS X4, X4, X4
+	VHADDPS X4, X4, X4
+	VMOVSS X4, nonFinite+20(FP)
+	VZEROUPPER
+	RET
+
+// func countAboveAVX2(z *float32, n int, t float32) int
+// #{i < n : z[i] > t}, n a multiple of 8.
+TEXT ·countAboveAVX2(SB), NOSPLIT, $0-32
+	MOVQ z+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS t+16(FP), Y1
+	XORQ AX, AX
+	SHRQ $3, CX
+	TESTQ CX, CX
+	JEQ done
+loop:
+	VMOVUPS (SI), Y0
+	VCMPPS $1, Y0, Y1, Y2
+	VMOVMSKPS Y2, DX
+	POPCNTL DX, DX
+	ADDQ DX, AX
+	ADDQ $32, SI
+	DECQ CX
+	JNZ loop
+done:
+	MOVQ AX, ret+24(FP)
 	VZEROUPPER
 	RET

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/logitlens/logitlens/weights/tokenizer"
-
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/cuda"
 	"github.com/logitlens/logitlens/weights"
@@ -39,15 +37,7 @@ func fixture(t testing.TB, name string) string {
 // cpuLens is the CPU engine's lens of ids with every sublayer row.
 func cpuLens(t *testing.T, dir string, ids []int, topK, target int) *inference.Lens {
 	t.Helper()
-	ck, err := weights.OpenCheckpoint(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := inference.NewModel(ck, tok, inference.CPU{}, "fixture")
+	m, err := inference.OpenDir(dir, "fixture", inference.NewCPUBackend)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +99,7 @@ func emulatedModel(t *testing.T, dir string) (*cuda.Model, cuda.Config) {
 	}
 	t.Cleanup(func() { ck.Close() })
 	cfg, w := cuda.FromCheckpoint(ck)
-	dev, err := cuda.NewEmulatedDevice()
+	dev, _, err := cuda.NewEmulatedDevice()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Options say which libraries and device Open uses.
@@ -113,6 +114,47 @@ func (d *Device) do(f func() error) error {
 		}
 	}
 	return f()
+}
+
+// Time runs f, which queues work on the device, and returns the time the
+// device took between events recorded before and after it, waiting for the
+// second: the GPU's own clock, not the host's view of an asynchronous queue.
+func (d *Device) Time(f func() error) (time.Duration, error) {
+	var start, end Event
+	err := d.do(func() error {
+		var err error
+		if start, err = d.drv.NewEvent(); err != nil {
+			return err
+		}
+		if end, err = d.drv.NewEvent(); err != nil {
+			return err
+		}
+		return d.drv.Record(start)
+	})
+	defer d.do(func() error { //nolint:errcheck // a failure to destroy an event loses nothing
+		for _, e := range []Event{start, end} {
+			if e != 0 {
+				d.drv.DestroyEvent(e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := f(); err != nil {
+		return 0, err
+	}
+	var ms float32
+	err = d.do(func() error {
+		if err := d.drv.Record(end); err != nil {
+			return err
+		}
+		var err error
+		ms, err = d.drv.Elapsed(start, end)
+		return err
+	})
+	return time.Duration(float64(ms) * float64(time.Millisecond)), err
 }
 
 // String describes the device for status lines, e.g.

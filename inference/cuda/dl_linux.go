@@ -104,6 +104,9 @@ func openDriver(explicit string) (*libDriver, error) {
 	h, path, err := dlopenFirst("libcuda.so.1 (the NVIDIA driver)", "is the NVIDIA driver installed? set "+EnvDriver+" to its path",
 		driverCandidates(explicit), purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
+		if le, ok := err.(*LibraryError); ok && explicit == "" {
+			le.Err = ErrNoDriver // an explicit path that fails is a mistake to report, not a machine without a GPU
+		}
 		return nil, err
 	}
 	d := &libDriver{path: path}

@@ -9,5 +9,5 @@ import (
 
 // platformOpen reports that this build has no CUDA loader.
 func platformOpen(Options) (*Device, error) {
-	return nil, fmt.Errorf("cuda: CUDA is supported on linux/amd64 and linux/arm64 only, not %s/%s", runtime.GOOS, runtime.GOARCH)
+	return nil, fmt.Errorf("%w: CUDA is supported on linux/amd64 and linux/arm64 only, not %s/%s", ErrNoDriver, runtime.GOOS, runtime.GOARCH)
 }

@@ -21,7 +21,11 @@
 // Every driver and cuBLAS call goes through two small interfaces (driver.go),
 // so the host-side logic (module loading, launch shapes, buffer sizes, GEMM
 // arguments, the order of operations) is tested on machines without a GPU
-// against an emulated device that runs Go versions of the kernels.
+// against an emulated device that runs Go versions of the kernels
+// (Emulator, emulator.go). It is exported so that the tests of other
+// packages (the device conformance suite, the lifetime tests of inference
+// and serve) can run the CUDA device too; the program never refers to it,
+// so the linker leaves it out of the binary.
 //
 // Conventions are inference's (see its package doc): rows run h[0..L],
 // ln_f once per row, entropy and KL(P_final ‖ P_row) in nats, rank = the

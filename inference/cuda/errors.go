@@ -14,6 +14,20 @@ var ErrUnavailable = errors.New("CUDA is not available")
 // ErrNoDevice says the driver loaded and initialised but found no GPU.
 var ErrNoDevice = errors.New("cuda: the driver found no CUDA device")
 
+// ErrNoDriver says there is no NVIDIA driver to load: no libcuda.so.1, or
+// a platform without one.
+var ErrNoDriver = errors.New("cuda: no NVIDIA driver")
+
+// NoGPU reports whether err, from Open, means this machine has no NVIDIA
+// GPU to use (no driver, or a driver that sees no device), as opposed to a
+// GPU that cannot be used (no cuBLAS, a failing driver): the first is the
+// normal state of most machines and deserves no message.
+func NoGPU(err error) bool {
+	var de *DriverError
+	return errors.Is(err, ErrNoDriver) || errors.Is(err, ErrNoDevice) ||
+		(errors.As(err, &de) && de.Call == "cuInit" && de.Code == 100) // CUDA_ERROR_NO_DEVICE
+}
+
 // unavailable marks err as one of Open's "cannot use CUDA here" errors.
 type unavailable struct{ err error }
 
@@ -27,7 +41,11 @@ type LibraryError struct {
 	Tried []string // candidates, in order
 	Why   []string // per candidate: the loader's message, or "absent"
 	Hint  string   // what to set, e.g. "set LOGITLENS_CUBLAS to the library or its directory"
+	Err   error    // a sentinel the failure stands for (ErrNoDriver), or nil
 }
+
+// Unwrap returns the sentinel, if any.
+func (e *LibraryError) Unwrap() error { return e.Err }
 
 func (e *LibraryError) Error() string {
 	var b strings.Builder

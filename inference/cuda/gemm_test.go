@@ -28,7 +28,7 @@ func TestGemmRowMajorProducts(t *testing.T) {
 	for _, s := range [][3]int{{1, 1, 1}, {3, 5, 7}, {7, 5, 3}, {16, 33, 8}, {2, 50, 64}} {
 		M, N, K := s[0], s[1], s[2]
 		for _, transB := range []bool{false, true} {
-			e := newEmu()
+			e := NewEmulator()
 			a := make([]float32, M*K)
 			b := make([]float32, K*N) // [K,N], or [N,K] when transB
 			for i := range a {

@@ -100,7 +100,7 @@ func lastLine(b []byte) string {
 // for, every module loaded from PTX and every kernel looked up.
 func TestDeviceSetup(t *testing.T) {
 	for _, tf32 := range []bool{false, true} {
-		e := newEmu()
+		e := NewEmulator()
 		d, err := newDevice(e, e, tf32)
 		if err != nil {
 			t.Fatal(err)

@@ -32,11 +32,14 @@ type LensRequest struct {
 	From, To int
 	TopK     int // 1..50
 	Target   int // token id, or -1
+	// LogitsOnly runs ln_f and the unembedding GEMM but no statistics, and
+	// returns no cells: benchmarks time the statistics against it.
+	LogitsOnly bool
 }
 
 // Lens decodes the stored streams through ln_f and the unembedding and
 // reduces each row on the device; only statistics and top-k come back. It
-// returns cells [len(Streams)][To−From]. Rows go through one GEMM, unless
+// returns cells [len(Streams)][To−From] (none for LogitsOnly). Rows go through one GEMM, unless
 // their logits exceed the state's LensBytes: then positions are chunked.
 func (s *State) Lens(req LensRequest) ([][]Cell, error) {
 	cfg := s.m.cfg
@@ -58,9 +61,12 @@ func (s *State) Lens(req LensRequest) ([][]Cell, error) {
 		}
 	}
 	R := len(req.Streams)
-	cells := make([][]Cell, R)
-	for r := range cells {
-		cells[r] = make([]Cell, req.To-req.From)
+	var cells [][]Cell
+	if !req.LogitsOnly {
+		cells = make([][]Cell, R)
+		for r := range cells {
+			cells[r] = make([]Cell, req.To-req.From)
+		}
 	}
 	n := max(1, min(req.To-req.From, s.maxRows/R)) // positions per GEMM
 	err := s.m.dev.do(func() error {
@@ -96,6 +102,12 @@ func (s *State) lensChunk(cells [][]Cell, off, a, b, rf int, req LensRequest) er
 	q.launch("layernorm_forward", rg, rb, 0, PtrArg(s.lensIn.p), PtrArg(s.lensIn.p), PtrArg(m.lnFG.p), PtrArg(m.lnFB.p),
 		IntArg(rows), IntArg(C), FloatArg(cfg.LayerNormEpsilon)) // ln_f, once per row
 	q.gemm("gemm lens", gemmRowMajor(s.logits.p, s.lensIn.p, m.unemb.p, rows, V, C, true)) // [R·n,C] @ [C,V] -> [R·n,V]
+	if req.LogitsOnly {
+		if q.err != nil {
+			return q.err
+		}
+		return m.dev.drv.Synchronize()
+	}
 	fg, fb := perRow(n)
 	q.launch("lens_final", fg, fb, 0, PtrArg(s.logits.p), IntArg(V), IntArg(n), IntArg(rf), PtrArg(s.final.p))
 	q.launch("lens_stats", rg, rb, 0, PtrArg(s.logits.p), IntArg(V), IntArg(n), IntArg(rf), PtrArg(s.final.p),

@@ -104,13 +104,13 @@ func run(dir, tokens string, runs, topK int, tf32, withCPU bool) error {
 		if err != nil {
 			return err
 		}
-		if cpuModel, err = inference.NewModel(ck2, tok, inference.CPU{}, dir); err != nil {
+		if cpuModel, err = inference.NewModel(ck2, tok, inference.NewCPUBackend, dir); err != nil {
 			return err
 		}
 		defer cpuModel.Close()
 	}
 
-	r := rand.New(rand.NewPCG(1, 2)) // the prompts of inference.Bench
+	r := rand.New(rand.NewPCG(1, 2)) // the prompts of bench.Run
 	ids := make([]int, slices.Max(lengths))
 	for i := range ids {
 		ids[i] = r.IntN(min(cfg.VocabSize, 50257))

@@ -33,7 +33,7 @@ var (
 func tinyModel(t *testing.T) *inference.Model {
 	t.Helper()
 	dir := testmodel.Dir(t, "tiny-f32")
-	modelOnce.Do(func() { model, modelErr = inference.OpenDir(dir, "tiny-f32", inference.CPU{}) })
+	modelOnce.Do(func() { model, modelErr = inference.OpenDir(dir, "tiny-f32", inference.NewCPUBackend) })
 	if modelErr != nil {
 		t.Fatal(modelErr)
 	}

@@ -403,7 +403,9 @@ func (s *Server) handle(sess ssh.Session) {
 
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()
-	backend := newFairBackend(s.model.NewSession(), s.sched, ctx)
+	lensSession := s.model.NewSession()
+	defer lensSession.Close() // runs after cancel() below: a lens in flight ends first, then the device's memory is freed
+	backend := newFairBackend(lensSession, s.sched, ctx)
 	m := tui.New(tui.Options{
 		ModelID: s.model.Info().ID, Prompt: s.opts.Prompt, TopK: s.opts.TopK, Palette: s.opts.Palette,
 		NoSnapshots: "snapshots are off over SSH: they would be written on the server (run `logitlens lens … -o FILE` there)",

@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/weights"
 )
 
 // CachedModel is one revision of a repo found in the cache.
@@ -159,7 +162,7 @@ func cacheReadRef(repoDir, rev string) (string, error) {
 		}
 		return "", fmt.Errorf("no snapshot %s", rev)
 	}
-	b, err := os.ReadFile(filepath.Join(repoDir, "refs", filepath.FromSlash(rev)))
+	b, err := weights.ReadFile(filepath.Join(repoDir, "refs", filepath.FromSlash(rev)), maxRefFile)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("no refs/%s", rev)
@@ -168,16 +171,19 @@ func cacheReadRef(repoDir, rev string) (string, error) {
 	}
 	commit := strings.TrimSpace(string(b))
 	if !cacheSafeName(commit) {
-		return "", fmt.Errorf("refs/%s holds %q, not a commit", rev, commit)
+		return "", fmt.Errorf("refs/%s holds \"%s\", not a commit", rev, display.Safe(commit))
 	}
 	return commit, nil
 }
+
+// maxRefFile bounds a refs/<revision> file, which holds a 40-hex commit.
+const maxRefFile = 4096
 
 // cacheWriteRef records which commit a revision points at, replacing the
 // file atomically, and only when it changes (as huggingface_hub does).
 func cacheWriteRef(repoDir, rev, commit string) error {
 	p := filepath.Join(repoDir, "refs", filepath.FromSlash(rev))
-	if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == commit {
+	if b, err := weights.ReadFile(p, maxRefFile); err == nil && strings.TrimSpace(string(b)) == commit {
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
@@ -207,7 +213,7 @@ func cacheWriteRef(repoDir, rev, commit string) error {
 // huggingface_hub's .no_exist/<commit>/<file>.
 func cacheMarkNoExist(repoDir, commit, file string) error {
 	if !cacheSafeRelPath(file) {
-		return fmt.Errorf("unsafe file name %q", file)
+		return fmt.Errorf("unsafe file name %s", quote(file))
 	}
 	p := filepath.Join(repoDir, ".no_exist", commit, filepath.FromSlash(file))
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
@@ -248,7 +254,7 @@ func cacheLink(snapPath, blob string) error {
 }
 
 func cacheCopyFile(src, dst string) error {
-	in, err := os.Open(src)
+	in, _, err := weights.OpenFile(src)
 	if err != nil {
 		return err
 	}
@@ -279,10 +285,14 @@ func cacheSafeName(s string) bool {
 	return true
 }
 
+// maxRepoPath bounds the length of a repo file name taken from a file.
+const maxRepoPath = 1024
+
 // cacheSafeRelPath reports whether a repo file name stays inside the
-// snapshot: relative, "/"-separated, no empty, "." or ".." segments.
+// snapshot: relative, "/"-separated, no empty, "." or ".." segments, at
+// most maxRepoPath bytes.
 func cacheSafeRelPath(p string) bool {
-	if p == "" || strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\\\x00") {
+	if p == "" || len(p) > maxRepoPath || strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\\\x00") {
 		return false
 	}
 	for _, seg := range strings.Split(p, "/") {
@@ -292,3 +302,7 @@ func cacheSafeRelPath(p string) bool {
 	}
 	return true
 }
+
+// quote is an untrusted string (a file name from an index, a header, a
+// spec) in quotes, escaped and cut by display.Safe.
+func quote(s string) string { return `"` + display.Safe(s) + `"` }

@@ -4,20 +4,19 @@ package hub
 // CDN by hand, so Authorization is sent to the endpoint's host only) into
 // blobs/<etag>.incomplete under a per-blob lock, resuming with Range from
 // whatever a previous attempt (ours or huggingface_hub's) left there. The
-// file is renamed to blobs/<etag> only after its size, and for LFS files
-// (64-hex etag) its sha256, check out. Cancellation leaves the .incomplete
-// file for the next run; a failed check deletes it.
+// file is renamed to blobs/<etag> only after its size and its hash check
+// out: sha256 for LFS files (64-hex etag), and for the others (40-hex etag,
+// git's blob id) the SHA-1 of "blob <size>\x00" + content, which Python's
+// huggingface_hub does not check. Cancellation leaves the .incomplete file
+// for the next run; a failed check deletes it.
 //
-// Time goes to the body copy; the sha256 runs on the same pass (a resumed
+// Time goes to the body copy; the hash runs on the same pass (a resumed
 // file hashes its existing prefix first, one read of the page cache).
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -107,14 +106,21 @@ func escapePath(p string) string {
 // did) and links snapPath to it.
 func (r *resolver) download(ctx context.Context, meta fileMeta, file, snapPath string) error {
 	if !cacheSafeRelPath(file) {
-		return fmt.Errorf("hub: %s: unsafe file name %q", r.spec(), file)
+		return fmt.Errorf("hub: %s: unsafe file name %s", r.spec(), quote(file))
 	}
 	blobs := filepath.Join(r.repoDir, "blobs")
 	blob := filepath.Join(blobs, meta.etag)
 	if err := os.MkdirAll(blobs, 0o777); err != nil {
 		return r.fsErr(file, err)
 	}
-	unlock, err := cacheLock(ctx, filepath.Join(r.opt.CacheDir, ".locks", cacheRepoFolder(r.repo), meta.etag+".lock"))
+	waited := false
+	onWait := func() {
+		waited = true
+		if r.opt.Progress != nil {
+			r.opt.Progress(Progress{File: file, Total: meta.size, Waiting: true})
+		}
+	}
+	unlock, err := cacheLock(ctx, r.lockPath(meta.etag), onWait)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("hub: %s: %s: %w", r.spec(), file, ctx.Err())
@@ -122,15 +128,23 @@ func (r *resolver) download(ctx context.Context, meta fileMeta, file, snapPath s
 		return r.fsErr(file, err)
 	}
 	defer unlock()
-	if !cacheIsFile(blob) {
+	switch {
+	case !cacheIsFile(blob):
 		if err := r.downloadBlob(ctx, meta, file, blob); err != nil {
 			return err
 		}
+	case waited && r.opt.Progress != nil: // the other process got it
+		r.opt.Progress(Progress{File: file, Done: meta.size, Total: meta.size, Finished: true})
 	}
 	if err := cacheLink(snapPath, blob); err != nil {
 		return r.fsErr(file, err)
 	}
 	return nil
+}
+
+// lockPath is the lock file of a blob, where huggingface_hub puts it.
+func (r *resolver) lockPath(etag string) string {
+	return filepath.Join(r.opt.CacheDir, ".locks", cacheRepoFolder(r.repo), etag+".lock")
 }
 
 // blobDownload is the state of one blob's transfer across attempts.
@@ -140,7 +154,7 @@ type blobDownload struct {
 	file string
 	f    *os.File
 	off  int64     // bytes of the .incomplete file that are good
-	sum  hash.Hash // sha256 of f[:off]; nil for non-LFS files
+	sum  *blobHash // hash of f[:off]; nil when the etag is no known hash
 	prog progressReporter
 }
 
@@ -150,10 +164,7 @@ func (r *resolver) downloadBlob(ctx context.Context, meta fileMeta, file, blob s
 	if err != nil {
 		return r.fsErr(file, err)
 	}
-	d := &blobDownload{r: r, meta: meta, file: file, f: f}
-	if len(meta.etag) == 64 && isHex(meta.etag) {
-		d.sum = sha256.New()
-	}
+	d := &blobDownload{r: r, meta: meta, file: file, f: f, sum: newBlobHash(meta.etag, meta.size)}
 	if err := d.loadPartial(); err != nil {
 		f.Close()
 		return r.fsErr(file, err)
@@ -188,10 +199,10 @@ func (r *resolver) downloadBlob(ctx context.Context, meta fileMeta, file, blob s
 		}
 	}
 	if d.sum != nil {
-		if got := hex.EncodeToString(d.sum.Sum(nil)); got != meta.etag {
+		if got := d.sum.hex(); got != meta.etag {
 			f.Close()
 			os.Remove(inc)
-			return d.integrityErr(fmt.Sprintf("sha256 %s, expected %s", got, meta.etag))
+			return d.integrityErr(fmt.Sprintf("%s %s, expected %s", d.sum.name, got, meta.etag))
 		}
 	}
 	if err := f.Sync(); err != nil {
@@ -234,7 +245,7 @@ func (d *blobDownload) loadPartial() error {
 func (d *blobDownload) restart() error {
 	d.off = 0
 	if d.sum != nil {
-		d.sum.Reset()
+		d.sum.reset()
 	}
 	if st, err := d.f.Stat(); err == nil && !st.Mode().IsRegular() {
 		return nil
@@ -266,7 +277,7 @@ func (d *blobDownload) once(ctx context.Context) error {
 			if err := d.restart(); err != nil {
 				return r.fsErr(d.file, err)
 			}
-			return d.transient(fmt.Sprintf("server resumed at %q instead of byte %d", resp.Header.Get("Content-Range"), d.off))
+			return d.transient(fmt.Sprintf("server resumed at %s instead of byte %d", quote(resp.Header.Get("Content-Range")), d.off))
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
 		if err := d.restart(); err != nil {
@@ -339,7 +350,7 @@ func (r *resolver) get(ctx context.Context, u string, off int64) (*http.Response
 		resp.Body.Close()
 		next, err := req.URL.Parse(loc)
 		if err != nil {
-			return nil, fmt.Errorf("bad redirect %q: %w", loc, err)
+			return nil, fmt.Errorf("bad redirect %s: %w", quote(loc), err)
 		}
 		u = next.String()
 	}

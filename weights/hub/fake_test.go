@@ -58,6 +58,9 @@ type fakeHub struct {
 	corrupt     bool
 	sizeDelta   int64         // added to the announced size
 	headDelay   time.Duration // HEADs hang this long (an endpoint that accepts but never answers)
+	unavailable int           // answer this many HEADs with 503 first
+	retryAfter  string        // the Retry-After of those 503s
+	corruptFile string        // serve wrong bytes for this file only
 }
 
 func newFakeHub(t *testing.T) *fakeHub {
@@ -154,6 +157,15 @@ func (h *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	delay := h.headDelay
 	h.mu.Unlock()
+	if r.Method == http.MethodHead {
+		if ok, after := h.take503(); ok {
+			if after != "" {
+				w.Header().Set("Retry-After", after)
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+	}
 	if delay > 0 && r.Method == http.MethodHead {
 		select {
 		case <-time.After(delay):
@@ -233,6 +245,18 @@ func (h *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 	h.serveBytes(w, r, file, data, sizeDelta)
 }
 
+// take503 reports whether to answer this request 503 (counting it), and
+// with which Retry-After.
+func (h *fakeHub) take503() (bool, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.unavailable > 0 {
+		h.unavailable--
+		return true, h.retryAfter
+	}
+	return false, ""
+}
+
 func (h *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	h.record("cdn", r)
 	sum := filepath.Base(r.URL.Path)
@@ -256,7 +280,7 @@ func (h *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 // serveBytes serves data with Range support and the fault modes.
 func (h *fakeHub) serveBytes(w http.ResponseWriter, r *http.Request, file string, data []byte, sizeDelta int64) {
 	h.mu.Lock()
-	ignoreRange, corrupt := h.ignoreRange, h.corrupt
+	ignoreRange, corrupt := h.ignoreRange, h.corrupt || h.corruptFile == file
 	cut, hasCut := h.cut[file]
 	block, hasBlock := h.block[file]
 	if r.Method == http.MethodGet {

@@ -34,6 +34,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/logitlens/logitlens/weights"
 )
 
 // DefaultEndpoint is the hub used when HF_ENDPOINT is unset.
@@ -55,8 +57,12 @@ type Options struct {
 	Client *http.Client
 	// Progress, if non-nil, receives download progress: at the start and
 	// end of each downloaded file and at most about 10 times a second in
-	// between. It is called from the goroutine running Resolve.
+	// between, and once when a file waits for another process's download
+	// (Waiting). It is called from the goroutine running Resolve.
 	Progress func(Progress)
+	// Downloading is set by a caller whose job is downloading (the
+	// download command): errors then do not tell the user to run it.
+	Downloading bool
 }
 
 // Progress reports the download of one file.
@@ -66,6 +72,11 @@ type Progress struct {
 	BytesPerSec float64       // average rate of this download so far
 	ETA         time.Duration // estimated time left; 0 when unknown or finished
 	Finished    bool          // the file is complete and verified
+	// Waiting: another process (logitlens or huggingface_hub) holds this
+	// file's download lock, and Resolve waits for it to finish. Sent once,
+	// when the wait starts; a report with Finished (by whichever process
+	// downloaded it) or the usual download reports follow.
+	Waiting bool
 }
 
 // Snapshot is a resolved model directory.
@@ -152,12 +163,15 @@ func optionsFrom(getenv func(string) string) Options {
 		if path == "" {
 			path = filepath.Join(home, "token")
 		}
-		if b, err := os.ReadFile(path); err == nil {
+		if b, err := weights.ReadFile(path, maxTokenFile); err == nil {
 			opt.Token = strings.TrimSpace(string(b))
 		}
 	}
 	return opt
 }
+
+// maxTokenFile bounds the token file (a token is some 40 bytes).
+const maxTokenFile = 64 << 10
 
 // hfHome is $HF_HOME, else $XDG_CACHE_HOME/huggingface, else
 // ~/.cache/huggingface.
@@ -287,7 +301,7 @@ func parseSpec(spec string) (repoSpec, error) {
 	}
 	repo, rev, hasRev := strings.Cut(s, "@")
 	if hasRev && rev == "" {
-		return repoSpec{}, fmt.Errorf("hub: %q: empty revision after @", s)
+		return repoSpec{}, fmt.Errorf("hub: %s: empty revision after @", quote(s))
 	}
 	if !hasRev {
 		rev = "main"
@@ -306,7 +320,7 @@ func parseSpec(spec string) (repoSpec, error) {
 // "--" or "..", at most 96 characters.
 func validRepoID(id string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("hub: %q is not a valid repo id (%s); use NAME, ORG/NAME or a directory path", id, why)
+		return fmt.Errorf("hub: %s is not a valid repo id (%s); use NAME, ORG/NAME or a directory path", quote(id), why)
 	}
 	if len(id) > 96 {
 		return bad("longer than 96 characters")
@@ -335,18 +349,19 @@ func validRepoID(id string) error {
 }
 
 // validRevision rejects revisions that would escape refs/ when used as a
-// path (huggingface_hub allows "refs/pr/1", so "/" is kept).
+// path (huggingface_hub allows "refs/pr/1", so "/" is kept), and segments
+// longer than a file name may be.
 func validRevision(rev string) error {
 	if strings.HasPrefix(rev, "/") || strings.HasSuffix(rev, "/") || strings.ContainsAny(rev, "\\\x00") {
-		return fmt.Errorf("hub: %q is not a valid revision", rev)
+		return fmt.Errorf("hub: %s is not a valid revision", quote(rev))
 	}
 	for _, seg := range strings.Split(rev, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("hub: %q is not a valid revision", rev)
+		if seg == "" || seg == "." || seg == ".." || len(seg) > 255 {
+			return fmt.Errorf("hub: %s is not a valid revision", quote(rev))
 		}
 		for _, c := range seg {
 			if c < 0x20 || c == 0x7f {
-				return fmt.Errorf("hub: %q is not a valid revision", rev)
+				return fmt.Errorf("hub: %s is not a valid revision", quote(rev))
 			}
 		}
 	}

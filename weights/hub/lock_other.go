@@ -16,8 +16,9 @@ import (
 const cacheLockStale = time.Hour
 
 // cacheLock creates path with O_EXCL where flock is unavailable, polling
-// so that ctx can cancel the wait; unlock removes it.
-func cacheLock(ctx context.Context, path string) (unlock func(), err error) {
+// so that ctx can cancel the wait (calling onWait, if not nil, once if it
+// has to); unlock removes it.
+func cacheLock(ctx context.Context, path string, onWait func()) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		return nil, err
 	}
@@ -33,6 +34,10 @@ func cacheLock(ctx context.Context, path string) (unlock func(), err error) {
 		if st, err := os.Stat(path); err == nil && time.Since(st.ModTime()) > cacheLockStale {
 			os.Remove(path)
 			continue
+		}
+		if onWait != nil {
+			onWait()
+			onWait = nil
 		}
 		select {
 		case <-ctx.Done():

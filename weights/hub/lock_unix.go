@@ -13,13 +13,15 @@ import (
 
 // cacheLock takes an exclusive flock on path, the lock huggingface_hub's
 // filelock takes on the same file, so Go and Python processes never write
-// the same blob at once. It polls so that ctx can cancel the wait. The lock
-// file is left in place (removing it would race with other lockers).
-func cacheLock(ctx context.Context, path string) (unlock func(), err error) {
+// the same blob at once. It polls so that ctx can cancel the wait, and
+// calls onWait (if not nil) once if it has to wait. The lock file is
+// left in place (removing it would race with other lockers); O_NONBLOCK
+// keeps a FIFO put in its place from blocking the open.
+func cacheLock(ctx context.Context, path string, onWait func()) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NONBLOCK, 0o666)
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +36,10 @@ func cacheLock(ctx context.Context, path string) (unlock func(), err error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
 			return nil, err
+		}
+		if onWait != nil {
+			onWait()
+			onWait = nil
 		}
 		select {
 		case <-ctx.Done():

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/weights"
 )
 
 // resolver resolves one repo@revision against the hub and the cache.
@@ -32,11 +35,13 @@ func newHubResolver(opt Options, repo, rev string) *resolver {
 	return r
 }
 
+// spec is the model as the user named it, fit for a message (the
+// revision may hold any printable character).
 func (r *resolver) spec() string {
 	if r.rev == "main" {
 		return r.repo
 	}
-	return r.repo + "@" + r.rev
+	return r.repo + "@" + display.SafeN(r.rev, 0)
 }
 
 // fetchAll makes sure the snapshot holds every file the model needs.
@@ -143,9 +148,13 @@ func (r *resolver) fromCache() (Snapshot, error) {
 }
 
 func (r *resolver) offlineErr(cause error) error {
+	hint := fmt.Sprintf("run `logitlens download %s` while online", r.spec())
+	if r.opt.Downloading {
+		hint = "unset HF_HUB_OFFLINE to download"
+	}
 	return &Error{Repo: r.repo, Revision: r.rev, kinds: []error{ErrOffline}, err: cause,
-		msg: fmt.Sprintf("hub: %s is not fully cached in %s (%v) and offline mode is on (HF_HUB_OFFLINE): run `logitlens download %s` while online",
-			r.spec(), r.opt.CacheDir, cause, r.spec())}
+		msg: fmt.Sprintf("hub: %s is not fully cached in %s (%v) and offline mode is on (HF_HUB_OFFLINE): %s",
+			r.spec(), r.opt.CacheDir, cause, hint)}
 }
 
 func (r *resolver) unreachableErr(cause error) error {
@@ -154,8 +163,12 @@ func (r *resolver) unreachableErr(cause error) error {
 	if errors.As(cause, &he) {
 		status = he.Status
 	}
+	hint := fmt.Sprintf("run `logitlens download %s` when the hub is reachable", r.spec())
+	if r.opt.Downloading {
+		hint = "try again when the hub is reachable"
+	}
 	return &Error{Repo: r.repo, Revision: r.rev, Status: status, kinds: []error{ErrUnreachable}, err: cause,
-		msg: fmt.Sprintf("%v; %s is not fully cached: run `logitlens download %s` when the hub is reachable", cause, r.spec(), r.spec())}
+		msg: fmt.Sprintf("%v; %s is not fully cached: %s", cause, r.spec(), hint)}
 }
 
 // wrapMissing turns a missing required file into a clear not-found error.
@@ -181,6 +194,11 @@ type fileMeta struct {
 // falls back to the cache quickly.
 var headTimeout = 10 * time.Second
 
+// headAttempts bounds the metadata requests for one file: a 429 or a
+// 5xx (the hub restarting, a proxy in trouble) is retried, within
+// headTimeout.
+const headAttempts = 3
+
 // head fetches a file's metadata. Like huggingface_hub it follows only
 // relative redirects (renamed repos) and reads the headers of the redirect
 // to the CDN itself.
@@ -193,30 +211,20 @@ func (r *resolver) head(ctx context.Context, file string) (fileMeta, error) {
 	hctx, cancel := context.WithTimeout(ctx, headTimeout)
 	defer cancel()
 	var resp *http.Response
-	for hop := 0; ; hop++ {
-		req, err := http.NewRequestWithContext(hctx, http.MethodHead, u, nil)
+	for attempt := 1; ; attempt++ {
+		var err error
+		resp, u, err = r.headOnce(ctx, hctx, u, file)
 		if err != nil {
-			return fileMeta{}, fmt.Errorf("hub: %s: %w", u, err)
+			return fileMeta{}, err
 		}
-		r.setHeaders(req)
-		resp, err = r.client.Do(req)
-		if err != nil {
-			return fileMeta{}, r.netErr(ctx, err, file)
-		}
-		resp.Body.Close()
-		loc := resp.Header.Get("Location")
-		if resp.StatusCode < 300 || resp.StatusCode >= 400 || loc == "" {
+		if !retryable(resp.StatusCode) || attempt >= headAttempts {
 			break
 		}
-		lu, err := url.Parse(loc)
-		if err != nil || lu.Scheme != "" || lu.Host != "" {
-			break // absolute: the CDN; the metadata is on this response
-		}
-		next := req.URL.ResolveReference(lu)
-		if hop >= 10 {
+		select {
+		case <-hctx.Done():
 			return fileMeta{}, r.statusErr(resp, file)
+		case <-time.After(retryWait(resp, attempt)):
 		}
-		u = next.String()
 	}
 	meta := fileMeta{url: u, commit: resp.Header.Get("X-Repo-Commit")}
 	if resp.StatusCode >= 400 {
@@ -241,9 +249,62 @@ func (r *resolver) head(ctx context.Context, file string) (fileMeta, error) {
 	}
 	if !cacheSafeName(meta.etag) || !cacheSafeName(meta.commit) {
 		return meta, &Error{Repo: r.repo, Revision: r.rev, File: file, kinds: []error{ErrIntegrity},
-			msg: fmt.Sprintf("hub: %s: %s: refusing unsafe commit %q or etag %q from the server", r.spec(), file, meta.commit, meta.etag)}
+			msg: fmt.Sprintf("hub: %s: %s: refusing unsafe commit \"%s\" or etag \"%s\" from the server", r.spec(), file,
+				display.Safe(meta.commit), display.Safe(meta.etag))}
 	}
 	return meta, nil
+}
+
+// headOnce sends one HEAD for u under hctx, following relative redirects,
+// and returns the last answer (its body closed) and its URL. ctx is the
+// caller's, to tell its cancellation from hctx's timeout.
+func (r *resolver) headOnce(ctx, hctx context.Context, u, file string) (*http.Response, string, error) {
+	for hop := 0; ; hop++ {
+		req, err := http.NewRequestWithContext(hctx, http.MethodHead, u, nil)
+		if err != nil {
+			return nil, u, fmt.Errorf("hub: %s: %w", display.Safe(u), err)
+		}
+		r.setHeaders(req)
+		resp, err := r.client.Do(req)
+		if err != nil {
+			return nil, u, r.netErr(ctx, err, file)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode < 300 || resp.StatusCode >= 400 || loc == "" {
+			return resp, u, nil
+		}
+		lu, err := url.Parse(loc)
+		if err != nil || lu.Scheme != "" || lu.Host != "" {
+			return resp, u, nil // absolute: the CDN; the metadata is on this response
+		}
+		if hop >= 10 {
+			return nil, u, r.statusErr(resp, file)
+		}
+		u = req.URL.ResolveReference(lu).String()
+	}
+}
+
+// retryable reports whether an HTTP status may clear up on its own.
+func retryable(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// maxRetryAfter caps the wait a server may ask for with Retry-After.
+const maxRetryAfter = 5 * time.Second
+
+// retryWait is how long to wait before attempt+1: the server's
+// Retry-After in seconds (capped), else a backoff growing with attempt.
+func retryWait(resp *http.Response, attempt int) time.Duration {
+	if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s >= 0 {
+		return min(time.Duration(s)*time.Second, maxRetryAfter)
+	}
+	return time.Duration(attempt) * retryBackoff
 }
 
 // normalizeEtag mirrors huggingface_hub's _normalize_etag.
@@ -295,7 +356,7 @@ func (r *resolver) notFoundErr(status int, code, file string) error {
 		}
 	case "RevisionNotFound":
 		e.kinds = append(e.kinds, ErrRevisionNotFound)
-		e.msg = fmt.Sprintf("hub: revision %q not found in repository %q", r.rev, r.repo)
+		e.msg = fmt.Sprintf("hub: revision %s not found in repository %q", quote(r.rev), r.repo)
 	default:
 		e.kinds = append(e.kinds, ErrEntryNotFound)
 		e.msg = fmt.Sprintf("hub: %s: %s not found (unknown repo, revision or file)", r.spec(), file)
@@ -326,10 +387,15 @@ func shortNetErr(err error) error {
 // model.safetensors.index.json, rejecting names that would leave the
 // snapshot directory.
 func cacheIndexShards(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
+	b, err := weights.ReadFile(path, weights.MaxIndexFile)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
+	return parseIndexShards(b)
+}
+
+// parseIndexShards is cacheIndexShards on the file's bytes.
+func parseIndexShards(b []byte) ([]string, error) {
 	var idx struct {
 		WeightMap map[string]string `json:"weight_map"`
 	}
@@ -346,7 +412,7 @@ func cacheIndexShards(path string) ([]string, error) {
 			continue
 		}
 		if !cacheSafeRelPath(s) {
-			return nil, fmt.Errorf("hub: model.safetensors.index.json: unsafe shard name %q", s)
+			return nil, fmt.Errorf("hub: model.safetensors.index.json: unsafe shard name \"%s\"", display.Safe(s))
 		}
 		seen[s] = true
 		shards = append(shards, s)

@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/logitlens/logitlens/inference"
+)
+
+// openModel opens a test checkpoint on the CPU (testdata/fixtures.sh makes
+// them), skipping when it is missing, failing under CI.
+func openModel(t testing.TB, name string) *inference.Model {
+	t.Helper()
+	dir := filepath.Join("..", "..", "testdata", "models", name)
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
+		}
+		t.Skipf("fixture %s missing: run testdata/fixtures.sh", name)
+	}
+	m, err := inference.OpenDir(dir, name, inference.NewCPUBackend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// The report keeps the JSON shape the issue fixes, and its text renders.
+func TestReportShape(t *testing.T) {
+	m := openModel(t, "tiny-f32")
+	rep, err := Run(context.Background(), m, Options{Tokens: []int{2, 5}, Runs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var shape struct {
+		BLAS    string `json:"blas"`
+		Device  string `json:"device"`
+		Results []struct {
+			Tokens  int                `json:"tokens"`
+			Full    map[string]float64 `json:"full_ms"`
+			Inc     map[string]float64 `json:"incremental_ms"`
+			Unembed map[string]float64 `json:"unembed_ms"`
+			Lens    map[string]float64 `json:"lens_ms"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &shape); err != nil {
+		t.Fatal(err)
+	}
+	if shape.BLAS == "" || shape.Device != "cpu" || len(shape.Results) != 2 || shape.Results[1].Tokens != 5 {
+		t.Fatalf("report shape: %s", buf.String())
+	}
+	for _, r := range shape.Results {
+		for _, k := range []string{"median", "min", "max"} {
+			if r.Full[k] <= 0 || r.Inc[k] <= 0 || r.Unembed[k] <= 0 || r.Lens[k] <= 0 {
+				t.Fatalf("%d tokens: %s missing: %s", r.Tokens, k, buf.String())
+			}
+		}
+	}
+	buf.Reset()
+	if err := rep.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + buf.String())
+	if _, err := Run(context.Background(), m, Options{Tokens: []int{1}}); err == nil {
+		t.Error("1 token: no error")
+	}
+}
+
+// go test -run SmallShape -v ./inference/bench with LOGITLENS_BENCH=1
+// prints the report for the small-shape fixture.
+func TestSmallShape(t *testing.T) {
+	if os.Getenv("LOGITLENS_BENCH") == "" {
+		t.Skip("set LOGITLENS_BENCH=1")
+	}
+	m := openModel(t, "small-shape")
+	rep, err := Run(context.Background(), m, Options{Runs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	rep.WriteText(&buf)
+	t.Log("\n" + buf.String())
+}

@@ -1,0 +1,97 @@
+package inference
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// The device seam. A Session keeps what one user's prompt needs whatever
+// runs it (the token ids, the lens cells computed so far, which of them are
+// still current) and drives a Device for the rest: running GPT-2 on new
+// positions, which leaves every residual stream row stored on the device,
+// and decoding stored rows into lens cells. A Backend is the per-model
+// side: it owns the weights where the device reads them (mapped host
+// memory; uploaded GPU memory) and makes one Device per session.
+//
+// Two adapters implement the seam, and only they know what they run on:
+// the CPU device (device_cpu.go, forward.go) and the CUDA device
+// (device_cuda.go, over package cuda). Everything else (the session, the
+// statistics' conventions, loading, the self-check) is written once against
+// these interfaces.
+
+// Backend is a model's weights where a device reads them, and the maker of
+// the devices that run them. It is shared by every session of the model.
+type Backend interface {
+	// Name says what runs the model, e.g. "cpu" or "cuda: NVIDIA H100
+	// 80GB HBM3 (sm_90, 80 GB, driver 13.0, cuBLAS 13.0.0)".
+	Name() string
+	// NewDevice starts a device for one session. It allocates lazily, so
+	// an idle session costs nothing.
+	NewDevice() Device
+	// Time runs f and returns how long the backend's hardware spent on it:
+	// wall time on the CPU; on a GPU, the time between events recorded on
+	// its stream before and after f, which the host's view of an
+	// asynchronous queue would misstate.
+	Time(f func() error) (time.Duration, error)
+	// Close frees the weights, and any device still open. Devices must not
+	// be used afterwards.
+	Close() error
+}
+
+// Device runs one session's prompt: a KV cache and every residual stream
+// row for the positions it has run, and the buffers of a step.
+//
+// A Device is used by one goroutine at a time (the Session serialises its
+// calls). Cancelling ctx makes a call return ctx.Err() promptly, between
+// blocks or lens chunks; the device then still holds a consistent prefix
+// (Forward's p0 may be anything up to the positions completed).
+type Device interface {
+	// Chunk is the most positions one Forward call should take: the
+	// session runs a long prompt in chunks of this many, so that each
+	// chunk's columns reach the user while the rest computes. 0 means no
+	// limit (a GPU wants few, large calls).
+	Chunk() int
+	// Forward runs GPT-2 on ids at positions p0..p0+len(ids)−1, reading
+	// the cached keys and values of positions 0..p0−1 and replacing
+	// whatever was cached from p0 on. It stores every residual stream row
+	// of those positions for Lens.
+	Forward(ctx context.Context, ids []int, p0 int) error
+	// Lens decodes the stored rows req.Rows at positions req.From..req.To−1
+	// into cells: out[r][t−req.From] is row req.Rows[r] at position t.
+	// A field of req the device cannot honour gets ErrUnsupported, never
+	// a cell computed without it.
+	Lens(ctx context.Context, req LensRequest, out [][]Cell) error
+	// Close frees what the device allocated. It may be called more than
+	// once.
+	Close() error
+}
+
+// LensRequest asks a Device for the cells of some stored rows at some
+// positions. Every statistic follows the conventions of the package doc.
+//
+// Room for what comes next is kept here rather than in new methods: a tuned
+// lens (Belrose et al. 2023) will add per-row affine translators applied to
+// the gathered rows before ln_f, logits_l = ln_f(h_l + h_l·W_lᵀ + b_l)·W_U
+// for rows 0..L−1 (the final row has none); a device without them refuses
+// the request with ErrUnsupported.
+type LensRequest struct {
+	// Rows to decode. They include the final row (Kind BlockOut, Layer
+	// n_layer), whose distribution KL(P_final ‖ P_row) and the final top-1
+	// need.
+	Rows     []Row
+	From, To int // positions, all run through Forward
+	TopK     int // 1..MaxTopK
+	Target   int // a pinned token whose probability and rank every cell reports; −1 for none
+	// Next, when not nil, holds the token each position predicts, the
+	// prompt's next token: Next[t−From] = ids[t+1], or −1 at the prompt's
+	// last position. Every cell then reports its probability and rank.
+	Next []int
+	// LogitsOnly runs ln_f and the unembedding but no statistics, and
+	// fills no cell: benchmarks time the statistics against it.
+	LogitsOnly bool
+}
+
+// ErrUnsupported is wrapped by a Device's error for a request it cannot
+// compute (e.g. a statistic its kernels lack).
+var ErrUnsupported = errors.New("not supported on this device")

@@ -1,0 +1,128 @@
+package inference
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchModel opens the small-shape fixture (GPT-2 small's shape) for the
+// benchmarks below.
+func benchModel(b *testing.B) *Model {
+	return openModel(b, "small-shape")
+}
+
+func benchIDs(m *Model, T int) []int {
+	ids := make([]int, T)
+	for i := range ids {
+		ids[i] = (i*7919 + 13) % m.vocabTok
+	}
+	return ids
+}
+
+// benchLens times the full lens of T tokens from scratch.
+func benchLens(b *testing.B, T int) {
+	m := benchModel(b)
+	s := m.NewSession()
+	ids := benchIDs(m, T)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ids[0] = i & 1 // nothing reusable
+		if _, err := s.Lens(context.Background(), Request{IDs: ids, TopK: 10, Target: 5}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchAppend times one token appended to a cached prefix of T−1.
+func benchAppend(b *testing.B, T int) {
+	m := benchModel(b)
+	s := m.NewSession()
+	ids := benchIDs(m, T)
+	req := func(ids []int) Request { return Request{IDs: ids, TopK: 10, Target: 5} }
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if _, err := s.Lens(context.Background(), req(ids[:T-1]), nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := s.Lens(context.Background(), req(ids), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLensT16(b *testing.B)    { benchLens(b, 16) }
+func BenchmarkLensT64(b *testing.B)    { benchLens(b, 64) }
+func BenchmarkLensT128(b *testing.B)   { benchLens(b, 128) }
+func BenchmarkAppendT16(b *testing.B)  { benchAppend(b, 16) }
+func BenchmarkAppendT64(b *testing.B)  { benchAppend(b, 64) }
+func BenchmarkAppendT128(b *testing.B) { benchAppend(b, 128) }
+
+// BenchmarkUnembedStats times the lens of 64 positions (ln_f, the
+// unembedding GEMM and every statistic) on stored rows; its gemm part the
+// same without the statistics.
+func BenchmarkUnembedStats(b *testing.B) {
+	m := benchModel(b)
+	d := m.backend.NewDevice()
+	defer d.Close()
+	ids := benchIDs(m, 64)
+	if err := d.Forward(context.Background(), ids, 0); err != nil {
+		b.Fatal(err)
+	}
+	rows := m.Rows(false)
+	out := make([][]Cell, len(rows))
+	for r := range out {
+		out[r] = make([]Cell, len(ids))
+	}
+	req := LensRequest{Rows: rows, From: 0, To: len(ids), TopK: 10, Target: 5}
+	b.Run("lens", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			d.Lens(context.Background(), req, out)
+		}
+	})
+	req.LogitsOnly = true
+	b.Run("gemm", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			d.Lens(context.Background(), req, out)
+		}
+	})
+}
+
+// BenchmarkAttention times causal attention of 128 queries, GPT-2 small's
+// width and heads.
+func BenchmarkAttention(b *testing.B) {
+	const T, C, H = 128, 768, 12
+	q, k, v, out := randSlice(T*C), randSlice(T*C), randSlice(T*C), make([]float32, T*C)
+	for i := 0; i < b.N; i++ {
+		attention(out, q, k, v, T, 0, C, H)
+	}
+}
+
+// BenchmarkLayerNorm times ln over 128 rows of 768.
+func BenchmarkLayerNorm(b *testing.B) {
+	const T, C = 128, 768
+	x, g, bb, out := randSlice(T*C), randSlice(C), randSlice(C), make([]float32, T*C)
+	for i := 0; i < b.N; i++ {
+		layerNorm(out, x, g, bb, C, 1e-5)
+	}
+}
+
+// BenchmarkGELU times GELU over a [128, 3072] activation.
+func BenchmarkGELU(b *testing.B) {
+	x := randSlice(128 * 3072)
+	y := make([]float32, len(x))
+	for i := 0; i < b.N; i++ {
+		copy(y, x)
+		gelu(y)
+	}
+}
+
+func randSlice(n int) []float32 {
+	r := rand.New(rand.NewPCG(uint64(n), 1))
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
+}

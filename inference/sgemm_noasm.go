@@ -1,6 +1,0 @@
-//go:build !amd64 || purego
-
-package inference
-
-// asmKernels: no assembly kernels on this platform.
-func asmKernels() []*gemmKernels { return nil }
