@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/logitlens/logitlens/inference/cuda"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // withEmulatedGPU makes openCUDA return a Device on a fresh Emulator
@@ -42,7 +43,7 @@ func withoutGPU(t *testing.T) {
 // CPU, and its cells equal the CPU's.
 func TestAutoUsesAGoodGPU(t *testing.T) {
 	emu := withEmulatedGPU(t)
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	m, err := OpenOn(context.Background(), dir, "tiny-f32", "auto")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestAutoUsesAGoodGPU(t *testing.T) {
 // it. Nothing stays allocated on the GPU either way.
 func TestSelfCheckCatchesAWrongGPU(t *testing.T) {
 	emu := withEmulatedGPU(t, "gelu_forward")
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	m, err := OpenOn(context.Background(), dir, "tiny-f32", "auto")
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +115,7 @@ func TestSelfCheckCatchesAWrongGPU(t *testing.T) {
 // --device cuda fails with the reason.
 func TestNoGPU(t *testing.T) {
 	withoutGPU(t)
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	m, err := OpenOn(context.Background(), dir, "tiny-f32", "auto")
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestNoGPU(t *testing.T) {
 // per-row token) rather than computing them wrong.
 func TestCUDARefusesNextToken(t *testing.T) {
 	withEmulatedGPU(t)
-	m, err := OpenOn(context.Background(), fixture(t, "tiny-f32"), "tiny-f32", "cuda")
+	m, err := OpenOn(context.Background(), testmodel.Dir(t, "tiny-f32"), "tiny-f32", "cuda")
 	if err != nil {
 		t.Fatal(err)
 	}

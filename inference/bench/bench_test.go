@@ -5,23 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
-// openModel opens a test checkpoint on the CPU (testdata/fixtures.sh makes
-// them), skipping when it is missing, failing under CI.
+// openModel opens a test checkpoint (weights/testmodel) on the CPU.
 func openModel(t testing.TB, name string) *inference.Model {
 	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
-		}
-		t.Skipf("fixture %s missing: run testdata/fixtures.sh", name)
-	}
+	dir := testmodel.Dir(t, name)
 	m, err := inference.OpenDir(dir, name, inference.NewCPUBackend)
 	if err != nil {
 		t.Fatal(err)

@@ -4,35 +4,20 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/cuda"
 	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // The contract tests run the engine's host side (every launch, copy and
 // GEMM in its real order, with its real shapes and offsets) on the emulated
 // device, whose kernels are Go transcriptions of the CUDA C, and hold the
-// cells to the CPU engine's on the tiny fixtures. What they cannot show is
-// that the CUDA C matches its transcription: scripts/gpu-check.sh does that
-// on a GPU box.
-
-// fixture returns a test checkpoint's directory, skipping (failing under CI)
-// when testdata/fixtures.sh has not been run.
-func fixture(t testing.TB, name string) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
-		}
-		t.Skipf("fixture %s missing: run testdata/fixtures.sh", name)
-	}
-	return dir
-}
+// cells to the CPU engine's on the tiny test checkpoints (weights/testmodel).
+// What they cannot show is that the CUDA C matches its transcription:
+// scripts/gpu-check.sh does that on a GPU box.
 
 // cpuLens is the CPU engine's lens of ids with every sublayer row.
 func cpuLens(t *testing.T, dir string, ids []int, topK, target int) *inference.Lens {
@@ -117,7 +102,7 @@ var testIDs = []int{464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13}
 func TestLensMatchesCPUEngine(t *testing.T) {
 	for _, name := range []string{"tiny-f32", "tiny-lmhead"} {
 		t.Run(name, func(t *testing.T) {
-			dir := fixture(t, name)
+			dir := testmodel.Dir(t, name)
 			const topK, target = 10, 262
 			cpu := cpuLens(t, dir, testIDs, topK, target)
 
@@ -152,7 +137,7 @@ func TestLensMatchesCPUEngine(t *testing.T) {
 // TestIncrementalMatchesFull appends one token on the KV cache, and edits
 // the prompt from a middle position, and expects the full lens's cells.
 func TestIncrementalMatchesFull(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	m, _ := emulatedModel(t, dir)
 	st, err := m.NewState(cuda.StateOptions{LensBytes: 4 * 50257 * 3}) // 3 rows per GEMM: forces chunking
 	if err != nil {

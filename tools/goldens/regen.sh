@@ -5,6 +5,7 @@
 #   inference/testdata/golden/*.json         lens_ref.py (torch, float64)
 #   weights/testdata/golden/*.json           weights/testdata/safetensors_stats.py (numpy)
 #   weights/tokenizer/testdata/corpus.golden gpt2_bpe.py, through the test's -tokupdate
+#   weights/tunedlens/testdata/lenses/       make_tuned.py, through lenses.sh
 #
 # Each golden records the sha256 of the model.safetensors it was computed on;
 # tests compare it with the checkpoint testmodel generates now and fail with a
@@ -39,6 +40,9 @@ done
 
 echo "== weights/tokenizer/testdata/corpus.golden"
 (cd "$root" && LOGITLENS_REFERENCE=$ref go test -count=1 ./weights/tokenizer -run TestTokenizerGolden -tokupdate)
+
+echo "== weights/tunedlens/testdata/lenses"
+LOGITLENS_REFERENCE=$ref bash "$root/weights/tunedlens/testdata/lenses.sh" "$models/tiny-f32"
 
 echo "== inference/testdata/golden"
 out=$root/inference/testdata/golden
@@ -92,3 +96,4 @@ lens_ref.main()
 PY
 
 ls -l "$out" "$root/weights/testdata/golden"
+echo "regen.sh: done; review with git diff --stat"
