@@ -4,15 +4,19 @@
 #
 #   bench/compare.sh [MODEL_DIR] [RUNS]
 #
-# MODEL_DIR defaults to testdata/models/small-shape (testdata/fixtures.sh
-# makes it: GPT-2 small's shape, random weights). Needs Go, /usr/bin/python3
-# with torch and numpy, and jq.
+# MODEL_DIR defaults to GPT-2 small's shape with random weights, written by
+# go run ./tools/testmodel small-shape. Needs Go, /usr/bin/python3 with torch
+# and numpy, and jq.
 set -eu
-model=${1:-testdata/models/small-shape}
 runs=${2:-7}
 tokens=${TOKENS:-16,64,128}
 out=${OUT:-$(mktemp -d)}
 cd "$(dirname "$0")/.."
+model=${1:-}
+if [ -z "$model" ]; then
+  model=$out/small-shape
+  go run ./tools/testmodel small-shape "$model"
+fi
 go build -o "$out/logitlens" .
 echo "logitlens:"
 "$out/logitlens" bench --model "$model" --tokens "$tokens" --runs "$runs" --format json >"$out/go.json"

@@ -10,7 +10,6 @@ import (
 	"github.com/logitlens/logitlens/display"
 
 	"github.com/logitlens/logitlens/inference"
-
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 

@@ -6,9 +6,10 @@
 #
 #	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o gpucheck ./tools/gpucheck
 #	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o logitlens .
+#	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o testmodel ./tools/testmodel
 #
-# and copy gpucheck, logitlens, this script and ../shared/reference/make_model.py
-# (or a ready GPT-2-small-shape checkpoint directory) to the box. There:
+# and copy gpucheck, logitlens, testmodel and this script (or a ready
+# GPT-2-small-shape checkpoint directory instead of testmodel) to the box. There:
 #
 #	sh gpu-check.sh [MODEL_DIR]
 #
@@ -19,14 +20,15 @@
 # docs/CUDA.md, "Integration"), it also runs `logitlens bench --device cuda`
 # and compares `logitlens lens --format json` on the CPU and on CUDA.
 #
-# Environment: GPUCHECK, LOGITLENS (binaries; default ./gpucheck, ./logitlens),
+# Environment: GPUCHECK, LOGITLENS, TESTMODEL (binaries; default ./gpucheck,
+# ./logitlens, ./testmodel),
 # TOKENS (default 16,128,1024), RUNS (default 7), LOGITLENS_CUBLAS (cuBLAS
 # library or directory when it is not found by itself; PyTorch's wheels keep
 # it in site-packages/nvidia/cu13/lib or nvidia/cublas/lib, which are searched).
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
 gpucheck=${GPUCHECK:-./gpucheck}
 logitlens=${LOGITLENS:-./logitlens}
+testmodel=${TESTMODEL:-./testmodel}
 tokens=${TOKENS:-16,128,1024}
 runs=${RUNS:-7}
 model=${1:-small-shape}
@@ -35,13 +37,9 @@ echo "== GPU"
 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>/dev/null || echo "(nvidia-smi unavailable)"
 
 if [ ! -f "$model/model.safetensors" ]; then
-	ref=""
-	for f in ./make_model.py "$here/make_model.py" "$here/../../shared/reference/make_model.py"; do
-		[ -f "$f" ] && ref=$f && break
-	done
-	[ -n "$ref" ] || { echo "no checkpoint at $model and no make_model.py to make one" >&2; exit 1; }
-	echo "== making a GPT-2-small-shape checkpoint (make_model.py --size small-shape --seed 1) in $model"
-	python3 "$ref" --out "$model" --size small-shape --seed 1 >/dev/null
+	[ -x "$testmodel" ] || { echo "no checkpoint at $model and no $testmodel to make one" >&2; exit 1; }
+	echo "== making the small-shape test checkpoint (GPT-2 small's shape, random weights) in $model"
+	"$testmodel" small-shape "$model"
 fi
 
 echo "== gpucheck (CUDA engine vs CPU engine; CUDA events)"

@@ -8,7 +8,6 @@ import (
 	"github.com/logitlens/logitlens/display"
 
 	"github.com/logitlens/logitlens/inference"
-
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 

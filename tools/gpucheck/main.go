@@ -33,7 +33,7 @@ import (
 )
 
 func main() {
-	model := flag.String("model", "testdata/models/small-shape", "checkpoint directory (HF layout)")
+	model := flag.String("model", "small-shape", "checkpoint directory (HF layout; go run ./tools/testmodel small-shape DIR writes one)")
 	tokens := flag.String("tokens", "16,128,1024", "prompt lengths")
 	runs := flag.Int("runs", 7, "timed runs per measurement, after one warm-up")
 	topK := flag.Int("top-k", 10, "predictions per cell")

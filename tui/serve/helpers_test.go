@@ -19,7 +19,6 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/logitlens/logitlens/inference"
-
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
