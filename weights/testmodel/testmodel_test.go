@@ -3,6 +3,7 @@ package testmodel_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -402,5 +403,28 @@ func BenchmarkWriteTiny(b *testing.B) {
 		if err := testmodel.Write(dir, s); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// fatalRecorder records Fatalf instead of stopping the test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) { r.msg = fmt.Sprintf(format, args...) }
+
+// CheckPin passes the generated checkpoint's own sha256 and fails any other
+// with the golden's name and the command that recomputes it.
+func TestCheckPin(t *testing.T) {
+	sha := testmodel.SHA256(t, "tiny-lmhead")
+	r := &fatalRecorder{TB: t}
+	testmodel.CheckPin(r, "tiny-lmhead", "x.json", sha)
+	if r.msg != "" {
+		t.Errorf("own sha256 %s refused: %s", sha, r.msg)
+	}
+	testmodel.CheckPin(r, "tiny-lmhead", "x.json", strings.Repeat("0", 64))
+	if !strings.Contains(r.msg, "x.json") || !strings.Contains(r.msg, sha) || !strings.Contains(r.msg, "tools/goldens/regen.sh") {
+		t.Errorf("stale pin: %q", r.msg)
 	}
 }
