@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
@@ -63,31 +62,32 @@ func TestDownloadModelsLensOffline(t *testing.T) {
 	t.Setenv("HF_HUB_CACHE", cache)
 	t.Setenv("HF_ENDPOINT", srv.URL)
 	t.Setenv("HF_HUB_OFFLINE", "")
-	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"download", "acme/tiny-gpt2"}, &out, &errOut); err != nil {
-		t.Fatalf("%v\n%s", err, errOut.String())
+	out, errOut, err := execArgs(t, "", "download", "acme/tiny-gpt2")
+	if err != nil {
+		t.Fatal(err)
 	}
-	snap := strings.TrimSpace(out.String())
+	snap := strings.TrimSpace(out)
 	if link, err := os.Readlink(filepath.Join(snap, "model.safetensors")); err != nil || !strings.HasPrefix(link, "../../blobs/") {
 		t.Errorf("snapshot link %q (%v), want ../../blobs/<etag>", link, err)
 	}
-	if !strings.Contains(errOut.String(), "downloaded model.safetensors") {
-		t.Errorf("no progress on stderr: %q", errOut.String())
+	// Not a terminal: plain lines, no carriage returns or erase-line codes.
+	if !strings.Contains(errOut, "downloading model.safetensors (") || !strings.Contains(errOut, "downloaded model.safetensors") || strings.ContainsAny(errOut, "\r\x1b") {
+		t.Errorf("progress on stderr: %q", errOut)
 	}
-	out.Reset()
-	if err := run(context.Background(), []string{"models"}, &out, &errOut); err != nil {
+	out, _, err = execArgs(t, "", "models")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "acme/tiny-gpt2") || !strings.Contains(out.String(), "main") || !strings.Contains(out.String(), "complete") {
-		t.Errorf("models:\n%s", out.String())
+	if !strings.Contains(out, "acme/tiny-gpt2") || !strings.Contains(out, "main") || !strings.Contains(out, "complete") {
+		t.Errorf("models:\n%s", out)
 	}
 	t.Setenv("HF_HUB_OFFLINE", "1")
-	out.Reset()
-	if err := run(context.Background(), []string{"lens", "--model", "acme/tiny-gpt2", "--prompt", "Hello world"}, &out, &errOut); err != nil {
+	out, _, err = execArgs(t, "", "lens", "--model", "acme/tiny-gpt2", "--prompt", "Hello world")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "acme/tiny-gpt2 · 2 layers") {
-		t.Errorf("lens from the cache:\n%s", out.String())
+	if !strings.HasPrefix(out, "acme/tiny-gpt2 · 2 layers") {
+		t.Errorf("lens from the cache:\n%s", out)
 	}
 }
 
@@ -99,11 +99,11 @@ func TestModelsVerifyRepair(t *testing.T) {
 	t.Setenv("HF_HUB_CACHE", t.TempDir())
 	t.Setenv("HF_ENDPOINT", srv.URL)
 	t.Setenv("HF_HUB_OFFLINE", "")
-	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"download", "acme/tiny-gpt2"}, &out, &errOut); err != nil {
-		t.Fatalf("%v\n%s", err, errOut.String())
+	out, _, err := execArgs(t, "", "download", "acme/tiny-gpt2")
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg := filepath.Join(strings.TrimSpace(out.String()), "config.json")
+	cfg := filepath.Join(strings.TrimSpace(out), "config.json")
 	good, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -112,21 +112,18 @@ func TestModelsVerifyRepair(t *testing.T) {
 	if err := os.WriteFile(cfg, bad, 0o644); err != nil { // through the link: the blob
 		t.Fatal(err)
 	}
-	out.Reset()
-	err = run(context.Background(), []string{"models", "--verify"}, &out, &errOut)
+	out, _, err = execArgs(t, "", "models", "--verify")
 	if err == nil || !strings.Contains(err.Error(), "1 corrupt files: run `logitlens models --repair`") ||
-		!strings.Contains(out.String(), "corrupt: acme/tiny-gpt2 config.json@0123456789ab (blob ") || !strings.Contains(out.String(), "git blob sha1 ") {
-		t.Fatalf("verify: %v\n%s", err, out.String())
+		!strings.Contains(out, "corrupt: acme/tiny-gpt2 config.json@0123456789ab (blob ") || !strings.Contains(out, "git blob sha1 ") {
+		t.Fatalf("verify: %v\n%s", err, out)
 	}
-	out.Reset()
-	if err := run(context.Background(), []string{"models", "--repair"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "downloaded again") {
-		t.Fatalf("repair: %v\n%s", err, out.String())
+	if out, _, err := execArgs(t, "", "models", "--repair"); err != nil || !strings.Contains(out, "downloaded again") {
+		t.Fatalf("repair: %v\n%s", err, out)
 	}
 	if got, err := os.ReadFile(cfg); err != nil || !bytes.Equal(got, good) {
 		t.Errorf("config.json after repair: %q, %v", got, err)
 	}
-	out.Reset()
-	if err := run(context.Background(), []string{"models", "--verify"}, &out, &errOut); err != nil || strings.Contains(out.String(), "corrupt") {
-		t.Errorf("verify after repair: %v\n%s", err, out.String())
+	if out, _, err := execArgs(t, "", "models", "--verify"); err != nil || strings.Contains(out, "corrupt") {
+		t.Errorf("verify after repair: %v\n%s", err, out)
 	}
 }

@@ -2,7 +2,6 @@ package export
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"strings"
 	"unicode/utf8"
@@ -32,9 +31,10 @@ type Document struct {
 	FinalTop1   []TokenRef   `json:"final_top1"`
 	Rows        []RowInfo    `json:"rows"`
 	Cells       [][]CellInfo `json:"cells"`
-	// NonFinite lists, once per lens, where the residual stream or the
-	// statistics stopped being finite numbers; empty for a healthy lens.
-	NonFinite []string `json:"nonfinite,omitempty"`
+	// NonFinite says where the residual stream stopped being finite, e.g.
+	// "layer 1: activations overflow (inf) at position 3"; empty for a
+	// healthy lens.
+	NonFinite string `json:"nonfinite,omitempty"`
 }
 
 // ModelInfo is the model's identity and shape.
@@ -71,8 +71,9 @@ type TopEntry struct {
 }
 
 // CellInfo is one cell's statistics (nats). A cell whose logits were not
-// finite has an empty Top, NaN statistics (null in JSON) and NonFinite
-// saying why.
+// finite has an empty Top, NaN statistics (null in JSON), ranks −1 and
+// NonFinite saying why; so has, in part, a finite cell whose position's
+// output row is not finite (its KL and final top-1 statistics).
 type CellInfo struct {
 	Top           []TopEntry `json:"top"`
 	Entropy       Float      `json:"entropy"`
@@ -81,7 +82,11 @@ type CellInfo struct {
 	FinalTop1Prob Float      `json:"final_top1_prob"`
 	TargetRank    *int       `json:"target_rank,omitempty"`
 	TargetProb    *Float     `json:"target_prob,omitempty"`
-	NonFinite     string     `json:"nonfinite,omitempty"`
+	// NextRank and NextProb are the rank and probability of the prompt's
+	// next token (the one position t+1 holds); absent at the last position.
+	NextRank  *int   `json:"next_rank,omitempty"`
+	NextProb  *Float `json:"next_prob,omitempty"`
+	NonFinite string `json:"nonfinite,omitempty"`
 }
 
 // Float is a float64 that JSON encodes as null when it is NaN or ±Inf, which
@@ -117,6 +122,7 @@ type Conventions struct {
 	Lens    string `json:"lens"`
 	Units   string `json:"units"`
 	Rank    string `json:"rank"`
+	Next    string `json:"next"`
 	Top     string `json:"top"`
 	Predict string `json:"positions"`
 }
@@ -125,7 +131,8 @@ var conventions = Conventions{
 	Rows:    "embed = wte[ids] + wpe[pos]; N = residual after block N; N.attn = residual after block N's attention (resid_mid)",
 	Lens:    "logits = ln_f(h) @ W_U, ln_f applied once per row; the last row is the model's output",
 	Units:   "entropy and kl_to_final = KL(P_final || P_row) in nats",
-	Rank:    "0-based: ids with a strictly larger logit",
+	Rank:    "0-based: ids with a strictly larger logit; -1 where it cannot be computed (a row that is not finite)",
+	Next:    "next_rank, next_prob: of the prompt's token at position t+1 in the row at position t",
 	Top:     "descending probability, ties by smaller id",
 	Predict: "position t predicts token t+1",
 }
@@ -142,6 +149,9 @@ func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK in
 	info := src.Info()
 	cfg := info.Config
 	tok := func(id int) TokenRef {
+		if id < 0 { // no token: the output row was not finite there
+			return TokenRef{ID: id}
+		}
 		b := src.TokenBytes(id)
 		return TokenRef{ID: id, Text: validText(b), Display: display.Token(b)}
 	}
@@ -165,13 +175,16 @@ func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK in
 	for _, r := range l.Rows {
 		d.Rows = append(d.Rows, RowInfo{Name: r.Name, Kind: kindName(r.Kind), Layer: r.Layer})
 	}
+	if l.NonFinite != nil {
+		d.NonFinite = l.NonFinite.String()
+	}
 	d.Cells = make([][]CellInfo, len(l.Cells))
 	for r, row := range l.Cells {
 		d.Cells[r] = make([]CellInfo, len(row))
-		var bad []int // positions of the row with non-finite statistics
 		for p, c := range row {
 			ci := CellInfo{Entropy: Float(c.Entropy), KLToFinal: Float(c.KLToFinal),
-				FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: Float(c.FinalTop1Prob)}
+				FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: Float(c.FinalTop1Prob),
+				Top: make([]TopEntry, 0, len(c.Top))} // [] in JSON even when empty, never null
 			for _, pr := range c.Top {
 				t := tok(pr.ID)
 				ci.Top = append(ci.Top, TopEntry{ID: t.ID, Text: t.Text, Display: t.Display, Prob: Float(pr.Prob)})
@@ -180,38 +193,33 @@ func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK in
 				rank, prob := c.TargetRank, Float(c.TargetProb)
 				ci.TargetRank, ci.TargetProb = &rank, &prob
 			}
-			if why := nonFiniteStats(ci); why != "" {
-				ci.NonFinite = why
-				bad = append(bad, p)
+			if c.NextRank >= 0 || math.IsNaN(c.NextProb) { // NaN: asked for, in a row that is not finite
+				rank, prob := c.NextRank, Float(c.NextProb)
+				ci.NextRank, ci.NextProb = &rank, &prob
 			}
+			ci.NonFinite = nonFiniteReason(c.NonFinite, ci)
 			d.Cells[r][p] = ci
-		}
-		if len(bad) > 0 {
-			d.NonFinite = append(d.NonFinite, fmt.Sprintf("row %s: statistics not finite at %s", d.Rows[r].Name, positions(bad)))
 		}
 	}
 	return d
 }
 
-// positions lists positions for a message: "position 3", "positions 3, 4, 7",
-// or the first ten and how many more.
-func positions(ps []int) string {
-	if len(ps) == 1 {
-		return fmt.Sprintf("position %d", ps[0])
+// nonFiniteReason says why a cell has statistics that are not finite
+// numbers: its own row's kind of breakdown, or else which statistics are
+// not finite (a finite row whose position's output row is not).
+func nonFiniteReason(kind inference.NonFinite, c CellInfo) string {
+	switch kind {
+	case inference.ResidualInf:
+		return "the residual stream overflowed (inf)"
+	case inference.ResidualNaN:
+		return "the residual stream is NaN"
+	case inference.LogitsOverflow:
+		return "the logits overflowed (ln_f or the unembedding left float32's range)"
 	}
-	var b strings.Builder
-	b.WriteString("positions ")
-	for i, p := range ps {
-		if i == 10 {
-			fmt.Fprintf(&b, " and %d more", len(ps)-10)
-			break
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprint(&b, p)
+	if why := nonFiniteStats(c); why != "" {
+		return why + " (the output row is not finite here)"
 	}
-	return b.String()
+	return ""
 }
 
 // nonFiniteStats says which statistics of a cell are not finite numbers,
@@ -227,6 +235,7 @@ func nonFiniteStats(c CellInfo) string {
 	check("kl_to_final", &c.KLToFinal)
 	check("final_top1_prob", &c.FinalTop1Prob)
 	check("target_prob", c.TargetProb)
+	check("next_prob", c.NextProb)
 	for _, t := range c.Top {
 		if !t.Prob.Finite() {
 			bad = append(bad, "top probabilities")
@@ -264,6 +273,19 @@ func (c CellInfo) stats() inference.Cell {
 		s.TargetProb = math.NaN()
 	}
 	return s
+}
+
+// hasNext reports whether the cells carry the next token's rank and
+// probability (the lens was asked for them).
+func (d *Document) hasNext() bool {
+	for _, row := range d.Cells {
+		for _, c := range row {
+			if c.NextRank != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // maxKL is the largest finite KL to the final row among the cells.

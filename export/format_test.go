@@ -28,30 +28,33 @@ func (s fakeSource) Info() inference.Info {
 func (s fakeSource) TokenBytes(id int) []byte { return []byte(s.vocab[id]) }
 
 // hostileLens is a two-row lens over tokens that carry terminal controls
-// (ESC, BEL, CR, a right-to-left override), whose block row overflowed at
-// position 1: no top-k there and NaN/Inf statistics, as a residual stream
-// that reached Inf produces.
+// (ESC, BEL, CR, a right-to-left override), whose block row (the output)
+// overflowed at position 1, stated as package inference states it: no top-k,
+// NaN statistics and ranks −1 there, NaN KL and final statistics in the
+// finite embedding cell below it, final top-1 −1, and the breakdown.
 func hostileLens() (*inference.Lens, fakeSource) {
 	src := fakeSource{
 		id:    "evil\x1b]0;pwned\x07/model",
 		vocab: map[int]string{1: "ok", 2: "\x1b[2J", 3: "a\rb", 4: "\u202eexe", 5: "\a"},
 	}
-	nan, inf := math.NaN(), math.Inf(1)
+	nan := math.NaN()
+	rows := []inference.Row{{Kind: inference.Embed, Name: "embed"}, {Kind: inference.BlockOut, Layer: 1, Name: "1"}}
 	l := &inference.Lens{
 		IDs:       []int{1, 2},
-		Rows:      []inference.Row{{Kind: inference.Embed, Name: "embed"}, {Kind: inference.BlockOut, Layer: 1, Name: "1"}},
-		FinalTop1: []int{3, 4},
+		Rows:      rows,
+		FinalTop1: []int{3, -1},
 		Target:    5,
 		Cells: [][]inference.Cell{
 			{
-				{Top: []inference.Prediction{{ID: 3, Prob: 0.5}, {ID: 4, Prob: 0.25}}, Entropy: 1.5, KLToFinal: 0.75, FinalTop1Rank: 0, FinalTop1Prob: 0.5, TargetRank: 7, TargetProb: 0.01},
-				{Top: []inference.Prediction{{ID: 4, Prob: 0.9}}, Entropy: 0.5, KLToFinal: 2, FinalTop1Rank: 0, FinalTop1Prob: 0.9, TargetRank: 3, TargetProb: 0.02},
+				{Top: []inference.Prediction{{ID: 3, Prob: 0.5}, {ID: 4, Prob: 0.25}}, Entropy: 1.5, KLToFinal: 0.75, FinalTop1Rank: 0, FinalTop1Prob: 0.5, TargetRank: 7, TargetProb: 0.01, NextRank: 4, NextProb: 0.03},
+				{Top: []inference.Prediction{{ID: 4, Prob: 0.9}}, Entropy: 0.5, KLToFinal: nan, FinalTop1Rank: -1, FinalTop1Prob: nan, TargetRank: 3, TargetProb: 0.02, NextRank: -1},
 			},
 			{
-				{Top: []inference.Prediction{{ID: 3, Prob: 0.6}}, Entropy: 1, FinalTop1Rank: 0, FinalTop1Prob: 0.6, TargetRank: 2, TargetProb: 0.05},
-				{Entropy: nan, KLToFinal: inf, FinalTop1Rank: 0, FinalTop1Prob: nan, TargetRank: 0, TargetProb: nan},
+				{Top: []inference.Prediction{{ID: 3, Prob: 0.6}}, Entropy: 1, FinalTop1Rank: 0, FinalTop1Prob: 0.6, TargetRank: 2, TargetProb: 0.05, NextRank: 9, NextProb: 0.001},
+				{Entropy: nan, KLToFinal: nan, FinalTop1Rank: -1, FinalTop1Prob: nan, TargetRank: -1, TargetProb: nan, NextRank: -1, NonFinite: inference.ResidualInf},
 			},
 		},
+		NonFinite: &inference.Breakdown{Row: rows[1], Pos: 1, Kind: inference.ResidualInf},
 	}
 	return l, src
 }
@@ -180,7 +183,7 @@ func TestJSONNonFinite(t *testing.T) {
 		t.Fatal(err)
 	}
 	var raw struct {
-		NonFinite []string `json:"nonfinite"`
+		NonFinite string `json:"nonfinite"`
 		Cells     [][]map[string]any
 	}
 	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
@@ -192,13 +195,25 @@ func TestJSONNonFinite(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want null", k, v, ok)
 		}
 	}
-	if why, _ := bad["nonfinite"].(string); !strings.Contains(why, "no top-k") || !strings.Contains(why, "entropy") {
-		t.Errorf("cell reason %q", why)
+	if why := bad["nonfinite"]; why != "the residual stream overflowed (inf)" || bad["final_top1_rank"] != -1.0 || len(bad["top"].([]any)) != 0 {
+		t.Errorf("non-finite cell %v", bad)
+	}
+	// The finite cell below it lacks only what needs the output row.
+	below := raw.Cells[0][1]
+	if below["kl_to_final"] != nil || below["entropy"] != 0.5 || !strings.Contains(below["nonfinite"].(string), "kl_to_final, final_top1_prob not finite (the output row is not finite here)") {
+		t.Errorf("cell below %v", below)
 	}
 	if _, ok := raw.Cells[0][0]["nonfinite"]; ok {
 		t.Error("a finite cell has a nonfinite reason")
 	}
-	if len(raw.NonFinite) != 1 || raw.NonFinite[0] != "row 1: statistics not finite at position 1" {
+	// The next token: at every position but the last.
+	if raw.Cells[1][0]["next_rank"] != 9.0 || raw.Cells[1][0]["next_prob"] != 0.001 {
+		t.Errorf("next token stats %v", raw.Cells[1][0])
+	}
+	if _, ok := raw.Cells[0][1]["next_rank"]; ok {
+		t.Errorf("next token at the last position: %v", raw.Cells[0][1])
+	}
+	if raw.NonFinite != "layer 1: activations overflow (inf) at position 1" {
 		t.Errorf("document nonfinite %q", raw.NonFinite)
 	}
 	// It reads back: null as NaN.
@@ -232,7 +247,7 @@ func TestNoControlsInTextAndCSV(t *testing.T) {
 	}
 	var text bytes.Buffer
 	Write(&text, Text, d, Options{})
-	for _, want := range []string{`evil\x1b]0;pwned\x07/model`, "<0x1B>[2J", "—", "! row 1: statistics not finite at position 1"} {
+	for _, want := range []string{`evil\x1b]0;pwned\x07/model`, "<0x1B>[2J", "—", "! not finite: layer 1: activations overflow (inf) at position 1"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}
@@ -255,13 +270,16 @@ func TestNoControlsInTextAndCSV(t *testing.T) {
 		t.Errorf("top1_token %q", got)
 	}
 	bad := recs[4]
-	for _, k := range []string{"top1_id", "top1_prob", "entropy", "kl_to_final", "final_top1_prob", "target_prob", "top_ids"} {
+	for _, k := range []string{"top1_id", "top1_prob", "entropy", "kl_to_final", "final_top1_id", "final_top1_rank", "final_top1_prob", "target_rank", "target_prob", "next_rank", "top_ids"} {
 		if bad[head[k]] != "" {
 			t.Errorf("non-finite cell: %s = %q, want empty", k, bad[head[k]])
 		}
 	}
-	if !strings.Contains(bad[head["nonfinite"]], "no top-k") || recs[1][head["nonfinite"]] != "" {
+	if bad[head["nonfinite"]] != "the residual stream overflowed (inf)" || recs[1][head["nonfinite"]] != "" {
 		t.Errorf("nonfinite column %q / %q", bad[head["nonfinite"]], recs[1][head["nonfinite"]])
+	}
+	if recs[3][head["next_rank"]] != "9" || recs[3][head["next_prob"]] != "0.001" {
+		t.Errorf("next token columns %q", recs[3])
 	}
 }
 

@@ -47,6 +47,10 @@ func writeCSV(w *bytes.Buffer, d *Document) error {
 	if d.Target != nil {
 		header = append(header, "target_id", "target_rank", "target_prob")
 	}
+	withNext := d.hasNext()
+	if withNext {
+		header = append(header, "next_rank", "next_prob")
+	}
 	header = append(header, "top_ids", "top_probs", "nonfinite")
 	if err := cw.Write(header); err != nil {
 		return err
@@ -69,16 +73,12 @@ func writeCSV(w *bytes.Buffer, d *Document) error {
 			rec := []string{csvText(d.Rows[r].Name), d.Rows[r].Kind, strconv.Itoa(d.Rows[r].Layer), strconv.Itoa(p),
 				strconv.Itoa(d.Tokens[p].ID), csvText(d.Tokens[p].Text), next, nextText,
 				top1, top1Text, top1Prob, csvFloat(c.Entropy), csvFloat(c.KLToFinal),
-				finalTop1ID(d, p), strconv.Itoa(c.FinalTop1Rank), csvFloat(c.FinalTop1Prob)}
+				finalTop1ID(d, p), csvRank(&c.FinalTop1Rank), csvFloat(c.FinalTop1Prob)}
 			if d.Target != nil {
-				rank, prob := "", ""
-				if c.TargetRank != nil {
-					rank = strconv.Itoa(*c.TargetRank)
-				}
-				if c.TargetProb != nil {
-					prob = csvFloat(*c.TargetProb)
-				}
-				rec = append(rec, strconv.Itoa(d.Target.ID), rank, prob)
+				rec = append(rec, strconv.Itoa(d.Target.ID), csvRank(c.TargetRank), csvOptFloat(c.TargetProb))
+			}
+			if withNext {
+				rec = append(rec, csvRank(c.NextRank), csvOptFloat(c.NextProb))
 			}
 			rec = append(rec, strings.Join(ids, " "), strings.Join(probs, " "), csvText(c.NonFinite))
 			if err := cw.Write(rec); err != nil {
@@ -93,10 +93,26 @@ func writeCSV(w *bytes.Buffer, d *Document) error {
 // finalTop1ID is the id of the output row's top-1 at position p, or "" when
 // the output row had none there.
 func finalTop1ID(d *Document, p int) string {
-	if p < len(d.FinalTop1) {
+	if p < len(d.FinalTop1) && d.FinalTop1[p].ID >= 0 {
 		return strconv.Itoa(d.FinalTop1[p].ID)
 	}
 	return ""
+}
+
+// csvRank is a rank as CSV holds it: empty when absent or −1 (not computable).
+func csvRank(r *int) string {
+	if r == nil || *r < 0 {
+		return ""
+	}
+	return strconv.Itoa(*r)
+}
+
+// csvOptFloat is csvFloat of an optional number.
+func csvOptFloat(x *Float) string {
+	if x == nil {
+		return ""
+	}
+	return csvFloat(*x)
 }
 
 // textColumn is the width of a grid column in the text format.
@@ -134,8 +150,8 @@ func writeText(w *bytes.Buffer, d *Document) error {
 		w.WriteString("\n")
 	}
 	w.WriteString("* model output (ln_f applied once per row)\n")
-	for _, why := range d.NonFinite {
-		fmt.Fprintf(w, "! %s\n", display.Safe(why))
+	if d.NonFinite != "" {
+		fmt.Fprintf(w, "! not finite: %s\n", display.Safe(d.NonFinite))
 	}
 	return nil
 }

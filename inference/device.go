@@ -3,7 +3,11 @@ package inference
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // The device seam. A Session keeps what one user's prompt needs whatever
@@ -70,11 +74,10 @@ type Device interface {
 // LensRequest asks a Device for the cells of some stored rows at some
 // positions. Every statistic follows the conventions of the package doc.
 //
-// Room for what comes next is kept here rather than in new methods: a tuned
-// lens (Belrose et al. 2023) will add per-row affine translators applied to
-// the gathered rows before ln_f, logits_l = ln_f(h_l + h_l·W_lᵀ + b_l)·W_U
-// for rows 0..L−1 (the final row has none); a device without them refuses
-// the request with ErrUnsupported.
+// A tuned lens (Belrose et al. 2023) adds per-row affine translators applied
+// to the gathered rows before ln_f, logits_l = ln_f(h_l + h_l·W_lᵀ + b_l)·W_U
+// for the rows h[0..L−1] (the final row has none); a device without them
+// refuses the request with ErrUnsupported.
 type LensRequest struct {
 	// Rows to decode. They include the final row (Kind BlockOut, Layer
 	// n_layer), whose distribution KL(P_final ‖ P_row) and the final top-1
@@ -87,6 +90,11 @@ type LensRequest struct {
 	// prompt's next token: Next[t−From] = ids[t+1], or −1 at the prompt's
 	// last position. Every cell then reports its probability and rank.
 	Next []int
+	// Tuned, when not nil, decodes each block row h[i] with i < n_layer
+	// (the embedding is h[0]) through the tuned lens's translator i before
+	// ln_f; the final row stays as it is. Sublayer rows have no translator:
+	// requesting one with Tuned is an error.
+	Tuned *tunedlens.Lens
 	// LogitsOnly runs ln_f and the unembedding but no statistics, and
 	// fills no cell: benchmarks time the statistics against it.
 	LogitsOnly bool
@@ -95,3 +103,40 @@ type LensRequest struct {
 // ErrUnsupported is wrapped by a Device's error for a request it cannot
 // compute (e.g. a statistic its kernels lack).
 var ErrUnsupported = errors.New("not supported on this device")
+
+// ErrSublayersTuned is wrapped by the error for sublayer rows requested with
+// a tuned lens: translators exist only for the block outputs h[0..L−1].
+var ErrSublayersTuned = errors.New("the tuned lens has translators only for block outputs, not for sublayer (resid_mid) rows")
+
+// checkTuned checks a request's tuned lens against the model: its shape,
+// and no sublayer rows.
+func checkTuned(cfg weights.Config, req LensRequest) error {
+	if req.Tuned == nil {
+		return nil
+	}
+	if err := req.Tuned.Config.Check(cfg.NEmbd, cfg.NLayer); err != nil {
+		return fmt.Errorf("inference: tuned lens: %w", err)
+	}
+	if len(req.Tuned.Translators) != cfg.NLayer {
+		return fmt.Errorf("inference: tuned lens of %d translators for %d layers", len(req.Tuned.Translators), cfg.NLayer)
+	}
+	for _, r := range req.Rows {
+		if r.Kind == AttnMid {
+			return fmt.Errorf("inference: row %s: %w", r.Name, ErrSublayersTuned)
+		}
+	}
+	return nil
+}
+
+// translatorOf returns the translator that decodes row under req's tuned
+// lens: translator i for h[i], i < L; nil for the final row or without a
+// tuned lens.
+func translatorOf(req LensRequest, row Row, L int) *tunedlens.Translator {
+	if req.Tuned == nil || row.Kind == AttnMid {
+		return nil
+	}
+	if i := row.stream() / 2; i < L {
+		return &req.Tuned.Translators[i]
+	}
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/logitlens/logitlens/inference/sgemm"
 	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/tunedlens"
 	"gorgonia.org/tensor"
 )
 
@@ -152,6 +153,7 @@ type cpuDevice struct {
 	lensIn  []float32 // [R·n, C] ln_f inputs of a lens chunk
 	logits  []float32 // [R·n, V]
 	finProb []float32 // [n, V] P_final of each position in a lens chunk
+	trOut   []float32 // [n, C] a translator's x·Wᵀ
 }
 
 var _ Device = (*cpuDevice)(nil)
@@ -194,6 +196,9 @@ func (d *cpuDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) err
 	case req.From < 0 || req.From > req.To || req.To > d.filled:
 		return fmt.Errorf("inference: lens of positions %d..%d, but %d are computed", req.From, req.To, d.filled)
 	}
+	if err := checkTuned(d.w.cfg, req); err != nil {
+		return err
+	}
 	d.w.mu.RLock()
 	defer d.w.mu.RUnlock()
 	if d.w.closed {
@@ -222,6 +227,11 @@ func (d *cpuDevice) lensChunk(a, b, rf int, req LensRequest, out [][]Cell) {
 
 	for r, row := range req.Rows { // gather the rows: [R·n, C]
 		copy(d.lensIn[r*n*C:(r+1)*n*C], d.streams[row.stream()][a*C:b*C])
+	}
+	for r, row := range req.Rows { // tuned lens: x += x·Wᵀ + b, one GEMM per row
+		if tr := translatorOf(req, row, w.cfg.NLayer); tr != nil {
+			d.translate(d.lensIn[r*n*C:(r+1)*n*C], tr, n, C)
+		}
 	}
 	layerNorm(d.lensIn, d.lensIn, w.lnFG, w.lnFB, C, eps) // ln_f, once per row
 	w.unembedding().Mul(d.logits, d.lensIn, R*n)          // [R·n,C] @ [C,V] -> [R·n,V]
@@ -254,6 +264,28 @@ func (d *cpuDevice) lensChunk(a, b, rf int, req LensRequest, out [][]Cell) {
 			}
 		}
 	})
+}
+
+// translate applies a tuned lens's translator to x [n,C] in place:
+// x += x·Wᵀ + b, W stored [out, in] as torch.nn.Linear keeps it.
+func (d *cpuDevice) translate(x []float32, tr *tunedlens.Translator, n, C int) {
+	d.trOut = grow(d.trOut, n*C)
+	xs := tensor.New(tensor.WithShape(n, C), tensor.WithBacking(x))
+	wt := tensor.New(tensor.WithShape(C, C), tensor.WithBacking(tr.Weight))
+	if err := wt.T(); err != nil { // a transposed view: Sgemm reads W with TransB, no copy
+		panic(err)
+	}
+	y := tensor.New(tensor.WithShape(n, C), tensor.WithBacking(d.trOut))
+	if _, err := tensor.MatMul(xs, wt, tensor.WithReuse(y)); err != nil { // [n,C] @ [C,C] -> [n,C]
+		panic(err) // shapes are ours: a mismatch is a programmer error
+	}
+	for t := range n {
+		row, yr := x[t*C:(t+1)*C], d.trOut[t*C:(t+1)*C]
+		add(row, yr)
+		if tr.Bias != nil {
+			add(row, tr.Bias)
+		}
+	}
 }
 
 // reserve grows the caches to hold P positions, keeping their contents.

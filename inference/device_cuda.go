@@ -165,6 +165,9 @@ func (d *cudaDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) er
 	if req.Next != nil {
 		return fmt.Errorf("inference: cuda: next-token probability and rank: %w (the lens_stats kernel takes one target per launch); use --device cpu", ErrUnsupported)
 	}
+	if req.Tuned != nil {
+		return fmt.Errorf("inference: cuda: tuned lens: %w; use --device cpu", ErrUnsupported)
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // Session computes lenses for one user's evolving prompt. GPT-2 is causal,
@@ -31,6 +33,7 @@ type Session struct {
 type cellKey struct {
 	topK, target int
 	next         bool
+	tuned        *tunedlens.Lens
 }
 
 // NewSession starts an empty session on the model's backend. It allocates
@@ -42,7 +45,7 @@ func (m *Model) NewSession() *Session {
 		dev:   m.backend.NewDevice(),
 		cells: make([][]Cell, S),
 		valid: make([]int, S),
-		key:   cellKey{-1, -1, false},
+		key:   cellKey{topK: -1, target: -1},
 	}
 }
 
@@ -93,6 +96,14 @@ func (m *Model) Validate(req Request) error {
 	case req.Target < -1 || req.Target >= V:
 		return fmt.Errorf("inference: target id %d is outside the vocabulary (0..%d)", req.Target, V-1)
 	}
+	if req.Tuned != nil {
+		if req.Sublayers {
+			return fmt.Errorf("inference: %w", ErrSublayersTuned)
+		}
+		if err := req.Tuned.Config.Check(m.cfg.NEmbd, m.cfg.NLayer); err != nil {
+			return fmt.Errorf("inference: tuned lens: %w", err)
+		}
+	}
 	for i, id := range req.IDs {
 		if id < 0 || id >= V {
 			return fmt.Errorf("inference: token %d has id %d, outside the vocabulary (0..%d)", i, id, V-1)
@@ -115,7 +126,7 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 		return nil, errSessionClosed
 	}
 
-	if key := (cellKey{req.TopK, req.Target, req.NextToken}); key != s.key {
+	if key := (cellKey{req.TopK, req.Target, req.NextToken, req.Tuned}); key != s.key {
 		s.key = key
 		clear(s.valid)
 	}
@@ -192,7 +203,7 @@ func (s *Session) fill(ctx context.Context, rows []Row, b int, req Request) erro
 	if !slices.Contains(need, final) {
 		need = append(need, final)
 	}
-	lr := LensRequest{Rows: need, From: lo, To: b, TopK: req.TopK, Target: req.Target}
+	lr := LensRequest{Rows: need, From: lo, To: b, TopK: req.TopK, Target: req.Target, Tuned: req.Tuned}
 	if req.NextToken {
 		lr.Next = make([]int, b-lo)
 		for t := lo; t < b; t++ {

@@ -7,6 +7,7 @@ import (
 	"github.com/logitlens/logitlens/weights/tokenizer"
 
 	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // Token is one prompt token with the byte span of the prompt it came from.
@@ -71,6 +72,10 @@ type Request struct {
 	// probability and rank of the token that actually follows
 	// (Cell.NextProb, Cell.NextRank).
 	NextToken bool
+	// Tuned decodes the rows h[0..L−1] through a tuned lens's translators
+	// (see LensRequest.Tuned); nil is the logit lens. It cannot be combined
+	// with Sublayers.
+	Tuned *tunedlens.Lens
 }
 
 // MaxTopK bounds Request.TopK.

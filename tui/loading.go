@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/logitlens/logitlens/display"
-
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"github.com/logitlens/logitlens/display"
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/hub"
 )
 
 // loader runs Options.Load on its own goroutine. Progress callbacks may come
@@ -142,7 +146,7 @@ func (m *Model) loadingView(width, height int) string {
 	if m.loadErr != nil {
 		b.WriteString(st.Error.Render("Could not load the model.") + "\n")
 		b.WriteString(wrap(m.loadErr.Error(), min(width-4, 76)) + "\n\n")
-		for _, h := range loadHints {
+		for _, h := range loadHints(m.loadErr, m.opts.ModelID) {
 			b.WriteString(st.Muted.Render("• ") + wrap(h, min(width-6, 74)) + "\n")
 		}
 		b.WriteString("\n" + st.Muted.Render("q or ctrl+c quits"))
@@ -162,6 +166,10 @@ func (m *Model) loadingView(width, height int) string {
 			continue
 		}
 		allDone = false
+		if f.Waiting {
+			b.WriteString(st.Muted.Render("waiting for another process downloading it") + "\n")
+			continue
+		}
 		frac := 0.0
 		if f.Total > 0 {
 			frac = float64(f.Done) / float64(f.Total)
@@ -187,12 +195,58 @@ func (m *Model) loadingView(width, height int) string {
 	return lipgloss.Place(width, height, lipgloss.Center, lipgloss.Center, b.String())
 }
 
-// loadHints says what to do about a failed load.
-var loadHints = []string{
-	"Check the model name: a Hugging Face id such as gpt2, gpt2-medium or openai-community/gpt2-xl, or a local directory with config.json, model.safetensors and the tokenizer files.",
-	"Offline? Set HF_HUB_OFFLINE=1 to use only the local cache, or pass --model with a local directory.",
-	"A gated or private repo needs HF_TOKEN.",
-	"A corrupt download: delete the model's folder under ~/.cache/huggingface/hub and retry.",
+// loadHints says what to do about a failed load of modelID, fitted to the
+// error: a missing local directory gets no advice about tokens or corrupt
+// downloads, an offline miss no advice about model names.
+func loadHints(err error, modelID string) []string {
+	const (
+		names   = "Check the model name: a Hugging Face id such as gpt2, gpt2-medium or openai-community/gpt2-xl (optionally @revision), a local directory, or demo."
+		token   = "A gated or private repo needs a token: set HF_TOKEN (or log in with huggingface-cli)."
+		layout  = "A model directory needs config.json, model.safetensors and the tokenizer files (vocab.json and merges.txt, or tokenizer.json)."
+		offline = "Offline mode (HF_HUB_OFFLINE) uses only the local cache: run `logitlens download %s` while online, or unset HF_HUB_OFFLINE."
+	)
+	local := isLocalSpec(modelID)
+	switch {
+	case errors.Is(err, inference.ErrNoCUDA):
+		return []string{"Run on the CPU with --device cpu, or use --device auto, which takes the GPU only when it works."}
+	case local && errors.Is(err, fs.ErrNotExist):
+		return []string{"Check the path: " + display.Safe(modelID) + " does not exist.", layout}
+	case errors.Is(err, weights.ErrNoCheckpoint):
+		return []string{layout}
+	case errors.Is(err, hub.ErrOffline):
+		return []string{fmt.Sprintf(offline, display.Safe(modelID))}
+	case errors.Is(err, hub.ErrRepoNotFound), errors.Is(err, hub.ErrRevisionNotFound):
+		if errors.Is(err, hub.ErrAuthRequired) {
+			return []string{names, token}
+		}
+		return []string{names}
+	case errors.Is(err, hub.ErrAuthRequired):
+		return []string{token}
+	case errors.Is(err, hub.ErrEntryNotFound):
+		return []string{"The repository lacks a file logitlens reads: it may not be a GPT-2 checkpoint in safetensors.", layout}
+	case errors.Is(err, hub.ErrUnreachable):
+		return []string{"The hub could not be reached: check the network (or HF_ENDPOINT), or set HF_HUB_OFFLINE=1 to use only the local cache."}
+	case errors.Is(err, hub.ErrIntegrity):
+		return []string{"The download did not match its checksum and was deleted: run again to fetch it afresh."}
+	case errors.Is(err, hub.ErrDiskFull):
+		return []string{"The disk holding the cache is full: free space, or point HF_HUB_CACHE at another disk."}
+	case local:
+		return []string{layout}
+	}
+	// The files came from the cache and did not load.
+	return []string{"If the cached download is damaged: delete the model's folder under " + display.Safe(hub.OptionsFromEnv().CacheDir) + " and run again."}
+}
+
+// isLocalSpec reports whether a --model value names a directory rather than
+// a hub repo, by hub's rule: it looks like a path, or a directory of that
+// name exists.
+func isLocalSpec(spec string) bool {
+	if spec == "." || spec == ".." || spec == "~" || filepath.IsAbs(spec) || strings.HasPrefix(spec, "./") ||
+		strings.HasPrefix(spec, "../") || strings.HasPrefix(spec, "~/") {
+		return true
+	}
+	st, err := os.Stat(spec)
+	return err == nil && st.IsDir()
 }
 
 // wrap breaks text into lines of at most w cells.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/logitlens/logitlens/display"
 	"github.com/logitlens/logitlens/export"
+	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/hub"
 
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
@@ -548,7 +550,7 @@ func TestLoadErrorAndProgress(t *testing.T) {
 			t.Errorf("progress view lacks %q:\n%s", w, s)
 		}
 	}
-	m.Update(loadDoneMsg{err: errors.New("weights: gpt2: offline and not in the cache")})
+	m.Update(loadDoneMsg{err: fmt.Errorf("gpt2: offline and not in the cache: %w", hub.ErrOffline)})
 	s = screen(m)
 	for _, w := range []string{"Could not load", "offline and not in the cache", "HF_HUB_OFFLINE", "q or ctrl+c"} {
 		if !strings.Contains(s, w) {
@@ -557,6 +559,55 @@ func TestLoadErrorAndProgress(t *testing.T) {
 	}
 	if !press(t, m, "q") {
 		t.Error("q did not quit the error view")
+	}
+}
+
+// Each load error gets the advice that fits it, and only that.
+func TestLoadHintsFitTheError(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-model")
+	_, statErr := os.Stat(missing)
+	for _, c := range []struct {
+		name, model string
+		err         error
+		want        []string
+		not         []string
+	}{
+		{"missing directory", missing, fmt.Errorf("hub: model directory %s: %w", missing, statErr),
+			[]string{"does not exist", "config.json"}, []string{"HF_TOKEN", "damaged", "HF_HUB_OFFLINE", "download"}},
+		{"empty directory", t.TempDir(), fmt.Errorf("weights: %w", weights.ErrNoCheckpoint),
+			[]string{"config.json, model.safetensors"}, []string{"HF_TOKEN", "damaged", "HF_HUB_OFFLINE"}},
+		{"offline", "gpt2", fmt.Errorf("x: %w", hub.ErrOffline),
+			[]string{"HF_HUB_OFFLINE", "logitlens download gpt2"}, []string{"HF_TOKEN", "damaged"}},
+		{"unknown repo", "acme/nope", errors.Join(hub.ErrRepoNotFound, hub.ErrAuthRequired),
+			[]string{"model name", "HF_TOKEN"}, []string{"damaged", "HF_HUB_OFFLINE="}},
+		{"unreachable", "gpt2", fmt.Errorf("x: %w", hub.ErrUnreachable),
+			[]string{"network", "HF_HUB_OFFLINE=1"}, []string{"HF_TOKEN", "damaged"}},
+		{"cached but broken", "gpt2", errors.New("weights: model.safetensors: header length exceeds file size"),
+			[]string{"damaged", "delete"}, []string{"HF_TOKEN", "HF_HUB_OFFLINE"}},
+		{"no cuda", "gpt2", fmt.Errorf("inference: --device cuda: %w", inference.ErrNoCUDA),
+			[]string{"--device cpu"}, []string{"HF_TOKEN", "damaged"}},
+	} {
+		hints := strings.Join(loadHints(c.err, c.model), "\n")
+		for _, w := range c.want {
+			if !strings.Contains(hints, w) {
+				t.Errorf("%s: hints lack %q:\n%s", c.name, w, hints)
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(hints, w) {
+				t.Errorf("%s: hints mention %q:\n%s", c.name, w, hints)
+			}
+		}
+	}
+}
+
+// A process waiting for another's download says so.
+func TestLoadWaitingForAnotherDownload(t *testing.T) {
+	m := newModel(Options{ModelID: "gpt2"})
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 24})
+	m.Update(loadProgressMsg{files: []inference.Progress{{File: "model.safetensors", Total: 500 << 20, Waiting: true}}})
+	if s := screen(m); !strings.Contains(s, "waiting for another process") || strings.Contains(s, "0%") {
+		t.Errorf("waiting view:\n%s", s)
 	}
 }
 

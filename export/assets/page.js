@@ -18,6 +18,10 @@
     if (p === 0) return '0%';
     return p.toExponential(0).replace('e-', 'e-0').replace(/e-0(\d\d)/, 'e-$1');
   }
+  // A rank of −1 (or none) could not be computed: the row was not finite.
+  function rank(r) {
+    return r === null || r === undefined || r < 0 ? '—' : String(r);
+  }
   function nats(x) {
     return x === null || x === undefined ? '—' : x.toFixed(3) + ' nats';
   }
@@ -57,7 +61,7 @@
     if (p + 1 < doc.tokens.length) labelled('next', 'next', doc.tokens[p + 1].display);
     parts.push(toks);
     var table = el('table', 'top');
-    c.top.forEach(function (t, i) {
+    (c.top || []).forEach(function (t, i) {
       var tr = el('tr');
       tr.appendChild(el('td', 'n', String(i + 1)));
       tr.appendChild(el('td', 'tok', t.display));
@@ -72,11 +76,12 @@
     var dl = el('dl', 'stats');
     stat(dl, 'entropy', nats(c.entropy), 'entropy');
     stat(dl, 'KL(P_final‖P_row)', nats(c.kl_to_final), 'kl');
-    stat(dl, 'final top-1', doc.final_top1[p].display, 'tok final');
-    stat(dl, '· rank, p here', c.final_top1_rank + ' · ' + pct(c.final_top1_prob), 'final-here');
+    var final = doc.final_top1[p];
+    stat(dl, 'final top-1', final.id < 0 ? '—' : final.display, 'tok final');
+    stat(dl, '· rank, p here', rank(c.final_top1_rank) + ' · ' + pct(c.final_top1_prob), 'final-here');
     if (doc.target) {
       stat(dl, 'target', doc.target.display, 'tok target');
-      stat(dl, '· rank, p here', c.target_rank + ' · ' + pct(c.target_prob), 'target-here');
+      stat(dl, '· rank, p here', rank(c.target_rank) + ' · ' + pct(c.target_prob), 'target-here');
     }
     if (c.nonfinite) stat(dl, 'not finite', c.nonfinite, 'nonfinite');
     parts.push(dl);

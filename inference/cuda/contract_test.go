@@ -17,7 +17,7 @@ import (
 // device, whose kernels are Go transcriptions of the CUDA C, and hold the
 // cells to the CPU engine's on the tiny test checkpoints (weights/testmodel).
 // What they cannot show is that the CUDA C matches its transcription:
-// scripts/gpu-check.sh does that on a GPU box.
+// tools/gpucheck/gpu-check.sh does that on a GPU box.
 
 // cpuLens is the CPU engine's lens of ids with every sublayer row.
 func cpuLens(t *testing.T, dir string, ids []int, topK, target int) *inference.Lens {

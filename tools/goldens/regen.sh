@@ -60,6 +60,14 @@ lens mixed "$models/tiny-mixed" --prompt "The quick brown fox jumps over the laz
 lens lmhead "$models/tiny-lmhead" --prompt "Hello world, hello lens"
 lens small-shape "$models/small-shape" --prompt "The Eiffel Tower is in the city of"
 
+# Tuned lenses (weights/tunedlens/testdata/lenses, rewritten above for this
+# tiny-f32): lens_ref.py --tuned applies translator l to h[l], l < n_layer.
+lenses=$root/weights/tunedlens/testdata/lenses
+lens tuned-f32 "$models/tiny-f32" --prompt "The Eiffel Tower is in the city of" --tuned "$lenses/f32"
+lens tuned-bf16 "$models/tiny-f32" --prompt "Hello world, hello lens" --prepend-bos --tuned "$lenses/bf16-prefixed"
+lens tuned-nobias "$models/tiny-f32" --prompt $'Caf\u00e9 na\u00efve \u2014 tabs\tand spaces' --tuned "$lenses/nobias"
+lens tuned-legacy "$models/tiny-f32" --prompt "The quick brown fox jumps over the lazy dog" --tuned "$lenses/legacy-f32"
+
 # resid_mid rows have no reference row of their own. Zeroing block i's MLP
 # output projection (weight and bias) makes the reference's h[i] equal the
 # real model's resid_mid of block i, so its row i is the lens of resid_mid.

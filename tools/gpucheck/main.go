@@ -1,7 +1,7 @@
 // Command gpucheck checks the CUDA engine (inference/cuda) on a GPU box
 // against the CPU engine and times it with CUDA events, before (and
 // independently of) its wiring into logitlens. Build it for linux/amd64 on a
-// development machine and carry it with scripts/gpu-check.sh:
+// development machine and carry it with tools/gpucheck/gpu-check.sh:
 //
 //	GOOS=linux GOARCH=amd64 go build -o gpucheck ./tools/gpucheck
 //
@@ -33,7 +33,7 @@ import (
 )
 
 func main() {
-	model := flag.String("model", "small-shape", "checkpoint directory (HF layout; go run ./tools/testmodel small-shape DIR writes one)")
+	model := flag.String("model", "small-shape", "checkpoint directory (HF layout), e.g. written by tools/testmodel")
 	tokens := flag.String("tokens", "16,128,1024", "prompt lengths")
 	runs := flag.Int("runs", 7, "timed runs per measurement, after one warm-up")
 	topK := flag.Int("top-k", 10, "predictions per cell")

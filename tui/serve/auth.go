@@ -3,24 +3,30 @@ package serve
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"charm.land/ssh"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/weights"
 )
 
 // Authentication is public key only. Keys come from an authorized_keys file
 // (OpenSSH format; a line with the cert-authority option names a CA) and
 // from an optional file of trusted user CA keys, whose certificates are
 // accepted when one of their principals is the SSH user name. The files are
-// re-read when they change, like OpenSSH does, so revoking a key needs no
-// restart; when a file cannot be read, its keys stop working (fail closed).
+// read again at every authentication, like OpenSSH does, and parsed again
+// when their content changes (by sha256, not size or mtime: `cp -p`,
+// `rsync -a`, tar and Nix keep the mtime, and a swapped key line has the
+// same length), so revoking a key needs no restart; when a file cannot be
+// read, its keys stop working (fail closed).
 //
 // Options that would restrict a key (from=, command=, no-pty, expiry-time,
 // …) are not implemented, so such a key is skipped with a warning rather
@@ -39,15 +45,18 @@ type keySet struct {
 	cas   map[string]gossh.PublicKey // marshalled CA key -> key
 }
 
-// keyFile is one file of keys, re-read when its size or mtime changes.
+// maxKeyFile bounds a key file: some 10,000 keys.
+const maxKeyFile = 4 << 20
+
+// keyFile is one file of keys, parsed again when its content changes.
 type keyFile struct {
 	path string
 	ca   bool // every key is a CA key (TrustedUserCAKeys format)
 
-	mod  time.Time
-	size int64
-	set  keySet
-	err  error // the last read's error, if any
+	sum    [sha256.Size]byte // of the content set was parsed from
+	loaded bool              // set holds the keys of content sum
+	set    keySet
+	err    error // the last read's error, if any
 }
 
 // authorizer decides public-key logins.
@@ -140,43 +149,49 @@ func (a *authorizer) allowCert(user string, cert *gossh.Certificate) (bool, stri
 	return true, ""
 }
 
-// refresh re-reads the file when it changed since the last read. A file
-// that cannot be read, or is writable by others, holds no keys; logErrors
-// says whether to log why.
+// refresh reads the file and parses it again if its content changed since
+// the last parse. A file that cannot be read (or is not a regular file, or
+// is larger than maxKeyFile), or is writable by others, holds no keys;
+// logErrors says whether to log why, which is done once per distinct
+// failure rather than at every login attempt.
 func (f *keyFile) refresh(log *slog.Logger, logErrors bool) {
-	st, err := os.Stat(f.path)
-	if err == nil && f.err == nil && st.ModTime().Equal(f.mod) && st.Size() == f.size {
-		return
-	}
-	f.set, f.err = keySet{}, nil
+	data, err := readKeyFile(f.path)
 	if err != nil {
-		f.err = fmt.Errorf("serve: key file: %w", err)
-		f.mod, f.size = time.Time{}, -1
-		if logErrors {
-			log.Error("key file unreadable; its keys are refused", "path", f.path, "err", err)
+		if logErrors && (f.err == nil || f.err.Error() != err.Error()) {
+			log.Error("key file unusable; its keys are refused", "path", f.path, "err", err)
 		}
+		f.set, f.err, f.loaded = keySet{}, err, false
 		return
 	}
-	f.mod, f.size = st.ModTime(), st.Size()
-	if st.Mode().Perm()&0o022 != 0 {
-		f.err = fmt.Errorf("serve: %s is writable by group or others (mode %04o): chmod go-w it", f.path, st.Mode().Perm())
-		if logErrors {
-			log.Error("key file writable by others; its keys are refused", "path", f.path, "mode", fmt.Sprintf("%04o", st.Mode().Perm()))
-		}
-		return
-	}
-	data, err := os.ReadFile(f.path)
-	if err != nil {
-		f.err = fmt.Errorf("serve: key file: %w", err)
-		if logErrors {
-			log.Error("key file unreadable; its keys are refused", "path", f.path, "err", err)
-		}
+	sum := sha256.Sum256(data)
+	if f.loaded && sum == f.sum {
 		return
 	}
 	f.set = parseKeys(data, f.path, f.ca, log)
+	f.sum, f.loaded, f.err = sum, true, nil
 	if logErrors { // a reload
 		log.Info("keys reloaded", "path", f.path, "keys", len(f.set.users), "cas", len(f.set.cas))
 	}
+}
+
+// readKeyFile reads a key file that only its owner may write.
+func readKeyFile(path string) ([]byte, error) {
+	fd, st, err := weights.OpenFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("serve: key file %w", err)
+	}
+	defer fd.Close()
+	if st.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("serve: %s is writable by group or others (mode %04o): chmod go-w it", path, st.Mode().Perm())
+	}
+	data, err := io.ReadAll(io.LimitReader(fd, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("serve: key file %s: %w", path, err)
+	}
+	if len(data) > maxKeyFile {
+		return nil, fmt.Errorf("serve: key file %s: larger than %d bytes", path, maxKeyFile)
+	}
+	return data, nil
 }
 
 // parseKeys reads authorized_keys lines, skipping (with a warning) lines
@@ -233,7 +248,7 @@ func keyAttrs(key ssh.PublicKey) []any {
 	if cert, ok := key.(*gossh.Certificate); ok {
 		return []any{
 			"key", gossh.FingerprintSHA256(cert.Key), "key_type", cert.Key.Type(),
-			"cert_id", cert.KeyId, "cert_serial", cert.Serial, "ca", gossh.FingerprintSHA256(cert.SignatureKey),
+			"cert_id", display.Safe(cert.KeyId), "cert_serial", cert.Serial, "ca", gossh.FingerprintSHA256(cert.SignatureKey),
 		}
 	}
 	return []any{"key", gossh.FingerprintSHA256(key), "key_type", key.Type()}

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"crypto/rand"
 	"os"
 	"path/filepath"
@@ -130,5 +131,76 @@ func TestParseKeysSkips(t *testing.T) {
 	}
 	if _, ok := set.users[string(k2.PublicKey().Marshal())]; ok {
 		t.Error("a command= key was loaded")
+	}
+}
+
+// swapKeepingMtime replaces path's content with data of the same size and
+// gives it back its mtime, as `cp -p`, `rsync -a` or tar would.
+func swapKeepingMtime(t *testing.T, path string, data []byte) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) != st.Size() {
+		t.Fatalf("new content is %d bytes, old %d: not a same-size swap", len(data), st.Size())
+	}
+	writeFile(t, path, data, st.Mode().Perm())
+	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if st2, err := os.Stat(path); err != nil || !st2.ModTime().Equal(st.ModTime()) || st2.Size() != st.Size() {
+		t.Fatalf("swap changed size or mtime: %v", err)
+	}
+}
+
+// TestKeySwapSameSizeSameMtime: a revoked key line replaced by another key
+// of the same length, the mtime preserved, takes effect at the next login;
+// so does a trusted CA swapped the same way.
+func TestKeySwapSameSizeSameMtime(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	ak := authorizedKeys(t, a)
+	ts := startServer(t, Options{AuthorizedKeys: ak})
+	try := func(s gossh.Signer) bool {
+		c, err := ts.dial("alice", gossh.PublicKeys(s))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	if !try(a) || try(b) {
+		t.Fatal("initial keys")
+	}
+	old, err := os.ReadFile(ak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lineA, lineB := gossh.MarshalAuthorizedKey(a.PublicKey()), gossh.MarshalAuthorizedKey(b.PublicKey())
+	swapKeepingMtime(t, ak, bytes.Replace(old, lineA, lineB, 1))
+	if try(a) {
+		t.Error("the revoked key still logs in")
+	}
+	if !try(b) {
+		t.Error("the new key does not log in")
+	}
+	waitLog(t, ts, "keys reloaded")
+
+	ca1, ca2, user := newSigner(t), newSigner(t), newSigner(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pub")
+	writeFile(t, caFile, gossh.MarshalAuthorizedKey(ca1.PublicKey()), 0o600)
+	ts2 := startServer(t, Options{TrustedCA: caFile})
+	tryCert := func(ca gossh.Signer) bool {
+		c, err := ts2.dial("alice", gossh.PublicKeys(certSigner(t, ca, user, gossh.UserCert, "alice")))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	if !tryCert(ca1) || tryCert(ca2) {
+		t.Fatal("initial CA")
+	}
+	swapKeepingMtime(t, caFile, gossh.MarshalAuthorizedKey(ca2.PublicKey()))
+	if tryCert(ca1) || !tryCert(ca2) {
+		t.Error("the swapped CA file did not take effect")
 	}
 }

@@ -10,14 +10,20 @@ import (
 	"path/filepath"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/logitlens/logitlens/weights"
 )
+
+// maxHostKeyFile bounds the host key file (an ed25519 key is 400 bytes,
+// an RSA one a few KB).
+const maxHostKeyFile = 64 << 10
 
 // loadHostKey reads the server's private host key, creating an ed25519 key
 // (mode 0600, its directory 0700) when the file does not exist, so clients
 // see the same host key after every restart. A key readable by others is
 // refused, as sshd does.
 func loadHostKey(path string) (gossh.Signer, error) {
-	data, err := os.ReadFile(path)
+	data, err := weights.ReadFile(path, maxHostKeyFile)
 	if errors.Is(err, os.ErrNotExist) {
 		if data, err = createHostKey(path); err != nil {
 			return nil, err
@@ -56,7 +62,7 @@ func createHostKey(path string) ([]byte, error) {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return os.ReadFile(path)
+		return weights.ReadFile(path, maxHostKeyFile)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("serve: host key: %w", err)

@@ -2,8 +2,10 @@
 // and explore the box's model with nothing installed but an SSH client.
 //
 // Design. One charm.land/ssh server (through wish) accepts connections. A
-// connection is admitted before the handshake by a cap on open connections
-// and a token bucket per source address; it then authenticates by public
+// connection is admitted before the handshake by a token bucket per source
+// address and caps on open connections, in all and per source, and on
+// unauthenticated ones per source; the handshake, authentication included,
+// must finish within seconds (see limit.go). It authenticates by public
 // key only, against an authorized_keys file and optional trusted user CAs
 // (see auth.go). Password and keyboard-interactive are never offered, and a
 // server without a single usable key refuses to start: charm's server
@@ -18,11 +20,14 @@
 // session ends. Sessions end when the user quits, after an idle timeout (no
 // keyboard or mouse input), after a maximum session time, or at shutdown,
 // each with a line saying why. Forwarding of ports, agents and X11,
-// subsystems (sftp) and commands are refused.
+// subsystems (sftp) and commands are refused, and logged; environment
+// variables are capped in number and size (requests.go).
 //
 // The log (log/slog, to the given logger) records connections, refusals and
 // sessions: who (user, key fingerprint), from where, and how long. It never
-// records keys, passwords or prompts.
+// records keys, passwords or prompts; what clients send (user names,
+// terminal types) is escaped and cut by display.Safe, and refusals are
+// throttled per source, so a hostile client cannot flood it.
 package serve
 
 import (
@@ -45,6 +50,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/logitlens/logitlens/display"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/theme"
 	"github.com/logitlens/logitlens/tui"
@@ -69,7 +75,27 @@ const (
 	DefaultMaxConns    = 16
 	DefaultRatePerSec  = 0.5 // new connections per second per source address
 	DefaultBurst       = 8
+	// DefaultHandshakeTimeout bounds the SSH handshake, authentication
+	// included: time for a client on a slow link, or a user typing a key's
+	// passphrase, but not for holding a slot by sending nothing.
+	DefaultHandshakeTimeout = 10 * time.Second
 )
+
+// DefaultMaxConnsPerSource is the cap on one source's open connections for
+// a server of maxConns: a quarter of the slots (at least one) stays for
+// the others.
+func DefaultMaxConnsPerSource(maxConns int) int {
+	return max(1, maxConns-max(1, maxConns/4))
+}
+
+// DefaultMaxPendingPerSource is the cap on one source's unauthenticated
+// connections for a server of maxConns: half the slots (at least one), so
+// a team behind one address can still connect all at once (eight at a
+// time with the defaults), while someone without a key holds at most half
+// the server, for HandshakeTimeout at a time.
+func DefaultMaxPendingPerSource(maxConns int) int {
+	return max(1, maxConns/2)
+}
 
 // Options configure a server. Zero values take the defaults above.
 type Options struct {
@@ -88,6 +114,10 @@ type Options struct {
 	RatePerSec  float64       // new connections per second per source address, after Burst
 	Burst       int           // new connections a source may open at once
 	Workers     int           // lens computations at once; 0 means 1 (see sched.go)
+
+	HandshakeTimeout    time.Duration // SSH handshake and authentication at most
+	MaxConnsPerSource   int           // open connections from one source; 0: DefaultMaxConnsPerSource(MaxConns)
+	MaxPendingPerSource int           // unauthenticated connections from one source; 0: DefaultMaxPendingPerSource(MaxConns)
 
 	Logger *slog.Logger // nil: slog.Default()
 }
@@ -116,8 +146,10 @@ type Server struct {
 	srv    *ssh.Server
 	ln     net.Listener
 	sched  *scheduler
-	conns  connLimiter
+	adm    *admission
 	rate   *rateLimiter
+	// refusals throttles the log lines of refused connections.
+	refusals *logThrottle
 
 	mu       sync.Mutex
 	sessions map[*liveSession]struct{}
@@ -143,8 +175,9 @@ func New(opts Options, model SharedModel) (*Server, error) {
 	s := &Server{
 		opts: opts, model: model, log: opts.Logger,
 		sched:    newScheduler(opts.Workers),
-		conns:    connLimiter{max: opts.MaxConns},
+		adm:      newAdmission(opts.MaxConns, opts.MaxConnsPerSource, opts.MaxPendingPerSource),
 		rate:     newRateLimiter(opts.RatePerSec, opts.Burst),
+		refusals: newLogThrottle(refusalLogPeriod),
 		sessions: map[*liveSession]struct{}{},
 	}
 	var err error
@@ -215,6 +248,15 @@ func withDefaults(o Options) Options {
 	if o.Burst <= 0 {
 		o.Burst = DefaultBurst
 	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.MaxConnsPerSource <= 0 {
+		o.MaxConnsPerSource = DefaultMaxConnsPerSource(o.MaxConns)
+	}
+	if o.MaxPendingPerSource <= 0 {
+		o.MaxPendingPerSource = DefaultMaxPendingPerSource(o.MaxConns)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -250,7 +292,9 @@ const shutdownGrace = 3 * time.Second
 // fails.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.log.Info("serving the explorer over SSH", "addr", s.Addr().String(), "host_key", s.HostKeyFingerprint(),
-		"model", s.model.Info().ID, "max_conns", s.opts.MaxConns, "idle_timeout", s.opts.IdleTimeout, "max_session", s.opts.MaxSession)
+		"model", s.model.Info().ID, "max_conns", s.opts.MaxConns, "max_conns_per_source", s.opts.MaxConnsPerSource,
+		"max_unauthenticated_per_source", s.opts.MaxPendingPerSource, "handshake_timeout", s.opts.HandshakeTimeout,
+		"idle_timeout", s.opts.IdleTimeout, "max_session", s.opts.MaxSession)
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {
@@ -291,21 +335,30 @@ func (s *Server) newSSHServer() *ssh.Server {
 		PublicKeyHandler: s.publicKey,
 		ConnCallback:     s.admit,
 		Version:          "logitlens",
-		// Only session channels: direct-tcpip (ssh -L) and the rest are
-		// rejected as unknown channel types; no global requests
-		// (tcpip-forward, ssh -R); no subsystems (sftp).
-		ChannelHandlers:   map[string]ssh.ChannelHandler{"session": ssh.DefaultSessionHandler},
-		RequestHandlers:   map[string]ssh.RequestHandler{},
+		// Only session channels, whose requests are filtered
+		// (requests.go); direct-tcpip (ssh -L) and every other channel
+		// type, and global requests (tcpip-forward, ssh -R) are refused
+		// and logged; no subsystems (sftp).
+		ChannelHandlers:   map[string]ssh.ChannelHandler{"session": s.session, "default": s.refuseChannel},
+		RequestHandlers:   map[string]ssh.RequestHandler{"default": s.refuseGlobal},
 		SubsystemHandlers: map[string]ssh.SubsystemHandler{},
-		HandshakeTimeout:  30 * time.Second,
-		ServerConfigCallback: func(ssh.Context) *gossh.ServerConfig {
+		HandshakeTimeout:  s.opts.HandshakeTimeout,
+		ServerConfigCallback: func(ctx ssh.Context) *gossh.ServerConfig {
+			tc, _ := ctx.Value(ctxConnKey{}).(*trackedConn)
 			return &gossh.ServerConfig{
-				MaxAuthTries:    6,
-				AuthLogCallback: s.logAuth,
+				MaxAuthTries: 6,
+				AuthLogCallback: func(conn gossh.ConnMetadata, method string, err error) {
+					if err == nil && tc != nil {
+						tc.authenticated() // the key's signature is verified
+					}
+					s.logAuth(conn, method, err)
+				},
 			}
 		},
 		ConnectionFailedCallback: func(conn net.Conn, err error) {
-			s.log.Info("connection failed", "remote", conn.RemoteAddr().String(), "err", err)
+			remote := conn.RemoteAddr()
+			s.refusals.log(s.log, slog.LevelInfo, sourceKey(remote)+"\x00failed", "connection failed",
+				"remote", remote.String(), "err", display.Safe(err.Error()))
 		},
 	}
 	// Backstops for connections that never open a session: the session's
@@ -319,20 +372,30 @@ func (s *Server) newSSHServer() *ssh.Server {
 	return srv
 }
 
-// admit decides whether to start a handshake with a new connection.
-func (s *Server) admit(_ ssh.Context, conn net.Conn) net.Conn {
+// ctxConnKey is the ssh.Context key of a connection's *trackedConn.
+type ctxConnKey struct{}
+
+// admit decides whether to start a handshake with a new connection (see
+// limit.go), and tracks the ones it admits.
+func (s *Server) admit(ctx ssh.Context, conn net.Conn) net.Conn {
 	remote := conn.RemoteAddr()
+	src := sourceKey(remote)
+	why := ""
 	if !s.rate.allow(remote) {
-		s.log.Warn("connection refused", "remote", remote.String(), "reason", "rate limit")
-		refuse(conn, "too many new connections from your address; try again later")
+		why = refusedRate
+	} else {
+		why = s.adm.admit(src)
+	}
+	if why != "" {
+		total, open, pending := s.adm.counts(src)
+		s.refusals.log(s.log, slog.LevelWarn, src+"\x00"+why, "connection refused", "remote", remote.String(), "source", src,
+			"reason", why, "open", total, "open_from_source", open, "unauthenticated_from_source", pending)
+		refuse(conn, refusalMessages[why])
 		return nil
 	}
-	if !s.conns.take() {
-		s.log.Warn("connection refused", "remote", remote.String(), "reason", "connection limit", "max_conns", s.opts.MaxConns)
-		refuse(conn, "the server is full; try again later")
-		return nil
-	}
-	return &countedConn{Conn: conn, done: s.conns.done}
+	tc := &trackedConn{Conn: conn, adm: s.adm, src: src, pending: true}
+	ctx.SetValue(ctxConnKey{}, tc)
+	return tc
 }
 
 // refuse writes a line before the SSH version exchange (RFC 4253 §4.2
@@ -346,7 +409,7 @@ func refuse(conn net.Conn, why string) {
 func (s *Server) publicKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	ok, why := s.auth.allow(ctx.User(), key)
 	if !ok {
-		s.log.Info("public key refused", append([]any{"user", ctx.User(), "remote", ctx.RemoteAddr().String(), "reason", why}, keyAttrs(key)...)...)
+		s.log.Info("public key refused", append([]any{"user", display.Safe(ctx.User()), "remote", ctx.RemoteAddr().String(), "reason", display.Safe(why)}, keyAttrs(key)...)...)
 	}
 	return ok
 }
@@ -356,13 +419,13 @@ func (s *Server) logAuth(conn gossh.ConnMetadata, method string, err error) {
 	if err == nil || method == "none" || method == "publickey" {
 		return
 	}
-	s.log.Warn("authentication refused", "user", conn.User(), "remote", conn.RemoteAddr().String(), "method", method)
+	s.log.Warn("authentication refused", "user", display.Safe(conn.User()), "remote", conn.RemoteAddr().String(), "method", display.Safe(method))
 }
 
 // handle runs one SSH session: checks, then the explorer.
 func (s *Server) handle(sess ssh.Session) {
 	start := time.Now()
-	who := append([]any{"user", sess.User(), "remote", sess.RemoteAddr().String()}, keyAttrs(sess.PublicKey())...)
+	who := append([]any{"user", display.Safe(sess.User()), "remote", sess.RemoteAddr().String()}, keyAttrs(sess.PublicKey())...)
 	pty, windows, hasPty := sess.Pty()
 	switch {
 	case !hasPty:
@@ -399,7 +462,7 @@ func (s *Server) handle(sess ssh.Session) {
 	env := append(sess.Environ(), "TERM="+pty.Term)
 	profile := colorprofile.Env(env)
 	who = append(who, "session", id)
-	s.log.Info("session start", append(who, "term", pty.Term, "width", pty.Window.Width, "height", pty.Window.Height, "colour", profile.String())...)
+	s.log.Info("session start", append(who, "term", display.Safe(pty.Term), "width", pty.Window.Width, "height", pty.Window.Height, "colour", profile.String())...)
 
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()

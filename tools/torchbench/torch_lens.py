@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Times the logit lens in PyTorch, for comparison with `logitlens bench`.
 
-  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/torch_lens.py MODEL_DIR \
+  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 tools/torchbench/torch_lens.py MODEL_DIR \
       [--tokens 16,64,128] [--runs 7] [--threads 2] [--json]
 
 The same work as logitlens's bench, in float32: a GPT-2 forward (written

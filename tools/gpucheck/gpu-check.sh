@@ -2,23 +2,24 @@
 # gpu-check.sh: the CUDA engine's checks and benchmarks on a GPU box with no
 # Go toolchain (seen target: driver 580, CUDA 13, PyTorch; never run yet).
 #
-# On a development machine, build what it carries (linux/amd64, no cgo):
+# On a development machine, from the repository root, build what it carries
+# (linux/amd64, no cgo):
 #
 #	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o gpucheck ./tools/gpucheck
 #	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o logitlens .
 #	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o testmodel ./tools/testmodel
 #
-# and copy gpucheck, logitlens, testmodel and this script (or a ready
-# GPT-2-small-shape checkpoint directory instead of testmodel) to the box. There:
+# and copy gpucheck, logitlens, testmodel and tools/gpucheck/gpu-check.sh (or
+# a ready GPT-2-small-shape checkpoint directory instead of testmodel) to the
+# box. There:
 #
 #	sh gpu-check.sh [MODEL_DIR]
 #
 # It prints the GPU, then gpucheck's table for T = 16, 128, 1024: the full
 # lens and one appended token timed with CUDA events, the kernel breakdown,
 # and every cell's agreement with the CPU engine (top-k ids, |Δprob| ≤ 1e-4).
-# When the carried logitlens already has the CUDA engine wired in (see
-# docs/CUDA.md, "Integration"), it also runs `logitlens bench --device cuda`
-# and compares `logitlens lens --format json` on the CPU and on CUDA.
+# It also runs `logitlens bench --device cuda` and compares
+# `logitlens lens --format json` on the CPU and on CUDA.
 #
 # Environment: GPUCHECK, LOGITLENS, TESTMODEL (binaries; default ./gpucheck,
 # ./logitlens, ./testmodel),
@@ -26,6 +27,7 @@
 # library or directory when it is not found by itself; PyTorch's wheels keep
 # it in site-packages/nvidia/cu13/lib or nvidia/cublas/lib, which are searched).
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 gpucheck=${GPUCHECK:-./gpucheck}
 logitlens=${LOGITLENS:-./logitlens}
 testmodel=${TESTMODEL:-./testmodel}
@@ -37,15 +39,24 @@ echo "== GPU"
 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>/dev/null || echo "(nvidia-smi unavailable)"
 
 if [ ! -f "$model/model.safetensors" ]; then
-	[ -x "$testmodel" ] || { echo "no checkpoint at $model and no $testmodel to make one" >&2; exit 1; }
-	echo "== making the small-shape test checkpoint (GPT-2 small's shape, random weights) in $model"
-	"$testmodel" small-shape "$model"
+	if [ -x "$testmodel" ]; then
+		echo "== writing weights/testmodel's small-shape checkpoint in $model"
+		"$testmodel" small-shape "$model"
+	else
+		ref=""
+		for f in ./make_model.py "$here/make_model.py" "$here/../../../shared/reference/make_model.py"; do
+			[ -f "$f" ] && ref=$f && break
+		done
+		[ -n "$ref" ] || { echo "no checkpoint at $model, and neither $testmodel nor make_model.py to make one" >&2; exit 1; }
+		echo "== making a GPT-2-small-shape checkpoint (make_model.py --size small-shape --seed 1) in $model"
+		python3 "$ref" --out "$model" --size small-shape --seed 1 >/dev/null
+	fi
 fi
 
 echo "== gpucheck (CUDA engine vs CPU engine; CUDA events)"
 "$gpucheck" -model "$model" -tokens "$tokens" -runs "$runs"
 
-if [ -x "$logitlens" ] && "$logitlens" bench -h 2>&1 | grep -q -- '-device'; then
+if [ -x "$logitlens" ] && "$logitlens" bench --help 2>&1 | grep -q -- '--device'; then
 	echo "== logitlens bench --device cuda"
 	"$logitlens" bench --device cuda --model "$model" --tokens "$tokens" || echo "(bench failed)"
 	echo "== logitlens lens: CPU vs CUDA"

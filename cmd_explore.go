@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/tui"
+)
+
+// exploreOptions are the explorer's settings, parsed and checked.
+type exploreOptions struct {
+	model   modelFlags
+	prompt  string
+	lens    lensFlags
+	palette string
+}
+
+// newExploreCmd is the root command: the explorer. run replaces the
+// explorer in tests of the flags.
+func newExploreCmd(a *app, run func(context.Context, *exploreOptions) error) *cobra.Command {
+	if run == nil {
+		run = func(ctx context.Context, o *exploreOptions) error { return runExplore(ctx, o) }
+	}
+	o := &exploreOptions{}
+	var pf promptFlags
+	cmd := &cobra.Command{
+		Use:   "logitlens",
+		Short: "Watch GPT-2 think: the logit lens in your terminal",
+		Long: `Watch GPT-2 think: the logit lens in your terminal.
+
+Without a command, logitlens opens the explorer: a prompt you edit live, and
+a grid of every layer's residual stream decoded through ln_f and the
+unembedding, one cell per (layer, position), coloured by a metric (m cycles),
+with the cursor cell's top-k in a side panel. ? lists the keys.
+
+The model is any GPT-2 checkpoint in Hugging Face layout: a hub id (fetched
+into the Hugging Face cache), a local directory, or "demo", the small model
+built into the binary. Without --model, gpt2 is used, or the demo model when
+gpt2 is neither cached nor reachable.`,
+		Example: `  # the explorer on the built-in model, no download
+  logitlens --model demo
+  # gpt2-medium, prompt from a file, tracking " Paris"
+  logitlens -m gpt2-medium --prompt-file prompt.txt --target " Paris"`,
+		Args: noArgs(""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.model.check(cmd); err != nil {
+				return err
+			}
+			if err := o.lens.check(); err != nil {
+				return err
+			}
+			if err := checkPalette(o.palette); err != nil {
+				return err
+			}
+			prompt, err := pf.read(cmd, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			o.prompt = prompt
+			return run(cmd.Context(), o)
+		},
+	}
+	o.model.register(cmd)
+	pf.register(cmd, defaultPrompt, "the first prompt; edit it live")
+	o.lens.register(cmd, "predictions in the cursor panel")
+	registerPalette(cmd, &o.palette, "colour scale")
+	sortFlagsAsRegistered(cmd)
+	return cmd
+}
+
+// runExplore runs the explorer until the user quits; the model loads inside
+// it, with its download progress on screen.
+func runExplore(ctx context.Context, o *exploreOptions) error {
+	var loaded loadedModel
+	defer loaded.close()
+	return tui.Run(ctx, tui.Options{
+		ModelID: o.model.spec, Prompt: o.prompt, TopK: o.lens.topK, Target: o.lens.target,
+		BOS: o.lens.bos, Sublayers: o.lens.sublayers, Palette: o.palette,
+		Load: func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
+			m, err := inference.Load(ctx, o.model.spec, o.model.loadOptions(progress))
+			if err != nil {
+				return nil, err
+			}
+			if !loaded.keep(m) {
+				return nil, errors.New("the explorer ended while the model loaded")
+			}
+			return m.NewSession(), nil
+		},
+	})
+}
+
+// loadedModel is the model the explorer's loader opened, closed (with its
+// sessions) when the explorer ends, even if it ends while loading.
+type loadedModel struct {
+	mu     sync.Mutex
+	m      *inference.Model
+	closed bool
+}
+
+// keep records m, or closes it and returns false when the explorer has ended.
+func (l *loadedModel) keep(m *inference.Model) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		m.Close()
+		return false
+	}
+	l.m = m
+	return true
+}
+
+func (l *loadedModel) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	if l.m != nil {
+		l.m.Close()
+	}
+}
