@@ -136,10 +136,15 @@ func errorHandler(tty bool) fang.ErrorHandler {
 		if errors.Is(err, context.Canceled) {
 			msg = "interrupted"
 		}
-		if tty {
-			// fang styles it, and adds "Try --help" to usage errors it
-			// recognises by their text.
-			fang.DefaultErrorHandler(w, styles, errors.New(msg))
+		if tty { // fang's look, without its capitalising of our first word
+			text := styles.ErrorText.UnsetTransform()
+			fmt.Fprintln(w, styles.ErrorHeader.String())
+			fmt.Fprintln(w, text.Render(msg))
+			fmt.Fprintln(w)
+			if isUsage {
+				fmt.Fprintln(w, text.Render("Run '"+ue.cmd+" --help' for usage."))
+				fmt.Fprintln(w)
+			}
 			return
 		}
 		fmt.Fprintln(w, "logitlens: "+msg)

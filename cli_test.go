@@ -17,6 +17,7 @@ import (
 
 	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference/bench"
+	"github.com/logitlens/logitlens/tui"
 	"github.com/logitlens/logitlens/tui/serve"
 )
 
@@ -175,9 +176,19 @@ func TestExploreFlags(t *testing.T) {
 	if got.model.spec != "demo" || !got.model.named || got.prompt != "hi" || got.lens.topK != 3 || got.palette != "gray" || !got.lens.bos {
 		t.Errorf("parsed %+v", got)
 	}
-	for _, args := range [][]string{{"-k", "99"}, {"--palette", "jet"}, {"frobnicate"}} {
+	// --prompt-file gives the explorer the file's exact bytes.
+	exact := "def f(x):\r\n\treturn x  \r\n日本 👍🏽\n"
+	if err := parse(t, newExploreCmd(testApp(), run), exact, "--prompt-file", "-"); err != nil || got.prompt != exact {
+		t.Errorf("--prompt-file -: %v, prompt %q", err, got.prompt)
+	}
+	long := strings.Repeat("x", tui.MaxPromptBytes+1)
+	for _, c := range []struct {
+		stdin string
+		args  []string
+	}{{"", []string{"-k", "99"}}, {"", []string{"--palette", "jet"}}, {"", []string{"frobnicate"}}, {long, []string{"--prompt-file", "-"}}} {
+		args := c.args
 		got = nil
-		err := parse(t, newExploreCmd(testApp(), run), "", args...)
+		err := parse(t, newExploreCmd(testApp(), run), c.stdin, args...)
 		var ue usageError
 		if !errors.As(err, &ue) || got != nil {
 			t.Errorf("%v: %v (ran: %v), want a usage error", args, err, got != nil)
@@ -202,6 +213,15 @@ func TestServeFlags(t *testing.T) {
 		if err := parse(t, newServeCmd(testApp(), run), "", args...); !errors.As(err, &ue) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
+	}
+	var ue usageError
+	long := strings.Repeat("x", tui.MaxPromptBytes+1)
+	if err := parse(t, newServeCmd(testApp(), run), long, "--prompt-file", "-"); !errors.As(err, &ue) || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("serve with a %d-byte prompt: %v, want a usage error", len(long), err)
+	}
+	exact := "a\r\n\tb  "
+	if err := parse(t, newServeCmd(testApp(), run), exact, "--prompt-file", "-"); err != nil || got.serve.Prompt != exact {
+		t.Errorf("serve --prompt-file: %v, %q", err, got.serve.Prompt)
 	}
 }
 

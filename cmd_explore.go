@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/logitlens/logitlens/display"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/tui"
 )
@@ -60,6 +61,9 @@ gpt2 is neither cached nor reachable.`,
 			if err != nil {
 				return err
 			}
+			if err := checkExplorerPrompt(prompt); err != nil {
+				return err
+			}
 			o.prompt = prompt
 			return run(cmd.Context(), o)
 		},
@@ -80,6 +84,7 @@ func runExplore(ctx context.Context, o *exploreOptions) error {
 	return tui.Run(ctx, tui.Options{
 		ModelID: o.model.spec, Prompt: o.prompt, TopK: o.lens.topK, Target: o.lens.target,
 		BOS: o.lens.bos, Sublayers: o.lens.sublayers, Palette: o.palette,
+		HistoryFile: tui.DefaultHistoryFile(),
 		Load: func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
 			m, err := inference.Load(ctx, o.model.spec, o.model.loadOptions(progress))
 			if err != nil {
@@ -120,4 +125,14 @@ func (l *loadedModel) close() {
 	if l.m != nil {
 		l.m.Close()
 	}
+}
+
+// checkExplorerPrompt refuses a first prompt longer than the explorer
+// edits; `lens` takes longer ones.
+func checkExplorerPrompt(prompt string) error {
+	if len(prompt) > tui.MaxPromptBytes {
+		return usagef("the prompt is %s; the explorer edits at most %s (logitlens lens reads up to %s)",
+			display.Bytes(int64(len(prompt))), display.Bytes(tui.MaxPromptBytes), display.Bytes(maxPromptFile))
+	}
+	return nil
 }

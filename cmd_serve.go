@@ -50,6 +50,9 @@ internet; see README, Serving over SSH.`,
 			if err != nil {
 				return err
 			}
+			if err := checkExplorerPrompt(prompt); err != nil {
+				return err
+			}
 			o.serve.Prompt = prompt
 			// On the command line 0 means never; in serve.Options a
 			// negative value does.

@@ -45,7 +45,7 @@ func execArgs(t *testing.T, stdin string, args ...string) (string, string, error
 }
 
 // The lens command's JSON carries the reference's numbers (lens_ref.py,
-// float64, inference/testdata/golden/eiffel.json) in the documented shape.
+// float64, inference/devicetest/testdata/golden/eiffel.json) in the documented shape.
 func TestLensJSONMatchesReference(t *testing.T) {
 	dir := testmodel.Dir(t, "tiny-f32")
 	out, _, err := runCmd(t, "lens", "--model", dir, "--prompt", "The Eiffel Tower is in the city of", "--format", "json", "--target", " Paris")
@@ -98,14 +98,14 @@ func TestLensJSONMatchesReference(t *testing.T) {
 			} `json:"float64"`
 		} `json:"results"`
 	}
-	b, err := os.ReadFile("inference/testdata/golden/eiffel.json")
+	b, err := os.ReadFile("inference/devicetest/testdata/golden/eiffel.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &ref); err != nil {
 		t.Fatal(err)
 	}
-	testmodel.CheckPin(t, "tiny-f32", "inference/testdata/golden/eiffel.json", ref.SHA256)
+	testmodel.CheckPin(t, "tiny-f32", "inference/devicetest/testdata/golden/eiffel.json", ref.SHA256)
 	r := ref.Results.F64
 	if doc.Schema != "logitlens.lens/v1" || doc.Model.NLayer != 2 || doc.Model.VocabSize != 50257 || doc.Device != "cpu" {
 		t.Fatalf("header: %+v", doc)
@@ -276,6 +276,7 @@ func TestCommandErrors(t *testing.T) {
 // The help texts are part of the interface; changes show up in review.
 // fang pads lines to the terminal's width: the golden keeps them trimmed.
 func TestHelpGolden(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", "/data") // serve's default host key lives there
 	var got strings.Builder
 	for _, args := range [][]string{{"--help"}, {"lens", "--help"}, {"serve", "--help"}, {"bench", "--help"}, {"download", "--help"}, {"models", "--help"}} {
 		out, errOut, err := runCmd(t, args...)

@@ -52,7 +52,7 @@ func TestAutoUsesAGoodGPU(t *testing.T) {
 	if !strings.HasPrefix(m.Info().Device, "cuda: emulated") || m.Info().Note != "" {
 		t.Fatalf("device %q, note %q", m.Info().Device, m.Info().Note)
 	}
-	cpu := openModel(t, "tiny-f32")
+	cpu := testModel(t, "tiny-f32")
 	req := Request{IDs: []int{464, 2068, 7586, 21831, 18045, 625, 262}, TopK: 5, Target: 262, Sublayers: true}
 	s := m.NewSession()
 	got, err := s.Lens(context.Background(), req, nil)

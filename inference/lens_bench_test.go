@@ -9,7 +9,7 @@ import (
 // benchModel opens the small-shape fixture (GPT-2 small's shape) for the
 // benchmarks below.
 func benchModel(b *testing.B) *Model {
-	return openModel(b, "small-shape")
+	return testModel(b, "small-shape")
 }
 
 func benchIDs(m *Model, T int) []int {

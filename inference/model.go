@@ -64,6 +64,12 @@ func (m *Model) SetNote(note string) { m.info.Note = note }
 // Encode tokenizes text, keeping each token's byte span.
 func (m *Model) Encode(text string) []Token { return m.tok.Encode(text) }
 
+// Reencode is Encode(text) given prev = Encode(prevText), tokenizing again
+// only from near where the texts differ (see tokenizer.Reencode).
+func (m *Model) Reencode(prevText string, prev []Token, text string) []Token {
+	return m.tok.Reencode(prevText, prev, text)
+}
+
 // TokenBytes returns the raw bytes of one token.
 func (m *Model) TokenBytes(id int) []byte { return m.tok.TokenBytes(id) }
 

@@ -68,6 +68,12 @@ func (s *Session) Info() Info { return s.m.Info() }
 // Encode tokenizes text with the model's tokenizer.
 func (s *Session) Encode(text string) []Token { return s.m.Encode(text) }
 
+// Reencode re-tokenizes an edited text from where it changed (see
+// Model.Reencode).
+func (s *Session) Reencode(prevText string, prev []Token, text string) []Token {
+	return s.m.Reencode(prevText, prev, text)
+}
+
 // TokenBytes returns the raw bytes of one token.
 func (s *Session) TokenBytes(id int) []byte { return s.m.TokenBytes(id) }
 

@@ -12,6 +12,7 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"github.com/atotto/clipboard"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/logitlens/logitlens/export"
@@ -20,19 +21,54 @@ import (
 
 // handleClick selects the clicked cell, or focuses the prompt when its line
 // is clicked.
-func (m *Model) handleClick(msg tea.MouseClickMsg) {
+func (m *Model) handleClick(msg tea.MouseClickMsg) tea.Cmd {
 	if m.backend == nil || m.showHelp || msg.Button != tea.MouseLeft {
-		return
-	}
-	if msg.Y == 0 {
-		m.setFocus(focusPrompt)
-		return
+		return nil
 	}
 	r := m.layout()
+	if msg.Y < r.promptH {
+		m.setFocus(focusPrompt)
+		return nil
+	}
 	if row, col, ok := m.grid.hit(msg.X-r.gridX, msg.Y-r.gridY); ok && msg.X < r.gridX+r.gridW {
 		m.grid.moveTo(row, col)
-		m.setFocus(focusGrid)
+		return m.setFocus(focusGrid)
 	}
+	return nil
+}
+
+// clipboardMsg carries the clipboard's text for ctrl+v, or why it could not
+// be read.
+type clipboardMsg struct {
+	text string
+	err  error
+}
+
+// pasteClipboard reads the system clipboard off the UI goroutine. Over SSH
+// this machine's clipboard is not the user's: the notice says to paste with
+// the terminal, which sends the text itself (bracketed paste).
+func (m *Model) pasteClipboard() tea.Cmd {
+	if m.opts.Remote {
+		m.status.setNotice("ctrl+v cannot reach your clipboard over SSH: paste with your terminal (ctrl+shift+v, cmd+v or shift+insert)")
+		return nil
+	}
+	return func() tea.Msg {
+		text, err := clipboard.ReadAll()
+		return clipboardMsg{text, err}
+	}
+}
+
+// handleClipboard inserts the clipboard's text as a paste, or says plainly
+// that there is no clipboard to read.
+func (m *Model) handleClipboard(msg clipboardMsg) tea.Cmd {
+	switch {
+	case msg.err != nil:
+		m.status.setNotice("no clipboard to read (" + display.Safe(msg.err.Error()) + "): paste with your terminal (ctrl+shift+v or cmd+v)")
+		return nil
+	case m.focus != focusPrompt:
+		return nil
+	}
+	return m.editPrompt(tea.PasteMsg{Content: msg.text})
 }
 
 // handleWheel scrolls the grid: the wheel moves rows, shift or a horizontal
@@ -68,7 +104,7 @@ func (m *Model) targetKey(k tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(k, m.keys.Accept):
 		text := m.target.Value()
-		m.target.Submit()
+		m.target.Record()
 		m.setFocus(focusGrid)
 		if text == "" {
 			m.opts.Target = ""
@@ -84,9 +120,10 @@ func (m *Model) targetKey(k tea.KeyPressMsg) tea.Cmd {
 		m.setFocus(focusGrid)
 		return nil
 	}
-	var cmd tea.Cmd
-	m.target, cmd, _ = m.target.Update(k)
-	return cmd
+	if res := m.target.Update(k); res.notice != "" {
+		m.status.setNotice(res.notice)
+	}
+	return nil
 }
 
 // targetMsg is a tokenised target string.
@@ -185,7 +222,8 @@ func (m *Model) snapshot() tea.Cmd {
 	var text strings.Builder
 	fmt.Fprintf(&text, "logitlens snapshot %s\nmodel %s\nprompt %q\ncolour %s\n\n",
 		time.Now().Format(time.RFC3339), m.status.model, m.prompt.Value(), m.metric)
-	text.WriteString(stripRight(ansi.Strip(m.render())))
+	screen, _ := m.render()
+	text.WriteString(stripRight(ansi.Strip(screen)))
 	text.WriteString("\n")
 	var lens *inference.Lens
 	var req lensRequest

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/logitlens/logitlens/export"
@@ -114,15 +115,26 @@ func (g grid) colWidth() int {
 	return clampInt((g.width-g.labelWidth())/g.cols, minColWidth, maxColWidth)
 }
 
-// visibleCols is how many positions fit, keeping one cell for the "more"
-// marker when they do not all fit.
+// overflowMark is the header's note after the last column of a prompt
+// that goes on past n_positions (" +312": tokens not read), or "".
+func (g grid) overflowMark() string {
+	if g.data == nil || g.data.total <= g.cols {
+		return ""
+	}
+	return fmt.Sprintf(" +%d", g.data.total-g.cols)
+}
+
+// visibleCols is how many positions fit, keeping room for the "more"
+// marker when they do not all fit, and for the overflow mark after the
+// last column.
 func (g grid) visibleCols() int {
 	avail := g.width - g.labelWidth()
 	cw := g.colWidth()
-	if g.cols*cw <= avail {
+	mark := len(g.overflowMark())
+	if g.cols*cw+mark <= avail {
 		return g.cols
 	}
-	return max(1, (avail-1)/cw)
+	return max(1, (avail-max(1, mark))/cw)
 }
 
 // ensureVisible scrolls so that the cursor cell is shown.
@@ -227,8 +239,12 @@ func (g grid) View(width, height int) string {
 		}
 		b.WriteString(hs.Render(fit(" "+d.headers[p], cw)))
 	}
-	if g.left+n < g.cols {
+	switch {
+	case g.left+n < g.cols:
 		b.WriteString(st.Muted.Render("▸"))
+	case g.overflowMark() != "":
+		// The prompt goes on past n_positions: say how far.
+		b.WriteString(st.Warn.Render(g.overflowMark()))
 	}
 
 	o := g.order()

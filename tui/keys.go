@@ -5,24 +5,45 @@ import (
 )
 
 // KeyMap holds every binding of the explorer with its help text, grouped by
-// the focus in which it applies. Update matches keys only through it, so the
-// help overlay cannot drift from what the keys do.
+// the focus in which it applies. Update and the prompt editor match keys
+// only through it, so the help overlay cannot drift from what the keys do.
 type KeyMap struct {
 	// Anywhere.
-	Quit  key.Binding // ctrl+c
-	Focus key.Binding // tab: prompt ⇄ grid
-	Help  key.Binding // ? in the grid, f1 anywhere
+	Quit     key.Binding // ctrl+c
+	Focus    key.Binding // tab: prompt → grid → prompt
+	FocusRev key.Binding // shift+tab: the other way round
+	Help     key.Binding // f1 anywhere (? in the grid: GridHelp)
 
-	// Prompt editor. The editing keys themselves belong to bubbles
-	// textinput; these entries document them for the help overlay.
-	Submit   key.Binding
-	HistPrev key.Binding
-	HistNext key.Binding
-	Undo     key.Binding
-	WordJump key.Binding
-	Paste    key.Binding
+	// Prompt editor. Enter inserts a line break: the prompt is text the
+	// model reads, and nothing needs submitting (the lens follows each
+	// edit); tab, shift+tab or esc leave for the grid.
+	Leave             key.Binding
+	Newline           key.Binding
+	InsertTab         key.Binding
+	CharLeft          key.Binding
+	CharRight         key.Binding
+	WordLeft          key.Binding
+	WordRight         key.Binding
+	LineUp            key.Binding
+	LineDown          key.Binding
+	LineStart         key.Binding
+	LineEnd           key.Binding
+	TextStart         key.Binding
+	TextEnd           key.Binding
+	DeleteBack        key.Binding
+	DeleteForward     key.Binding
+	DeleteWordBack    key.Binding
+	DeleteWordForward key.Binding
+	DeleteToStart     key.Binding
+	DeleteToEnd       key.Binding
+	Undo              key.Binding
+	Redo              key.Binding
+	HistPrev          key.Binding
+	HistNext          key.Binding
+	Paste             key.Binding
 
 	// Grid.
+	GridHelp  key.Binding
 	Up        key.Binding
 	Down      key.Binding
 	Left      key.Binding
@@ -43,76 +64,117 @@ type KeyMap struct {
 	Export    key.Binding
 	QuitGrid  key.Binding
 
-	// Target editor.
+	// One-line inputs (target).
 	Accept key.Binding
 	Cancel key.Binding
+
+	// Help overlay.
+	HelpUp   key.Binding
+	HelpDown key.Binding
+	HelpPgUp key.Binding
+	HelpPgDn key.Binding
+	HelpExit key.Binding
 }
 
 // DefaultKeyMap returns the explorer's bindings.
 func DefaultKeyMap() KeyMap {
+	b := func(keys []string, k, desc string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
+	}
+	ks := func(k ...string) []string { return k }
 	return KeyMap{
-		Quit:  key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),
-		Focus: key.NewBinding(key.WithKeys("tab", "shift+tab"), key.WithHelp("tab", "prompt/grid")),
-		Help:  key.NewBinding(key.WithKeys("?", "f1"), key.WithHelp("?", "help")),
+		Quit:     b(ks("ctrl+c"), "ctrl+c", "quit"),
+		Focus:    b(ks("tab"), "tab", "prompt ⇄ grid"),
+		FocusRev: b(ks("shift+tab"), "shift+tab", "grid ⇄ prompt"),
+		Help:     b(ks("f1"), "f1", "this help"),
 
-		Submit:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "to grid")),
-		HistPrev: key.NewBinding(key.WithKeys("up", "ctrl+p"), key.WithHelp("↑", "older prompt")),
-		HistNext: key.NewBinding(key.WithKeys("down", "ctrl+n"), key.WithHelp("↓", "newer prompt")),
-		Undo:     key.NewBinding(key.WithKeys("ctrl+z", "ctrl+_"), key.WithHelp("ctrl+z", "undo edit")),
-		WordJump: key.NewBinding(key.WithKeys("alt+left", "alt+right"), key.WithHelp("alt+←/→", "word jump")),
-		Paste:    key.NewBinding(key.WithKeys("ctrl+v"), key.WithHelp("ctrl+v", "paste")),
+		Leave:             b(ks("esc"), "esc", "to the grid"),
+		Newline:           b(ks("enter"), "enter", "new line"),
+		InsertTab:         b(ks("ctrl+t"), "ctrl+t", "insert a tab"),
+		CharLeft:          b(ks("left", "ctrl+b"), "←/ctrl+b", "character left"),
+		CharRight:         b(ks("right", "ctrl+f"), "→/ctrl+f", "character right"),
+		WordLeft:          b(ks("alt+left", "ctrl+left", "alt+b"), "alt+←/alt+b", "word left"),
+		WordRight:         b(ks("alt+right", "ctrl+right", "alt+f"), "alt+→/alt+f", "word right"),
+		LineUp:            b(ks("up"), "↑", "line up"),
+		LineDown:          b(ks("down"), "↓", "line down"),
+		LineStart:         b(ks("home", "ctrl+a"), "home/ctrl+a", "start of line"),
+		LineEnd:           b(ks("end", "ctrl+e"), "end/ctrl+e", "end of line"),
+		TextStart:         b(ks("ctrl+home", "alt+<"), "ctrl+home", "start of prompt"),
+		TextEnd:           b(ks("ctrl+end", "alt+>"), "ctrl+end", "end of prompt"),
+		DeleteBack:        b(ks("backspace", "ctrl+h"), "backspace", "delete left"),
+		DeleteForward:     b(ks("delete", "ctrl+d"), "delete/ctrl+d", "delete right"),
+		DeleteWordBack:    b(ks("alt+backspace", "ctrl+w"), "ctrl+w", "delete word left"),
+		DeleteWordForward: b(ks("alt+delete", "alt+d"), "alt+d", "delete word right"),
+		DeleteToStart:     b(ks("ctrl+u"), "ctrl+u", "delete to line start"),
+		DeleteToEnd:       b(ks("ctrl+k"), "ctrl+k", "delete to line end"),
+		Undo:              b(ks("ctrl+z", "ctrl+_"), "ctrl+z", "undo"),
+		Redo:              b(ks("ctrl+y"), "ctrl+y", "redo"),
+		HistPrev:          b(ks("ctrl+p"), "ctrl+p", "older prompt (history)"),
+		HistNext:          b(ks("ctrl+n"), "ctrl+n", "newer prompt"),
+		Paste:             b(ks("ctrl+v"), "ctrl+v", "paste the clipboard"),
 
-		Up:        key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "layer up")),
-		Down:      key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "layer down")),
-		Left:      key.NewBinding(key.WithKeys("left", "h"), key.WithHelp("←/h", "token left")),
-		Right:     key.NewBinding(key.WithKeys("right", "l"), key.WithHelp("→/l", "token right")),
-		Top:       key.NewBinding(key.WithKeys("g"), key.WithHelp("g", "output row")),
-		Bottom:    key.NewBinding(key.WithKeys("G"), key.WithHelp("G", "embedding row")),
-		Home:      key.NewBinding(key.WithKeys("home"), key.WithHelp("home", "first token")),
-		End:       key.NewBinding(key.WithKeys("end"), key.WithHelp("end", "last token")),
-		PageUp:    key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
-		PageDown:  key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
-		Fit:       key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "fit height")),
-		Metric:    key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "colour metric")),
-		Numbers:   key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "tokens/numbers")),
-		Target:    key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "pin target")),
-		Sublayers: key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sublayers")),
-		BOS:       key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "BOS")),
-		Copy:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy cell")),
-		Export:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "snapshot")),
-		QuitGrid:  key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
+		GridHelp:  b(ks("?"), "?", "this help"),
+		Up:        b(ks("up", "k"), "↑/k", "layer up"),
+		Down:      b(ks("down", "j"), "↓/j", "layer down"),
+		Left:      b(ks("left", "h"), "←/h", "token left"),
+		Right:     b(ks("right", "l"), "→/l", "token right"),
+		Top:       b(ks("g"), "g", "output row"),
+		Bottom:    b(ks("G"), "G", "embedding row"),
+		Home:      b(ks("home"), "home", "first token"),
+		End:       b(ks("end"), "end", "last token"),
+		PageUp:    b(ks("pgup"), "pgup", "page up"),
+		PageDown:  b(ks("pgdown"), "pgdn", "page down"),
+		Fit:       b(ks("f"), "f", "fit height"),
+		Metric:    b(ks("m"), "m", "colour metric"),
+		Numbers:   b(ks("n"), "n", "tokens/numbers"),
+		Target:    b(ks("t"), "t", "pin target"),
+		Sublayers: b(ks("s"), "s", "sublayers"),
+		BOS:       b(ks("b"), "b", "BOS"),
+		Copy:      b(ks("y"), "y", "copy cell"),
+		Export:    b(ks("e"), "e", "snapshot"),
+		QuitGrid:  b(ks("q"), "q", "quit"),
 
-		Accept: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "pin (empty clears)")),
-		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		Accept: b(ks("enter"), "enter", "accept"),
+		Cancel: b(ks("esc"), "esc", "cancel"),
+
+		HelpUp:   b(ks("up", "k"), "↑/k", "scroll help"),
+		HelpDown: b(ks("down", "j"), "↓/j", "scroll help"),
+		HelpPgUp: b(ks("pgup"), "pgup", "page up"),
+		HelpPgDn: b(ks("pgdown", "space"), "pgdn", "page down"),
+		HelpExit: b(ks("esc", "?", "q", "f1"), "esc/?/q", "close help"),
 	}
 }
 
-// focusedKeys presents the bindings of one focus to bubbles help.
-type focusedKeys struct {
-	k     KeyMap
-	focus focus
+// keyGroup is a titled list of bindings for the help overlay.
+type keyGroup struct {
+	title string
+	keys  []key.Binding
 }
 
-// ShortHelp returns the bindings shown in the status bar hint.
-func (f focusedKeys) ShortHelp() []key.Binding {
-	k := f.k
-	switch f.focus {
+// groups returns the help overlay's sections: global keys, the prompt,
+// the grid, the one-line inputs, and the help overlay itself.
+func (k KeyMap) groups() []keyGroup {
+	return []keyGroup{
+		{"anywhere", []key.Binding{k.Focus, k.FocusRev, k.Help, k.Quit}},
+		{"prompt", []key.Binding{k.Leave, k.Newline, k.InsertTab, k.CharLeft, k.CharRight, k.WordLeft, k.WordRight,
+			k.LineUp, k.LineDown, k.LineStart, k.LineEnd, k.TextStart, k.TextEnd, k.DeleteBack, k.DeleteForward,
+			k.DeleteWordBack, k.DeleteWordForward, k.DeleteToStart, k.DeleteToEnd, k.Undo, k.Redo,
+			k.HistPrev, k.HistNext, k.Paste}},
+		{"grid: move", []key.Binding{k.Up, k.Down, k.Left, k.Right, k.Top, k.Bottom, k.Home, k.End, k.PageUp, k.PageDown}},
+		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Fit, k.Target, k.Sublayers, k.BOS}},
+		{"grid: act", []key.Binding{k.Copy, k.Export, k.QuitGrid}},
+		{"target input", []key.Binding{k.Accept, k.Cancel}},
+		{"this help", []key.Binding{k.HelpUp, k.HelpDown, k.HelpPgUp, k.HelpPgDn, k.HelpExit}},
+	}
+}
+
+// shortHelp returns the bindings of the status bar's hint for a focus.
+func (k KeyMap) shortHelp(f focus) []key.Binding {
+	switch f {
 	case focusPrompt:
-		return []key.Binding{k.Focus, k.Submit, k.HistPrev, k.Undo, k.Quit}
+		return []key.Binding{k.Leave, k.Newline, k.HistPrev, k.Undo, k.Help}
 	case focusTarget:
 		return []key.Binding{k.Accept, k.Cancel}
 	}
-	return []key.Binding{k.Help, k.Metric, k.Target, k.QuitGrid}
-}
-
-// FullHelp returns the help overlay's columns: grid navigation, grid
-// actions, then prompt editing with the global keys. Three columns fit an
-// 80-column terminal.
-func (f focusedKeys) FullHelp() [][]key.Binding {
-	k := f.k
-	return [][]key.Binding{
-		{k.Up, k.Down, k.Left, k.Right, k.Top, k.Bottom, k.Home, k.End, k.PageUp, k.PageDown},
-		{k.Metric, k.Numbers, k.Fit, k.Target, k.Sublayers, k.BOS, k.Copy, k.Export, k.QuitGrid},
-		{k.Focus, k.Help, k.Quit, k.Cancel, k.Submit, k.HistPrev, k.HistNext, k.Undo, k.WordJump, k.Paste},
-	}
+	return []key.Binding{k.GridHelp, k.Metric, k.Target, k.QuitGrid}
 }

@@ -48,6 +48,12 @@ type lensData struct {
 	lens    *inference.Lens    // the finished result; nil while computing
 	vocab   int                // vocabulary size, for rank and entropy scales
 	elapsed time.Duration
+	// total counts the prompt's ids (BOS included) when more than the
+	// model reads: ids holds the first n_positions of them. 0 when all fit.
+	total      int
+	capped     bool   // the prompt has more than maxPromptTokens tokens: total counts only those
+	unread     string // printable first token past n_positions, the last column's next token; "" when all fit
+	overflowAt int    // byte offset of the prompt where the unread tokens start; -1 when all fit
 }
 
 // columns is the number of positions.
@@ -91,11 +97,15 @@ func rowsFor(n int, sublayers bool) []inference.Row {
 
 // lensStartMsg carries the tokenised prompt of a request, before any column.
 type lensStartMsg struct {
-	gen     uint64
-	req     lensRequest
-	tokens  []inference.Token
-	ids     []int
-	headers []string
+	gen        uint64
+	req        lensRequest
+	tokens     []inference.Token // every token of the prompt, up to maxPromptTokens
+	ids        []int             // the ids the model reads: BOS, then tokens, at most n_positions
+	headers    []string          // printable form of each of ids
+	total      int               // ids the whole prompt makes (BOS included); 0 when ids holds them all
+	capped     bool              // tokens was cut at maxPromptTokens
+	unread     string            // printable first id past n_positions; "" when none
+	overflowAt int               // byte offset of the first unread token; -1 when none
 }
 
 // lensColumnMsg carries one finished position of request gen.
@@ -159,8 +169,16 @@ func (m *Model) handleLensDebounce(msg lensDebounceMsg) tea.Cmd {
 	// Each token covers at least one byte, so the channel holds every
 	// message of the request and the computing goroutine never blocks on a
 	// UI that stopped listening.
-	s := lensStream{ctx: ctx, ch: make(chan tea.Msg, len(m.pending.text)+4)}
-	go computeLens(s, msg.gen, m.backend, m.pending)
+	nPos := m.info.Config.NPositions
+	if nPos <= 0 {
+		nPos = 1024
+	}
+	s := lensStream{ctx: ctx, ch: make(chan tea.Msg, min(len(m.pending.text)+1, nPos)+4)}
+	var prev tokenization
+	if m.data != nil {
+		prev = tokenization{m.data.req.text, m.data.tokens}
+	}
+	go computeLens(s, msg.gen, m.backend, m.pending, prev, nPos)
 	return s.wait
 }
 
@@ -191,10 +209,27 @@ type lensStreamMsg struct {
 	s   lensStream
 }
 
+// tokenization is a prompt and its tokens, kept so that the next edit's
+// tokens can be computed from where the text changed.
+type tokenization struct {
+	text   string
+	tokens []inference.Token
+}
+
+// encode tokenises text, from prev where the backend can.
+func encode(b Backend, prev tokenization, text string) []inference.Token {
+	if r, ok := b.(reencoder); ok && prev.tokens != nil {
+		return r.Reencode(prev.text, prev.tokens, text)
+	}
+	return b.Encode(text)
+}
+
 // computeLens runs on its own goroutine: tokenise, send the start, run the
-// lens with a column callback, send the end. Panics in the backend become
-// errors: the explorer must never die with a stack trace.
-func computeLens(s lensStream, gen uint64, b Backend, req lensRequest) {
+// lens with a column callback, send the end. A prompt longer than the
+// model's n_positions is read up to it: the start message says how much
+// was left out. Panics in the backend become errors: the explorer must
+// never die with a stack trace.
+func computeLens(s lensStream, gen uint64, b Backend, req lensRequest, prev tokenization, nPos int) {
 	send := func(msg tea.Msg) {
 		select {
 		case s.ch <- msg:
@@ -203,19 +238,35 @@ func computeLens(s lensStream, gen uint64, b Backend, req lensRequest) {
 	}
 	var l *inference.Lens
 	err := protect(func() error {
-		tokens := b.Encode(req.text)
-		ids := make([]int, 0, len(tokens)+1)
+		start := lensStartMsg{gen: gen, req: req, overflowAt: -1}
+		start.tokens = encode(b, prev, req.text)
+		if len(start.tokens) > maxPromptTokens {
+			start.tokens, start.capped = start.tokens[:maxPromptTokens], true
+		}
+		bos := 0
+		if req.bos {
+			bos = 1
+		}
+		all := len(start.tokens) + bos
+		n := min(all, nPos)
+		ids := make([]int, 0, n)
 		if req.bos {
 			ids = append(ids, b.EOT())
 		}
-		for _, t := range tokens {
+		for _, t := range start.tokens[:n-bos] {
 			ids = append(ids, t.ID)
 		}
-		headers := make([]string, len(ids))
-		for i, id := range ids {
-			headers[i] = display.Token(b.TokenBytes(id))
+		if all > n {
+			next := start.tokens[n-bos]
+			start.total, start.overflowAt = all, next.Start
+			start.unread = display.Token(b.TokenBytes(next.ID))
 		}
-		send(lensStartMsg{gen: gen, req: req, tokens: tokens, ids: ids, headers: headers})
+		start.ids = ids
+		start.headers = make([]string, len(ids))
+		for i, id := range ids {
+			start.headers[i] = display.Token(b.TokenBytes(id))
+		}
+		send(start)
 		if len(ids) == 0 {
 			return nil
 		}
@@ -257,7 +308,9 @@ func (m *Model) handleLensStream(msg lensStreamMsg) tea.Cmd {
 // the columns of the common prefix when nothing else changed.
 func (m *Model) startData(msg lensStartMsg) {
 	old := m.data
-	d := &lensData{req: msg.req, tokens: msg.tokens, ids: msg.ids, headers: msg.headers, vocab: m.info.Config.VocabSize}
+	d := &lensData{req: msg.req, tokens: msg.tokens, ids: msg.ids, headers: msg.headers, vocab: m.info.Config.VocabSize,
+		total: msg.total, capped: msg.capped, unread: msg.unread, overflowAt: msg.overflowAt}
+	m.prompt.SetOverflow(msg.overflowAt)
 	d.rows = rowsFor(m.info.Config.NLayer, msg.req.sublayers)
 	if old != nil && old.req.sameSettings(msg.req) && len(old.rows) > 0 {
 		d.rows = old.rows

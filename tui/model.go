@@ -4,15 +4,16 @@ import (
 	"context"
 	"strings"
 	"time"
-
-	"github.com/logitlens/logitlens/display"
-	"github.com/logitlens/logitlens/export"
+	"unicode/utf8"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
+	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/theme"
 )
@@ -32,8 +33,8 @@ const (
 	focusTarget
 )
 
-// Model is the root model: it owns the message loop, the focus, the layout
-// and the lens state, and hands each component what it draws.
+// Model is the root model: it owns the message loop, the focus and the
+// layout and the lens state, and hands each component what it draws.
 type Model struct {
 	opts Options
 	ctx  context.Context // cancelled on quit: stops loading and lenses
@@ -105,22 +106,44 @@ func newModel(opts Options) *Model {
 	}
 	m.scale = scale
 	m.styles = newStyles(m.scale, m.profile)
-	m.prompt = newPrompt("› ", opts.Prompt, m.keys, m.styles)
-	m.prompt.input.Placeholder = "type a prompt"
+	initial := opts.Prompt
+	if len(initial) > MaxPromptBytes {
+		initial = cutUTF8(initial, MaxPromptBytes)
+		m.status.setNotice("the prompt was cut to " + display.Bytes(MaxPromptBytes) + ", the explorer's limit")
+	}
+	m.prompt = newPrompt("› ", initial, m.keys, m.styles)
+	m.prompt.placeholder = "type a prompt (enter: new line · tab: grid · f1: keys)"
 	m.prompt.Focus()
 	m.target = newPrompt("target › ", "", m.keys, m.styles)
+	m.target.single = true
+	m.target.limit = 1 << 10
 	m.spin = spinner.New(spinner.WithSpinner(spinner.Dot))
-	m.help = newHelpView(m.keys, m.styles)
-	m.status.model = opts.ModelID
+	m.help = helpView{keys: m.keys, styles: m.styles}
+	m.status.model = display.Safe(opts.ModelID)
 	m.sync()
 	return m
 }
 
-// Init starts loading the model.
+// cutUTF8 cuts s to at most n bytes without splitting a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Init starts loading the model and reading the prompt history.
 func (m *Model) Init() tea.Cmd {
 	l, cmd := startLoad(m.ctx, m.opts.Load)
 	m.load = l
-	return tea.Batch(cmd, m.spin.Tick)
+	cmds := []tea.Cmd{cmd, m.spin.Tick}
+	if m.opts.HistoryFile != "" {
+		cmds = append(cmds, loadHistory(m.opts.HistoryFile))
+	}
+	return tea.Batch(cmds...)
 }
 
 // Update dispatches each message to its handler, then hands the components
@@ -132,12 +155,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 	case tea.ColorProfileMsg:
 		m.setProfile(theme.ProfileOf(msg.Profile))
+	case tea.ModeReportMsg:
+		m.handleModeReport(msg)
 	case tea.KeyPressMsg:
 		cmd = m.handleKey(msg)
 	case tea.PasteMsg:
 		cmd = m.handlePaste(msg)
+	case clipboardMsg:
+		cmd = m.handleClipboard(msg)
 	case tea.MouseClickMsg:
-		m.handleClick(msg)
+		cmd = m.handleClick(msg)
 	case tea.MouseWheelMsg:
 		m.handleWheel(msg)
 	case spinner.TickMsg:
@@ -146,6 +173,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd = m.handleLoadProgress(msg)
 	case loadDoneMsg:
 		cmd = m.handleLoadDone(msg)
+	case historyMsg:
+		m.handleHistory(msg)
+	case historySavedMsg:
+		m.status.setNotice("history not saved: " + msg.err.Error())
 	case lensDebounceMsg:
 		cmd = m.handleLensDebounce(msg)
 	case lensStreamMsg:
@@ -165,9 +196,30 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) setProfile(p theme.Profile) {
 	m.profile = p
 	m.styles = newStyles(m.scale, p)
-	m.prompt.input.SetStyles(m.styles.Input)
-	m.target.input.SetStyles(m.styles.Input)
-	m.help = newHelpView(m.keys, m.styles)
+	m.prompt.SetStyles(m.styles)
+	m.target.SetStyles(m.styles)
+	m.help.styles = m.styles
+}
+
+// handleModeReport learns how the terminal measures characters: one that
+// supports mode 2027 makes the renderer measure grapheme clusters, and the
+// prompt editor must measure as the renderer does for the cursor to sit
+// after wide and combining characters.
+func (m *Model) handleModeReport(msg tea.ModeReportMsg) {
+	if msg.Mode == ansi.ModeUnicodeCore && (msg.Value == ansi.ModeReset || msg.Value == ansi.ModeSet || msg.Value == ansi.ModePermanentlySet) {
+		m.prompt.SetMethod(ansi.GraphemeWidth)
+		m.target.SetMethod(ansi.GraphemeWidth)
+	}
+}
+
+// handleHistory adds the history read from disk before this session's
+// entries.
+func (m *Model) handleHistory(msg historyMsg) {
+	if msg.err != nil {
+		m.status.setNotice("history not read: " + msg.err.Error())
+		return
+	}
+	m.prompt.SetHistory(msg.entries)
 }
 
 // handleSpin advances the spinner while something runs, and lets it stop
@@ -181,10 +233,24 @@ func (m *Model) handleSpin(msg spinner.TickMsg) tea.Cmd {
 	return cmd
 }
 
-// quit stops all work and ends the program.
+// quit records the prompt in the history, stops all work and ends the
+// program. The history is written before the program ends.
 func (m *Model) quit() tea.Cmd {
+	save := m.recordPrompt()
 	m.stop()
+	if save != nil {
+		return tea.Sequence(func() tea.Msg { save(); return nil }, tea.Quit)
+	}
 	return tea.Quit
+}
+
+// recordPrompt adds the prompt to the history and returns the command that
+// saves it, or nil.
+func (m *Model) recordPrompt() tea.Cmd {
+	if !m.prompt.Record() || m.opts.HistoryFile == "" {
+		return nil
+	}
+	return saveHistory(m.opts.HistoryFile, m.prompt.Value())
 }
 
 // handleKey routes a key by focus; ctrl+c quits from anywhere.
@@ -194,15 +260,22 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.quit()
 	}
 	if m.backend == nil {
-		if m.loadErr != nil && key.Matches(k, m.keys.QuitGrid, m.keys.Cancel) {
+		switch {
+		case m.loadErr != nil && key.Matches(k, m.keys.QuitGrid, m.keys.Cancel):
 			return m.quit()
+		case m.loadErr == nil && m.focus == focusPrompt && !key.Matches(k, m.keys.Focus, m.keys.FocusRev, m.keys.Leave, m.keys.Help):
+			// The prompt can be written while the model loads; its
+			// lens starts when the model is ready.
+			return m.editPrompt(k)
 		}
 		return nil
 	}
 	if m.showHelp {
-		if key.Matches(k, m.keys.Help, m.keys.Cancel, m.keys.QuitGrid) {
-			m.showHelp = false
-		}
+		m.helpKey(k)
+		return nil
+	}
+	if key.Matches(k, m.keys.Help) {
+		m.openHelp()
 		return nil
 	}
 	switch m.focus {
@@ -214,47 +287,65 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	return m.gridKey(k)
 }
 
-// promptKey handles a key while the prompt has focus: tab and enter go to
-// the grid, f1 opens help, everything else edits.
+// openHelp shows the help overlay from its top.
+func (m *Model) openHelp() {
+	m.showHelp = true
+	m.help.scroll = 0
+}
+
+// helpKey scrolls or closes the help overlay.
+func (m *Model) helpKey(k tea.KeyPressMsg) {
+	w, h := m.helpArea()
+	page := m.help.pageLines(h)
+	switch {
+	case key.Matches(k, m.keys.HelpExit):
+		m.showHelp = false
+	case key.Matches(k, m.keys.HelpUp):
+		m.help.scrollBy(-1, w, h)
+	case key.Matches(k, m.keys.HelpDown):
+		m.help.scrollBy(1, w, h)
+	case key.Matches(k, m.keys.HelpPgUp):
+		m.help.scrollBy(-page, w, h)
+	case key.Matches(k, m.keys.HelpPgDn):
+		m.help.scrollBy(page, w, h)
+	}
+}
+
+// promptKey handles a key while the prompt has focus: tab, shift+tab and
+// esc go to the grid, ctrl+v pastes the clipboard, everything else edits.
 func (m *Model) promptKey(k tea.KeyPressMsg) tea.Cmd {
 	switch {
-	case key.Matches(k, m.keys.Focus):
-		m.setFocus(focusGrid)
-		return nil
-	case key.Matches(k, m.keys.Submit):
-		m.prompt.Submit()
-		m.setFocus(focusGrid)
-		return nil
-	case key.Matches(k, m.keys.Help) && k.Text == "":
-		// "?" is text in the prompt; only f1 opens help here.
-		m.showHelp = true
-		return nil
+	case key.Matches(k, m.keys.Focus, m.keys.FocusRev, m.keys.Leave):
+		return m.setFocus(focusGrid)
+	case key.Matches(k, m.keys.Paste):
+		return m.pasteClipboard()
 	}
 	return m.editPrompt(k)
 }
 
 // editPrompt passes a message to the prompt editor and recomputes on change.
 func (m *Model) editPrompt(msg tea.Msg) tea.Cmd {
-	var cmd tea.Cmd
-	var changed bool
-	m.prompt, cmd, changed = m.prompt.Update(msg)
-	if changed {
-		return tea.Batch(cmd, m.requestLens())
+	res := m.prompt.Update(msg)
+	if res.notice != "" {
+		m.status.setNotice(res.notice)
 	}
-	return cmd
+	if res.changed {
+		return m.requestLens()
+	}
+	return nil
 }
 
 // handlePaste inserts pasted text into the focused editor.
 func (m *Model) handlePaste(msg tea.PasteMsg) tea.Cmd {
 	switch m.focus {
 	case focusPrompt:
-		if m.backend != nil {
+		if m.loadErr == nil {
 			return m.editPrompt(msg)
 		}
 	case focusTarget:
-		var cmd tea.Cmd
-		m.target, cmd, _ = m.target.Update(msg)
-		return cmd
+		if res := m.target.Update(msg); res.notice != "" {
+			m.status.setNotice(res.notice)
+		}
 	}
 	return nil
 }
@@ -264,10 +355,10 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 	g := &m.grid
 	km := m.keys
 	switch {
-	case key.Matches(k, km.Focus):
-		m.setFocus(focusPrompt)
-	case key.Matches(k, km.Help):
-		m.showHelp = true
+	case key.Matches(k, km.Focus, km.FocusRev):
+		return m.setFocus(focusPrompt)
+	case key.Matches(k, km.GridHelp):
+		m.openHelp()
 	case key.Matches(k, km.QuitGrid):
 		return m.quit()
 	case key.Matches(k, km.Up):
@@ -303,7 +394,7 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 		g.numbers = !g.numbers
 	case key.Matches(k, km.Target):
 		m.target.SetValue(m.opts.Target)
-		m.setFocus(focusTarget)
+		return m.setFocus(focusTarget)
 	case key.Matches(k, km.Sublayers):
 		m.sublayers = !m.sublayers
 		m.status.setNotice(onOff("sublayer rows", m.sublayers))
@@ -327,8 +418,13 @@ func onOff(what string, on bool) string {
 	return what + " off"
 }
 
-// setFocus moves the keyboard to a component.
-func (m *Model) setFocus(f focus) {
+// setFocus moves the keyboard to a component. Leaving the prompt records
+// it in the history; the returned command saves the history.
+func (m *Model) setFocus(f focus) tea.Cmd {
+	var cmd tea.Cmd
+	if m.focus == focusPrompt && f != focusPrompt {
+		cmd = m.recordPrompt()
+	}
 	m.focus = f
 	m.prompt.Blur()
 	m.target.Blur()
@@ -338,51 +434,69 @@ func (m *Model) setFocus(f focus) {
 	case focusTarget:
 		m.target.Focus()
 	}
+	return cmd
 }
 
 // regions is where each component sits on the screen.
 type regions struct {
+	promptH                        int
+	bodyY, bodyH                   int
 	gridX, gridY, gridW, gridH     int
 	panelX, panelY, panelW, panelH int
 	side                           bool
 }
 
-// layout places the grid and the panel between the prompt line and the
-// status line: the panel to the right from 100 columns, else below the grid,
-// taking what the grid does not need.
+// promptRows is how many lines the prompt may take at a screen height: it
+// grows with its text up to about a quarter of the screen.
+func promptRows(height int) int { return clampInt((height-2)/4, 1, 8) }
+
+// layout places the prompt at the top (as many lines as its text needs, up
+// to promptRows), the status line at the bottom, and the grid and the
+// panel between them: the panel to the right from 100 columns, else below
+// the grid, taking what the grid does not need.
 func (m *Model) layout() regions {
-	body := max(0, m.height-2)
+	m.prompt.SetWidth(m.width)
+	ph := clampInt(m.prompt.Rows(), 1, promptRows(m.height))
+	body := max(0, m.height-ph-1)
+	r := regions{promptH: ph, bodyY: ph, bodyH: body}
 	if m.width >= 100 {
 		pw := clampInt(m.width*3/10, 34, 48)
-		return regions{gridX: 0, gridY: 1, gridW: m.width - pw - 1, gridH: body,
-			panelX: m.width - pw, panelY: 1, panelW: pw, panelH: body, side: true}
+		r.gridX, r.gridY, r.gridW, r.gridH = 0, ph, m.width-pw-1, body
+		r.panelX, r.panelY, r.panelW, r.panelH, r.side = m.width-pw, ph, pw, body, true
+		return r
 	}
 	need := m.grid.rows + 1
-	ph := clampInt(body-need-1, min(8, body/2), 12)
-	ph = clampInt(ph, 0, max(0, body-3))
-	gh := body - ph
-	return regions{gridX: 0, gridY: 1, gridW: m.width, gridH: gh,
-		panelX: 0, panelY: 1 + gh, panelW: m.width, panelH: ph}
+	panelH := clampInt(body-need-1, min(8, body/2), 12)
+	panelH = clampInt(panelH, 0, max(0, body-3))
+	gh := body - panelH
+	r.gridX, r.gridY, r.gridW, r.gridH = 0, ph, m.width, gh
+	r.panelX, r.panelY, r.panelW, r.panelH = 0, ph+gh, m.width, panelH
+	return r
+}
+
+// helpArea is the size of the region the help overlay covers.
+func (m *Model) helpArea() (int, int) {
+	r := m.layout()
+	return m.width, r.bodyH
 }
 
 // sync hands every component the state it draws.
 func (m *Model) sync() {
 	r := m.layout()
-	m.prompt.SetWidth(m.width)
 	m.target.SetWidth(m.width)
 	m.grid.data, m.grid.styles, m.grid.metric, m.grid.text = m.data, m.styles, m.metric, m.tokenText
 	m.grid.resize(r.gridW, r.gridH)
 	m.panel = panel{data: m.data, styles: m.styles, metric: m.metric, text: m.tokenText,
-		row: m.grid.row, col: m.grid.col, targetText: m.targetText, side: r.side, note: m.info.Note}
+		row: m.grid.row, col: m.grid.col, targetText: m.targetText, side: r.side, note: display.Safe(m.info.Note)}
 	if !m.computing {
 		m.panel.err = m.lensErr
 	}
 	m.status.styles = m.styles
 	m.status.computing = m.computing
 	m.status.spinner = m.spin.View()
-	m.status.tokens = 0
+	m.status.tokens, m.status.total, m.status.capped = 0, 0, false
 	if m.data != nil {
-		m.status.tokens = m.data.columns()
+		m.status.tokens, m.status.total, m.status.capped = m.data.columns(), m.data.total, m.data.capped
 	}
 	m.status.elapsed, m.status.reused = m.lastElapsed, m.lastReused
 	h, f := m.help, m.focus
@@ -404,48 +518,43 @@ func (m *Model) tokenText(id int) string {
 
 // View draws the whole screen.
 func (m *Model) View() tea.View {
-	v := tea.NewView(m.render())
+	content, cursor := m.render()
+	v := tea.NewView(content)
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
 	v.WindowTitle = "logitlens · " + m.status.model
-	if m.backend != nil && !m.showHelp && m.width >= minWidth && m.height >= minHeight {
-		switch m.focus {
-		case focusPrompt:
-			_, v.Cursor = m.prompt.View(m.width)
-		case focusTarget:
-			_, v.Cursor = m.target.View(m.width)
-			if v.Cursor != nil {
-				v.Cursor.Y = m.height - 1
-			}
-		}
-	}
+	v.Cursor = cursor
 	return v
 }
 
-// render draws the screen's text.
-func (m *Model) render() string {
+// render draws the screen's text and says where the terminal cursor goes
+// (nil for none).
+func (m *Model) render() (string, *tea.Cursor) {
 	w, h := m.width, m.height
 	switch {
 	case w <= 0 || h <= 0:
-		return ""
+		return "", nil
 	case w < minWidth || h < minHeight:
 		msg := m.styles.Warn.Render("terminal too small") + "\n" +
 			m.styles.Muted.Render("needs 40×10")
-		return block(lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, msg), w, h)
-	case m.backend == nil:
-		return block(m.loadingView(w, h), w, h)
+		return block(lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, msg), w, h), nil
+	case m.backend == nil && m.loadErr != nil:
+		return block(m.loadingView(w, h), w, h), nil
 	}
 	r := m.layout()
-	promptLine, _ := m.prompt.View(w)
+	// The prompt's lines are exactly w cells as the terminal measures
+	// them: they are not padded again (lipgloss may measure differently).
+	promptLines, cursor := m.prompt.View(w, r.promptH)
+	if m.backend == nil {
+		// Loading: the prompt can be written meanwhile.
+		return promptLines + "\n" + block(m.loadingView(w, h-r.promptH), w, h-r.promptH), cursor
+	}
 	var body string
-	switch {
-	case m.showHelp:
-		body = m.help.View(w, h-2)
-	case r.side:
+	if r.side {
 		gridBlock := block(m.gridView(r.gridW, r.gridH), r.gridW, r.gridH)
 		rule := strings.TrimSuffix(strings.Repeat(m.styles.Muted.Render("│")+"\n", r.gridH), "\n")
 		body = lipgloss.JoinHorizontal(lipgloss.Top, gridBlock, rule, block(m.panel.View(r.panelW, r.panelH), r.panelW, r.panelH))
-	default:
+	} else {
 		body = block(m.gridView(r.gridW, r.gridH), w, r.gridH)
 		if r.panelH > 0 {
 			body += "\n" + m.styles.Muted.Render(strings.Repeat("─", w))
@@ -454,11 +563,23 @@ func (m *Model) render() string {
 			}
 		}
 	}
+	body = block(body, w, r.bodyH)
+	if m.showHelp {
+		body = overlay(body, m.help.View(w, r.bodyH), w, r.bodyH)
+		cursor = nil
+	}
 	bottom := m.status.View(w, 1)
 	if m.focus == focusTarget {
-		bottom, _ = m.target.View(w)
+		var tc *tea.Cursor
+		bottom, tc = m.target.View(w, 1)
+		if tc != nil && !m.showHelp {
+			tc.Y = h - 1
+			cursor = tc
+		}
+	} else if m.focus != focusPrompt {
+		cursor = nil
 	}
-	return block(promptLine, w, 1) + "\n" + block(body, w, h-2) + "\n" + block(bottom, w, 1)
+	return promptLines + "\n" + body + "\n" + bottom, cursor
 }
 
 // gridView draws the grid, or a hint while there is nothing to show.
@@ -467,7 +588,10 @@ func (m *Model) gridView(w, h int) string {
 		if m.computing {
 			return m.styles.Muted.Render("  computing…")
 		}
-		return m.styles.Muted.Render("  type a prompt above; tab moves to the grid, ? shows the keys")
+		if m.prompt.Value() == "" {
+			return m.styles.Muted.Render("  type a prompt above (b in the grid prepends <|endoftext|>); f1 lists the keys")
+		}
+		return ""
 	}
 	return m.grid.View(w, h)
 }

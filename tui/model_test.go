@@ -76,21 +76,40 @@ func press(t *testing.T, m *Model, keys ...string) bool {
 	return quit
 }
 
-// keyMsg builds a key press from a name such as "tab", "ctrl+c" or a single
-// printable character.
+// keyMsg builds a key press from a name such as "tab", "ctrl+c",
+// "alt+left", "ctrl+home" or a single printable character.
 func keyMsg(k string) tea.KeyPressMsg {
 	named := map[string]rune{
 		"tab": tea.KeyTab, "enter": tea.KeyEnter, "esc": tea.KeyEscape, "up": tea.KeyUp, "down": tea.KeyDown,
 		"left": tea.KeyLeft, "right": tea.KeyRight, "home": tea.KeyHome, "end": tea.KeyEnd,
 		"pgup": tea.KeyPgUp, "pgdown": tea.KeyPgDown, "backspace": tea.KeyBackspace, "f1": tea.KeyF1,
+		"delete": tea.KeyDelete, "space": tea.KeySpace,
+	}
+	var mod tea.KeyMod
+	for len(k) > 1 {
+		switch {
+		case strings.HasPrefix(k, "ctrl+"):
+			mod |= tea.ModCtrl
+			k = k[len("ctrl+"):]
+			continue
+		case strings.HasPrefix(k, "alt+"):
+			mod |= tea.ModAlt
+			k = k[len("alt+"):]
+			continue
+		case strings.HasPrefix(k, "shift+"):
+			mod |= tea.ModShift
+			k = k[len("shift+"):]
+			continue
+		}
+		break
 	}
 	if c, ok := named[k]; ok {
-		return tea.KeyPressMsg{Code: c}
-	}
-	if rest, ok := strings.CutPrefix(k, "ctrl+"); ok {
-		return tea.KeyPressMsg{Code: rune(rest[0]), Mod: tea.ModCtrl}
+		return tea.KeyPressMsg{Code: c, Mod: mod}
 	}
 	r := []rune(k)[0]
+	if mod != 0 {
+		return tea.KeyPressMsg{Code: r, Mod: mod}
+	}
 	return tea.KeyPressMsg{Code: r, Text: k}
 }
 
@@ -104,7 +123,15 @@ func typeText(t *testing.T, m *Model, text string) {
 }
 
 // screen is the plain text of the current frame.
-func screen(m *Model) string { return ansi.Strip(m.render()) }
+func screen(m *Model) string {
+	s, _ := m.render()
+	return ansi.Strip(s)
+}
+
+// headerLine is the grid's header line: the line below the prompt.
+func headerLine(m *Model) string {
+	return strings.Split(screen(m), "\n")[m.layout().promptH]
+}
 
 // line returns the screen line that starts (after spaces and a scroll mark)
 // with label, or "".
@@ -160,7 +187,7 @@ func TestGridShowsLens(t *testing.T) {
 		t.Errorf("output row is not above the embedding row:\n%s", s)
 	}
 	// Column headers show the input tokens.
-	header := strings.Split(s, "\n")[1]
+	header := headerLine(m)
 	if !containsInOrder(header, []string{"The", "␣cat", "␣sat", "␣on", "␣the", "␣mat"}) {
 		t.Errorf("header = %q", header)
 	}
@@ -169,15 +196,13 @@ func TestGridShowsLens(t *testing.T) {
 func TestTokenRendering(t *testing.T) {
 	b := &fakeBackend{layers: 2}
 	m := loaded(t, b, fakeOptions(b, "x"), 120, 30)
-	// textinput turns a typed tab or newline into a space, so set ids
-	// through the prompt's value with the raw characters sanitised away and
-	// check the header renderer on the backend's bytes directly.
 	m.bos = true
-	m.prompt.input.SetValue("é €")
+	m.prompt.SetValue("é €\t\n")
 	settle(t, m, m.requestLens())
-	header := strings.Split(screen(m), "\n")[1]
-	// "€" is three one-byte tokens, none valid UTF-8 alone.
-	for _, want := range []string{"<|endoftext|>", "é", "␣", "<0xE2>", "<0x82>", "<0xAC>"} {
+	header := headerLine(m)
+	// "€" is three one-byte tokens, none valid UTF-8 alone; the tab and
+	// the line break reach the model and show as ⇥ and ↵.
+	for _, want := range []string{"<|endoftext|>", "é", "␣", "<0xE2>", "<0x82>", "<0xAC>", "⇥", "↵"} {
 		if cut := strings.TrimRight(fit(want, m.grid.colWidth()-1), " "); !strings.Contains(header, cut) {
 			t.Errorf("header %q lacks %q", header, cut)
 		}
@@ -302,20 +327,30 @@ func TestPromptUndoAndHistory(t *testing.T) {
 	if got := m.prompt.Value(); got != "The" {
 		t.Errorf("after 3 undos: %q", got)
 	}
+	press(t, m, "ctrl+y", "ctrl+y")
+	if got := m.prompt.Value(); got != "The cat " {
+		t.Errorf("after two redos: %q", got)
+	}
+	press(t, m, "backspace")
+	// Enter is a line break in the prompt; esc leaves for the grid and
+	// records the prompt in the history.
 	press(t, m, "enter")
+	if m.focus != focusPrompt || m.prompt.Value() != "The cat\n" {
+		t.Fatalf("enter: focus %v prompt %q", m.focus, m.prompt.Value())
+	}
+	press(t, m, "backspace", "esc")
 	if m.focus != focusGrid {
-		t.Fatal("enter did not move to the grid")
+		t.Fatal("esc did not move to the grid")
 	}
-	press(t, m, "tab")
-	press(t, m, "ctrl+u")
+	press(t, m, "tab", "ctrl+a", "ctrl+k")
 	typeText(t, m, "The mat")
-	press(t, m, "enter", "tab", "up", "up")
-	if got := m.prompt.Value(); got != "The" {
-		t.Errorf("history up: %q", got)
+	press(t, m, "tab", "tab", "ctrl+p", "ctrl+p")
+	if got := m.prompt.Value(); got != "The cat" {
+		t.Errorf("history back twice: %q", got)
 	}
-	press(t, m, "down")
+	press(t, m, "ctrl+n")
 	if got := m.prompt.Value(); got != "The mat" {
-		t.Errorf("history down: %q", got)
+		t.Errorf("history forward: %q", got)
 	}
 	// "?" is text in the prompt; f1 opens help.
 	typeText(t, m, "?")
@@ -332,21 +367,41 @@ func TestPromptUndoAndHistory(t *testing.T) {
 	}
 }
 
+// TestHelpFromKeyMap opens the help at several sizes and scrolls through
+// it: every binding's keys and description show, sections are titled by
+// focus, and the grid stays visible around the box.
 func TestHelpFromKeyMap(t *testing.T) {
-	b := &fakeBackend{layers: 2}
-	m := loaded(t, b, fakeOptions(b, "The cat"), 80, 24)
-	press(t, m, "tab", "?")
-	s := screen(m)
-	for _, group := range (focusedKeys{k: m.keys}).FullHelp() {
-		for _, k := range group {
-			if h := k.Help(); !strings.Contains(s, h.Desc) {
-				t.Errorf("help lacks %q", h.Desc)
+	for _, size := range [][2]int{{200, 50}, {80, 24}, {40, 10}} {
+		b := &fakeBackend{layers: 2}
+		m := loaded(t, b, fakeOptions(b, "The cat"), size[0], size[1])
+		press(t, m, "tab", "?")
+		seen := screen(m)
+		if !strings.Contains(seen, "logitlens keys") {
+			t.Fatalf("%v: no help:\n%s", size, seen)
+		}
+		for range 40 {
+			press(t, m, "pgdown")
+			seen += screen(m)
+		}
+		for _, title := range []string{"anywhere", "prompt", "grid: move", "this help"} {
+			if !strings.Contains(seen, title) {
+				t.Errorf("%v: no section %q", size, title)
 			}
 		}
-	}
-	press(t, m, "?")
-	if m.showHelp {
-		t.Error("? did not close help")
+		for _, g := range m.keys.groups() {
+			for _, k := range g.keys {
+				if h := k.Help(); !strings.Contains(seen, h.Desc) || !strings.Contains(seen, h.Key) {
+					t.Errorf("%v: help lacks %q %q", size, h.Key, h.Desc)
+				}
+			}
+		}
+		if size[0] >= 200 && !strings.Contains(screen(m), "2 out") {
+			t.Errorf("%v: the grid is hidden by the help:\n%s", size, screen(m))
+		}
+		press(t, m, "?")
+		if m.showHelp {
+			t.Error("? did not close help")
+		}
 	}
 }
 
@@ -398,7 +453,7 @@ func TestSublayersAndBOS(t *testing.T) {
 		t.Errorf("sublayers: %d rows\n%s", len(m.data.rows), screen(m))
 	}
 	press(t, m, "b")
-	if m.data.ids[0] != b.EOT() || !strings.Contains(strings.Split(screen(m), "\n")[1], "<|endo") {
+	if m.data.ids[0] != b.EOT() || !strings.Contains(headerLine(m), "<|endo") {
 		t.Errorf("BOS: ids %v", m.data.ids)
 	}
 }
@@ -438,7 +493,7 @@ func TestHorizontalScroll(t *testing.T) {
 		t.Errorf("cursor at the end should scroll right:\n%s", screen(m))
 	}
 	press(t, m, "tab", "home")
-	if m.grid.left != 0 || !strings.Contains(strings.Split(screen(m), "\n")[1], "▸") {
+	if m.grid.left != 0 || !strings.Contains(headerLine(m), "▸") {
 		t.Errorf("home: left %d", m.grid.left)
 	}
 	l := b.lensFor(b.ids(prompt, false))
@@ -631,7 +686,7 @@ func TestResizeSweep(t *testing.T) {
 	for w := 1; w <= 130; w += 7 {
 		for h := 1; h <= 45; h += 4 {
 			m.Update(tea.WindowSizeMsg{Width: w, Height: h})
-			out := m.render()
+			out, _ := m.render()
 			lines := strings.Split(out, "\n")
 			if len(lines) != h {
 				t.Fatalf("%d×%d: %d lines", w, h, len(lines))
@@ -654,7 +709,7 @@ func TestColourProfiles(t *testing.T) {
 	for _, p := range []colorprofile.Profile{colorprofile.TrueColor, colorprofile.ANSI256, colorprofile.ANSI, colorprofile.ASCII} {
 		m := loaded(t, b, fakeOptions(b, "The cat"), 80, 24)
 		m.Update(tea.ColorProfileMsg{Profile: p})
-		out := m.render()
+		out, _ := m.render()
 		hasBg := strings.Contains(out, "\x1b[48;")
 		glyph := strings.ContainsAny(ansi.Strip(out), "░▒▓█")
 		switch p {
@@ -680,8 +735,9 @@ func TestUnknownPalette(t *testing.T) {
 func teaSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }
 
 // TestPromptTooLong pastes a prompt longer than n_positions: the prompt is
-// kept, the whole error is readable (the panel wraps it) and the status bar
-// puts the error before the model line, and nothing still claims to compute.
+// kept whole, the grid shows the first n_positions columns (read from the
+// lens of those ids), and the overflow is marked in the status bar, the
+// grid's header, the panel and the prompt itself.
 func TestPromptTooLong(t *testing.T) {
 	b := &fakeBackend{layers: 2, nPos: 16}
 	m := loaded(t, b, fakeOptions(b, "The cat"), 80, 24)
@@ -691,17 +747,33 @@ func TestPromptTooLong(t *testing.T) {
 	if got := m.prompt.Value(); got != "The cat"+long {
 		t.Fatalf("prompt lost: %d bytes, want %d", len(got), len("The cat"+long))
 	}
+	all := b.ids("The cat"+long, false)
+	l := b.lensFor(all[:16])
+	if l == nil {
+		t.Fatal("no lens of the first n_positions tokens")
+	}
 	s := screen(m)
+	if m.data.columns() != 16 || m.computing {
+		t.Fatalf("%d columns, computing %v", m.data.columns(), m.computing)
+	}
 	lines := strings.Split(s, "\n")
-	status := lines[len(lines)-1]
-	if !strings.HasPrefix(strings.TrimSpace(status), "lens: inference: prompt too long") {
-		t.Errorf("status bar does not lead with the error: %q", status)
+	if status := lines[len(lines)-1]; !strings.Contains(status, fmt.Sprintf("16 of %d tok", len(all))) {
+		t.Errorf("status bar: %q", status)
 	}
-	flat := strings.Join(strings.Fields(s), " ")
-	if !strings.Contains(flat, "reads at most n_positions = 16") {
-		t.Errorf("error not shown in full:\n%s", s)
+	if h := headerLine(m); !strings.Contains(h, fmt.Sprintf("+%d", len(all)-16)) {
+		t.Errorf("header does not mark the %d unread tokens: %q", len(all)-16, h)
 	}
-	if strings.Contains(s, "computing") {
-		t.Errorf("failed lens still shown as computing:\n%s", s)
+	if got, want := line(s, "2 out"), cellTexts(m, b, l, 2); !containsInOrder(got, want) {
+		t.Errorf("output row %q, want %q", got, want)
+	}
+	if !strings.Contains(s, "not read") {
+		t.Errorf("panel does not say the next token is not read:\n%s", s)
+	}
+	// The unread part of the prompt is struck through.
+	press(t, m, "ctrl+home")
+	m.Update(tea.ColorProfileMsg{Profile: colorprofile.ANSI256})
+	raw, _ := m.render()
+	if !strings.Contains(raw, "\x1b[9") && !strings.Contains(raw, ";9m") {
+		t.Errorf("no struck-through overflow in the prompt:\n%q", strings.Split(raw, "\n")[0])
 	}
 }

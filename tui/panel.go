@@ -55,9 +55,12 @@ func (p panel) stats(width int) []string {
 		st.Title.Render(where) + st.Muted.Render(fmt.Sprintf(" · pos %d/%d", p.col, d.columns()-1)),
 		st.Muted.Render("input  ") + d.headers[p.col],
 	}
-	if p.col+1 < d.columns() {
+	switch {
+	case p.col+1 < d.columns():
 		lines = append(lines, st.Muted.Render("next   ")+d.headers[p.col+1])
-	} else {
+	case d.unread != "":
+		lines = append(lines, st.Muted.Render("next   ")+d.unread+st.Warn.Render(" (past n_positions: not read)"))
+	default:
 		lines = append(lines, st.Muted.Render("next   (end of prompt)"))
 	}
 	c, ok := d.cell(p.row, p.col)

@@ -16,7 +16,9 @@ type statusBar struct {
 	styles    Styles
 	model     string
 	device    string
-	tokens    int
+	tokens    int  // columns shown
+	total     int  // tokens of the whole prompt when more than shown; 0 otherwise
+	capped    bool // total stops at the explorer's token limit
 	elapsed   time.Duration
 	reused    int
 	computing bool
@@ -50,7 +52,14 @@ func (s statusBar) View(width, height int) string {
 	if s.device != "" {
 		parts = append(parts, s.device)
 	}
-	parts = append(parts, fmt.Sprintf("%d tok", s.tokens))
+	switch {
+	case s.total > s.tokens && s.capped:
+		parts = append(parts, st.Warn.Render(fmt.Sprintf("%d of over %d tok", s.tokens, s.total)))
+	case s.total > s.tokens:
+		parts = append(parts, st.Warn.Render(fmt.Sprintf("%d of %d tok", s.tokens, s.total)))
+	default:
+		parts = append(parts, fmt.Sprintf("%d tok", s.tokens))
+	}
 	switch {
 	case s.computing:
 		parts = append(parts, st.Accent.Render(s.spinner)+" computing")

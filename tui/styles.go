@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/help"
-	"charm.land/bubbles/v2/textinput"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
@@ -21,8 +20,12 @@ type Styles struct {
 	scale   *theme.Scale
 	profile theme.Profile
 
-	Input textinput.Styles
-	Help  help.Styles
+	Help help.Styles
+
+	PromptLabel        lipgloss.Style // the prompt's label while it has focus
+	PromptLabelBlurred lipgloss.Style
+	PromptEscape       lipgloss.Style // ⇥, ␍, trailing-space dots and escapes drawn for the prompt's invisible characters
+	PromptOverflow     lipgloss.Style // prompt text past what the model reads
 
 	Title        lipgloss.Style
 	Muted        lipgloss.Style
@@ -62,15 +65,11 @@ func newStyles(scale *theme.Scale, profile theme.Profile) Styles {
 		Bar:          fg(sem.BarFill),
 		Box:          lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(sem.Accent).Padding(0, 1),
 	}
-	s.Input = textinput.DefaultStyles(true)
-	s.Input.Focused.Prompt = fg(sem.Accent).Bold(true)
-	s.Input.Blurred.Prompt = fg(sem.Muted)
-	s.Input.Focused.Text = lipgloss.NewStyle()
-	s.Input.Blurred.Text = lipgloss.NewStyle()
-	s.Input.Focused.Placeholder = fg(sem.Muted)
-	s.Input.Blurred.Placeholder = fg(sem.Muted)
-	s.Input.Cursor.Color = sem.Accent
-	s.Input.Cursor.Blink = false
+	s.PromptLabel = fg(sem.Accent).Bold(true)
+	s.PromptLabelBlurred = fg(sem.Muted)
+	s.PromptEscape = fg(sem.Muted)
+	// Struck through as well as dimmed: the mark must survive NO_COLOR.
+	s.PromptOverflow = fg(sem.Muted).Strikethrough(true)
 	s.Help = help.Styles{
 		Ellipsis:       fg(sem.Muted),
 		ShortKey:       fg(sem.Accent),

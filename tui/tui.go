@@ -14,7 +14,16 @@
 // column, so columns appear as they finish. Messages of an older generation
 // are dropped. The model loads the same way, behind a progress view.
 //
-// Layout. The prompt is the top line and the status bar the bottom line.
+// The prompt. A multi-line editor of exact bytes (prompt.go): enter inserts
+// a line break, ctrl+t a tab; tab, shift+tab or esc leave for the grid;
+// pasted text is kept as the terminal sends it (its CR line breaks become
+// LF). What a terminal would act on or hide (controls, bidi overrides,
+// zero-width characters, bytes that are not UTF-8) is drawn as escapes.
+// The prompt is limited to MaxPromptBytes; a prompt longer than the model's
+// n_positions is read up to it, and the rest is marked.
+//
+// Layout. The prompt takes the top lines (as many as it needs, up to about
+// a quarter of the screen) and the status bar the bottom line.
 // Between them the grid has one row per lens row, the model output at the top
 // (marked "out") and the embedding at the bottom ("emb"), like a plot with
 // layers up the y axis; one column per prompt token. Row labels and column
@@ -42,6 +51,8 @@ type Backend interface {
 	// Info describes the model for the status bar and exports.
 	Info() inference.Info
 	// Encode tokenises the prompt: ids with the byte spans they came from.
+	// A backend that also has Reencode (see reencoder) tokenises an edited
+	// prompt from where it changed.
 	Encode(text string) []inference.Token
 	// TokenBytes returns the raw bytes of a token (shown with display.Token).
 	TokenBytes(id int) []byte
@@ -51,6 +62,14 @@ type Backend interface {
 	// cancels (returns ctx.Err()); onColumn is called from the computing
 	// goroutine once per finished position (may be nil).
 	Lens(ctx context.Context, req inference.Request, onColumn func(inference.Column)) (*inference.Lens, error)
+}
+
+// reencoder is implemented by backends that re-tokenise an edited prompt
+// from where it changed rather than whole (*inference.Session does):
+// Reencode(prevText, prev, text) equals Encode(text) when prev is
+// Encode(prevText).
+type reencoder interface {
+	Reencode(prevText string, prev []inference.Token, text string) []inference.Token
 }
 
 // Options configure the explorer. Load runs off the UI goroutine; progress
@@ -65,6 +84,12 @@ type Options struct {
 	Palette     string // theme scale name; "" for viridis
 	SnapshotDir string // where `e` writes snapshots; "" for the working directory
 	NoSnapshots string // when set, `e` writes nothing and shows this notice (e.g. over SSH)
+	// HistoryFile keeps the prompt history between runs (see
+	// DefaultHistoryFile); "" keeps it for the session only.
+	HistoryFile string
+	// Remote is set when the explorer runs for a terminal elsewhere (over
+	// SSH): this machine's clipboard is not the user's.
+	Remote bool
 
 	// Load loads the model; progress reports downloads.
 	Load func(ctx context.Context, progress func(inference.Progress)) (Backend, error)

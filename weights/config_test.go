@@ -174,6 +174,9 @@ func FuzzConfig(f *testing.F) {
 			if !strings.HasPrefix(err.Error(), "weights: config.json: ") {
 				t.Fatalf("error without prefix: %v", err)
 			}
+			if msg := err.Error(); len(msg) > 1000 || strings.ContainsAny(msg, "\n\x1b\x07") {
+				t.Fatalf("error is not one short line: %.300q (%d bytes)", msg, len(msg))
+			}
 			return
 		}
 		if c.NLayer <= 0 || c.NEmbd <= 0 || c.NHead <= 0 || c.NPositions <= 0 || c.VocabSize <= 0 ||

@@ -46,13 +46,17 @@ var (
 	ErrTooLarge = errors.New("file too large")
 	// ErrSymlinkLoop: following the path's symbolic links never ends.
 	ErrSymlinkLoop = errors.New("symbolic link loop (too many levels of symbolic links)")
+	// ErrBrokenLink: the path is a symbolic link to nothing (in the
+	// Hugging Face cache: a snapshot entry whose blob was deleted). It does
+	// not match fs.ErrNotExist: the file is there, broken, not absent.
+	ErrBrokenLink = errors.New("broken symbolic link")
 )
 
 // OpenFile opens path for reading if it is a regular file, or a symbolic
 // link to one, without ever blocking on a FIFO or opening a device. The
 // returned info describes the opened file. Errors name the path and say
-// what is wrong; errors.Is matches fs.ErrNotExist, ErrNotRegular and
-// ErrSymlinkLoop.
+// what is wrong; errors.Is matches fs.ErrNotExist, ErrNotRegular,
+// ErrSymlinkLoop and ErrBrokenLink.
 func OpenFile(path string) (*os.File, fs.FileInfo, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -107,14 +111,16 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 
 // IsRegular reports whether path is a regular file or a symlink to one; a
 // path that does not exist is (false, nil), any other failure to look
-// (a symlink loop, a permission) is an error from OpenFile's family.
+// (a symlink loop or a broken one, a permission) is an error from
+// OpenFile's family.
 func IsRegular(path string) (bool, error) {
 	st, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
 	if err != nil {
-		return false, pathErr(path, err)
+		err = pathErr(path, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
 	}
 	return st.Mode().IsRegular(), nil
 }
@@ -123,7 +129,8 @@ func IsRegular(path string) (bool, error) {
 // characters escaped, never cut (the system bounds a path's length).
 func safePath(p string) string { return display.SafeN(p, 0) }
 
-// pathErr rewords an *fs.PathError as "path: cause", naming a symlink loop.
+// pathErr rewords an *fs.PathError as "path: cause", naming a symlink loop
+// and a broken symlink.
 func pathErr(path string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -131,6 +138,11 @@ func pathErr(path string, err error) error {
 	}
 	if errors.Is(err, syscall.ELOOP) {
 		return fmt.Errorf("%s: %w", safePath(path), ErrSymlinkLoop)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if target, lerr := os.Readlink(path); lerr == nil {
+			return fmt.Errorf("%s: %w (to %s)", safePath(path), ErrBrokenLink, safePath(target))
+		}
 	}
 	return fmt.Errorf("%s: %w", safePath(path), err)
 }

@@ -64,6 +64,7 @@ func TestReadFile(t *testing.T) {
 	symlink(t, "fifo", p("link-to-fifo"))
 	symlink(t, "/dev/zero", p("zero"))
 	symlink(t, "loop-b", p("loop-a"))
+	symlink(t, "../../blobs/gone", p("broken"))
 	symlink(t, "loop-a", p("loop-b"))
 	if err := os.Mkdir(p("dir"), 0o755); err != nil {
 		t.Fatal(err)
@@ -98,6 +99,7 @@ func TestReadFile(t *testing.T) {
 		{"big", ErrTooLarge, "file too large: 101 B, more than the 100 B"},
 		{"sparse", ErrTooLarge, "file too large: 3.0 GiB"},
 		{"missing", fs.ErrNotExist, "no such file"},
+		{"broken", ErrBrokenLink, "broken symbolic link (to ../../blobs/gone)"},
 	} {
 		_, err := within(t, 5*time.Second, func() ([]byte, error) { return ReadFile(p(tc.name), 100) })
 		if !errors.Is(err, tc.target) || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), p(tc.name)+": ") {
@@ -106,6 +108,12 @@ func TestReadFile(t *testing.T) {
 	}
 	if ok, err := IsRegular(p("loop-a")); ok || !errors.Is(err, ErrSymlinkLoop) {
 		t.Errorf("IsRegular(loop) = %v, %v", ok, err)
+	}
+	if _, err := ReadFile(p("broken"), 100); errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a broken link reads as absent: %v", err)
+	}
+	if ok, err := IsRegular(p("broken")); ok || !errors.Is(err, ErrBrokenLink) {
+		t.Errorf("IsRegular(broken) = %v, %v", ok, err)
 	}
 	if ok, err := IsRegular(p("missing")); ok || err != nil {
 		t.Errorf("IsRegular(missing) = %v, %v", ok, err)
@@ -191,6 +199,8 @@ func TestCheckpointHostileFiles(t *testing.T) {
 		{"weights fifo", SafetensorsFileName, fifo, "model.safetensors: not a regular file (a named pipe)"},
 		{"weights /dev/zero", SafetensorsFileName, zero, "model.safetensors: not a regular file (a character device)"},
 		{"weights loop", SafetensorsFileName, loop, "model.safetensors: symbolic link loop"},
+		{"weights broken link", SafetensorsFileName, func(p string) { symlink(t, "../../blobs/deleted", p) }, "model.safetensors: broken symbolic link (to ../../blobs/deleted)"},
+		{"config broken link", ConfigFile, func(p string) { symlink(t, "../../blobs/deleted", p) }, "config.json: broken symbolic link"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := hostileDir(t, tc.file, tc.make)

@@ -259,6 +259,9 @@ func FuzzSafetensorsHeader(f *testing.F) {
 			if !strings.HasPrefix(err.Error(), "weights: fuzz: ") {
 				t.Fatalf("error without prefix: %v", err)
 			}
+			if msg := err.Error(); len(msg) > 1000 || strings.ContainsAny(msg, "\n\x1b\x07") {
+				t.Fatalf("error is not one short line: %.300q (%d bytes)", msg, len(msg))
+			}
 			return
 		}
 		at := int64(0)

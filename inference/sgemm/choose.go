@@ -91,6 +91,27 @@ func Note() string {
 	return note
 }
 
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices with
+// the implementation Use chose, op(X) = Xᵀ when the matching trans flag is
+// set; op(A) is m×k, op(B) k×n, and lda, ldb, ldc are the row strides.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	Use()
+	if m == 0 || n == 0 {
+		return
+	}
+	if selected != nil {
+		selected(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	op := func(t bool) blas.Transpose {
+		if t {
+			return blas.Trans
+		}
+		return blas.NoTrans
+	}
+	gonum.Implementation{}.Sgemm(op(transA), op(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
 func install(n string, f sgemmFunc, isOurs bool) {
 	selected, ours = f, isOurs
 	tensor.Use(cpuBLAS{sgemm: f})

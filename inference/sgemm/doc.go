@@ -4,12 +4,12 @@
 // whichever is fastest on this machine (see choose.go for the order and
 // why).
 //
-// Callers reach it through one entry point, Use, which chooses once and
-// installs the choice as gorgonia.org/tensor's BLAS, so every
-// tensor.MatMul of float32 runs it. The one product that reuses a large
-// operand many times, the lens's unembedding, has a prepared operand
-// (Operand): packed once for our kernels, and giving the pages of a mapped
-// checkpoint back to the kernel as it packs them.
+// Callers never pick a kernel: Use chooses once and installs the choice as
+// gorgonia.org/tensor's BLAS, so every tensor.MatMul of float32 runs it,
+// and Sgemm calls it directly. The one product that reuses a large operand
+// many times, the lens's unembedding, has a prepared operand (Operand):
+// packed once for our kernels, and giving the pages of a mapped checkpoint
+// back to the kernel as it packs them.
 //
 // Nothing here knows about GPT-2; the package imports none of ours.
 package sgemm

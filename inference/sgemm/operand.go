@@ -1,10 +1,5 @@
 package sgemm
 
-import (
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
-)
-
 // Operand is a right-hand matrix B [k, n] prepared once for many products
 // C = A·B: the lens multiplies every decoded row by the unembedding W_U.
 // With few rows (one appended token: 13) repacking B for the kernels on
@@ -45,11 +40,7 @@ func (o *Operand) Mul(c, a []float32, m int) {
 		sgemmPacked(m, a[:m*o.k], o.packed, c[:m*o.n])
 		return
 	}
-	if selected != nil {
-		selected(false, true, m, o.n, o.k, 1, a, o.k, o.bt, o.k, 0, c, o.n)
-		return
-	}
-	gonum.Implementation{}.Sgemm(blas.NoTrans, blas.Trans, m, o.n, o.k, 1, a, o.k, o.bt, o.k, 0, c, o.n)
+	Sgemm(false, true, m, o.n, o.k, 1, a, o.k, o.bt, o.k, 0, c, o.n)
 }
 
 // Column copies column j of B, which is row j of bt, into dst [k]: the

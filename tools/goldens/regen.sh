@@ -2,7 +2,8 @@
 # Recomputes every committed numeric golden with the independent references,
 # over the checkpoints the Go generator writes (weights/testmodel):
 #
-#   inference/testdata/golden/*.json         lens_ref.py (torch, float64)
+#   inference/devicetest/testdata/golden/    lens_ref.py (torch, float64)
+#   inference/testdata/golden/tuned-*.json   lens_ref.py --tuned
 #   weights/testdata/golden/*.json           weights/testdata/safetensors_stats.py (numpy)
 #   weights/tokenizer/testdata/corpus.golden gpt2_bpe.py, through the test's -tokupdate
 #   weights/tunedlens/testdata/lenses/       make_tuned.py, through lenses.sh
@@ -44,29 +45,30 @@ echo "== weights/tokenizer/testdata/corpus.golden"
 echo "== weights/tunedlens/testdata/lenses"
 LOGITLENS_REFERENCE=$ref bash "$root/weights/tunedlens/testdata/lenses.sh" "$models/tiny-f32"
 
-echo "== inference/testdata/golden"
-out=$root/inference/testdata/golden
-rm -f "$out"/*.json
-lens() { # golden model-dir lens_ref.py-args...
-  local name=$1 dir=$2
+echo "== inference/devicetest/testdata/golden, inference/testdata/golden"
+out=$root/inference/devicetest/testdata/golden
+tuned=$root/inference/testdata/golden
+rm -f "$out"/*.json "$tuned"/tuned-*.json
+lens() { # golden-file model-dir lens_ref.py-args...
+  local file=$1 dir=$2
   shift 2
-  "$py" "$ref/lens_ref.py" "$dir" --dtypes f64 --topk 10 --out "$out/$name.json" "$@"
+  "$py" "$ref/lens_ref.py" "$dir" --dtypes f64 --topk 10 --out "$file" "$@"
 }
-lens eiffel "$models/tiny-f32" --prompt "The Eiffel Tower is in the city of"
-lens eiffel-bos "$models/tiny-f32" --prompt "The Eiffel Tower is in the city of" --prepend-bos
-lens unicode "$models/tiny-f32" --prompt $'Caf\u00e9 na\u00efve \u2014 \U0001F600 emoji,\n\ttabs  and  spaces; \u6771\u4eac \u00fcber'
-lens long-seed11 "$models/tiny-seed11" --prompt "It was a bright cold day in April, and the clocks were striking thirteen. Winston Smith, his chin nuzzled into his breast in an effort to escape the vile wind, slipped quickly through the glass doors of Victory Mansions, though not quickly enough to prevent a swirl of gritty dust from entering along with him."
-lens mixed "$models/tiny-mixed" --prompt "The quick brown fox jumps over the lazy dog" --prepend-bos
-lens lmhead "$models/tiny-lmhead" --prompt "Hello world, hello lens"
-lens small-shape "$models/small-shape" --prompt "The Eiffel Tower is in the city of"
+lens "$out/eiffel.json" "$models/tiny-f32" --prompt "The Eiffel Tower is in the city of"
+lens "$out/eiffel-bos.json" "$models/tiny-f32" --prompt "The Eiffel Tower is in the city of" --prepend-bos
+lens "$out/unicode.json" "$models/tiny-f32" --prompt $'Caf\u00e9 na\u00efve \u2014 \U0001F600 emoji,\n\ttabs  and  spaces; \u6771\u4eac \u00fcber'
+lens "$out/long-seed11.json" "$models/tiny-seed11" --prompt "It was a bright cold day in April, and the clocks were striking thirteen. Winston Smith, his chin nuzzled into his breast in an effort to escape the vile wind, slipped quickly through the glass doors of Victory Mansions, though not quickly enough to prevent a swirl of gritty dust from entering along with him."
+lens "$out/mixed.json" "$models/tiny-mixed" --prompt "The quick brown fox jumps over the lazy dog" --prepend-bos
+lens "$out/lmhead.json" "$models/tiny-lmhead" --prompt "Hello world, hello lens"
+lens "$out/small-shape.json" "$models/small-shape" --prompt "The Eiffel Tower is in the city of"
 
 # Tuned lenses (weights/tunedlens/testdata/lenses, rewritten above for this
 # tiny-f32): lens_ref.py --tuned applies translator l to h[l], l < n_layer.
 lenses=$root/weights/tunedlens/testdata/lenses
-lens tuned-f32 "$models/tiny-f32" --prompt "The Eiffel Tower is in the city of" --tuned "$lenses/f32"
-lens tuned-bf16 "$models/tiny-f32" --prompt "Hello world, hello lens" --prepend-bos --tuned "$lenses/bf16-prefixed"
-lens tuned-nobias "$models/tiny-f32" --prompt $'Caf\u00e9 na\u00efve \u2014 tabs\tand spaces' --tuned "$lenses/nobias"
-lens tuned-legacy "$models/tiny-f32" --prompt "The quick brown fox jumps over the lazy dog" --tuned "$lenses/legacy-f32"
+lens "$tuned/tuned-f32.json" "$models/tiny-f32" --prompt "The Eiffel Tower is in the city of" --tuned "$lenses/f32"
+lens "$tuned/tuned-bf16.json" "$models/tiny-f32" --prompt "Hello world, hello lens" --prepend-bos --tuned "$lenses/bf16-prefixed"
+lens "$tuned/tuned-nobias.json" "$models/tiny-f32" --prompt $'Caf\u00e9 na\u00efve \u2014 tabs\tand spaces' --tuned "$lenses/nobias"
+lens "$tuned/tuned-legacy.json" "$models/tiny-f32" --prompt "The quick brown fox jumps over the lazy dog" --tuned "$lenses/legacy-f32"
 
 # resid_mid rows have no reference row of their own. Zeroing block i's MLP
 # output projection (weight and bias) makes the reference's h[i] equal the
@@ -84,7 +86,7 @@ for k in ("h.%s.mlp.c_proj.weight" % sys.argv[4], "h.%s.mlp.c_proj.bias" % sys.a
     W[k] = W[k] * 0
 make_model.write_safetensors(sys.argv[3], [(k, "F32", v.shape, v.astype("<f4").tobytes()) for k, v in W.items()])
 PY
-  lens "eiffel-mid$((i + 1))" "$d" --prompt "The Eiffel Tower is in the city of"
+  lens "$out/eiffel-mid$((i + 1)).json" "$d" --prompt "The Eiffel Tower is in the city of"
 done
 
 # GPT-2 xl's geometry at every position: <|endoftext|> then 1023 ids drawn
@@ -103,5 +105,5 @@ sys.argv = ["lens_ref.py", model, "--ids", ids, "--dtypes", "f64", "--topk", "5"
 lens_ref.main()
 PY
 
-ls -l "$out" "$root/weights/testdata/golden"
+ls -l "$out" "$tuned" "$root/weights/testdata/golden"
 echo "regen.sh: done; review with git diff --stat"

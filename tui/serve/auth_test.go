@@ -2,9 +2,11 @@ package serve
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +205,37 @@ func TestKeySwapSameSizeSameMtime(t *testing.T) {
 	if tryCert(ca1) || !tryCert(ca2) {
 		t.Error("the swapped CA file did not take effect")
 	}
+}
+
+// FuzzParseKeys: any authorized_keys content loads the keys it can and
+// skips the rest, without a panic, and logs at most a short line per line
+// of input.
+func FuzzParseKeys(f *testing.F) {
+	k := gossh.MarshalAuthorizedKey(mustSigner(f).PublicKey())
+	f.Add(k)
+	f.Add(append([]byte("cert-authority,no-pty "), k...))
+	f.Add(append([]byte("restrict,command=\"x\" "), k...))
+	f.Add([]byte("# comment\n\ngarbage\n\x1b]0;x\x07 ssh-ed25519 AAAA\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		logs := &syncBuffer{}
+		set := parseKeys(data, "authorized_keys", false, testLogger(logs))
+		if len(set.users)+len(set.cas) > bytes.Count(data, []byte("\n"))+1 {
+			t.Fatalf("%d keys from %d lines", len(set.users)+len(set.cas), bytes.Count(data, []byte("\n"))+1)
+		}
+		if out := logs.String(); strings.ContainsAny(out, "\x1b\x07") {
+			t.Fatalf("log holds control characters: %q", out)
+		}
+	})
+}
+
+func mustSigner(f *testing.F) gossh.Signer {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return s
 }

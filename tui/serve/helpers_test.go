@@ -107,7 +107,12 @@ type testServer struct {
 // cleanup and fails the test if ListenAndServe did not return cleanly.
 func startServer(t *testing.T, opts Options) *testServer {
 	t.Helper()
-	m := tinyModel(t)
+	return startServerOn(t, opts, tinyModel(t))
+}
+
+// startServerOn is startServer with the model m.
+func startServerOn(t *testing.T, opts Options, m SharedModel) *testServer {
+	t.Helper()
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:0"
 	}

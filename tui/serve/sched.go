@@ -149,6 +149,12 @@ func (b *fairBackend) Info() inference.Info { return b.sess.Info() }
 // Encode tokenises text.
 func (b *fairBackend) Encode(text string) []inference.Token { return b.sess.Encode(text) }
 
+// Reencode re-tokenises an edited prompt from where it changed, so a long
+// prompt does not cost a whole tokenisation per key.
+func (b *fairBackend) Reencode(prevText string, prev []inference.Token, text string) []inference.Token {
+	return b.sess.Reencode(prevText, prev, text)
+}
+
 // TokenBytes returns a token's raw bytes.
 func (b *fairBackend) TokenBytes(id int) []byte { return b.sess.TokenBytes(id) }
 

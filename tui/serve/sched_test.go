@@ -273,15 +273,16 @@ func commonPrefix(a, b []int) int {
 	return n
 }
 
-// TestFilterRemote: ctrl+v (the server's clipboard) is dropped, other keys
-// pass.
+// TestFilterRemote: keys pass (ctrl+v too: the explorer, told it is
+// remote, answers it with a notice), suspending is refused.
 func TestFilterRemote(t *testing.T) {
-	if msg := filterRemote(nil, tea.KeyPressMsg{Code: 'v', Mod: tea.ModCtrl}); msg != nil {
-		t.Errorf("ctrl+v passed: %v", msg)
+	for _, k := range []tea.KeyPressMsg{{Code: 'v', Text: "v"}, {Code: 'v', Mod: tea.ModCtrl}} {
+		if msg := filterRemote(nil, k); msg != k {
+			t.Errorf("%v became %v", k, msg)
+		}
 	}
-	k := tea.KeyPressMsg{Code: 'v', Text: "v"}
-	if msg := filterRemote(nil, k); msg != k {
-		t.Errorf("v became %v", msg)
+	if msg := filterRemote(nil, tea.SuspendMsg{}); msg != (tea.ResumeMsg{}) {
+		t.Errorf("suspend became %v", msg)
 	}
 	if w, h := clampWindow(ssh.Window{Width: 1 << 20, Height: 0}); w != maxWidth || h != 1 {
 		t.Errorf("clamped to %dx%d", w, h)

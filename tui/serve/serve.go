@@ -472,6 +472,7 @@ func (s *Server) handle(sess ssh.Session) {
 	m := tui.New(tui.Options{
 		ModelID: s.model.Info().ID, Prompt: s.opts.Prompt, TopK: s.opts.TopK, Palette: s.opts.Palette,
 		NoSnapshots: "snapshots are off over SSH: they would be written on the server (run `logitlens lens … -o FILE` there)",
+		Remote:      true,
 		Load: func(context.Context, func(inference.Progress)) (tui.Backend, error) {
 			return backend, nil
 		},
@@ -513,16 +514,12 @@ func (s *Server) handle(sess ssh.Session) {
 	_ = sess.Exit(0)
 }
 
-// filterRemote adapts the explorer to a remote terminal: ctrl+v would read
-// the server's clipboard (the client's terminal pastes by itself), and
-// suspending has no meaning for a session.
+// filterRemote adapts the explorer to a remote terminal: suspending has no
+// meaning for a session. (ctrl+v reaches the explorer, which, told that it
+// is Remote, says to paste with the terminal instead of reading the
+// server's clipboard.)
 func filterRemote(_ tea.Model, msg tea.Msg) tea.Msg {
-	switch msg := msg.(type) {
-	case tea.KeyPressMsg:
-		if msg.String() == "ctrl+v" {
-			return nil
-		}
-	case tea.SuspendMsg:
+	if _, ok := msg.(tea.SuspendMsg); ok {
 		return tea.ResumeMsg{}
 	}
 	return msg

@@ -14,7 +14,7 @@ import (
 	"github.com/x448/float16"
 
 	"github.com/logitlens/logitlens/weights"
-	"github.com/logitlens/logitlens/weights/builtin"
+	"github.com/logitlens/logitlens/weights/builtin/model"
 	"github.com/logitlens/logitlens/weights/testmodel"
 	"github.com/logitlens/logitlens/weights/tokenizer"
 )
@@ -131,7 +131,7 @@ func TestNamedLoad(t *testing.T) {
 // A full vocabulary is GPT-2's files byte for byte, whichever tokenizer
 // files the checkpoint carries.
 func TestGPT2Vocabulary(t *testing.T) {
-	vocab, merges, err := builtin.GPT2Vocabulary()
+	vocab, merges, err := model.GPT2Vocabulary()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,7 @@ func TestTokenizerHostileFiles(t *testing.T) {
 		{"tokenizer.json loop", "tokenizer.json", link(""), weights.ErrSymlinkLoop, "tokenizer.json: symbolic link loop"},
 		{"tokenizer.json huge", "tokenizer.json", huge, weights.ErrTooLarge, "tokenizer.json: file too large: 64.0 MiB"},
 		{"vocab.json fifo", "vocab.json", fifo, weights.ErrNotRegular, "vocab.json: not a regular file (a named pipe)"},
+		{"vocab.json broken link", "vocab.json", link("../../blobs/gone"), weights.ErrBrokenLink, "vocab.json: broken symbolic link (to ../../blobs/gone)"},
 		{"merges.txt /dev/zero", "merges.txt", link("/dev/zero"), weights.ErrNotRegular, "merges.txt: not a regular file (a character device)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

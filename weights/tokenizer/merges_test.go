@@ -8,14 +8,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/logitlens/logitlens/weights/builtin"
+	"github.com/logitlens/logitlens/weights/builtin/model"
 )
 
 // gpt2Files returns GPT-2's vocab.json and its merge rules (without the
 // #version line).
 func gpt2Files(t *testing.T) (vocab []byte, merges []string) {
 	t.Helper()
-	vocab, m, err := builtin.GPT2Vocabulary()
+	vocab, m, err := model.GPT2Vocabulary()
 	if err != nil {
 		t.Fatal(err)
 	}

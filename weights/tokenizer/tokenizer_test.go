@@ -20,7 +20,7 @@ import (
 
 	tiktoken "github.com/tiktoken-go/tokenizer"
 
-	"github.com/logitlens/logitlens/weights/builtin"
+	"github.com/logitlens/logitlens/weights/builtin/model"
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
@@ -58,7 +58,7 @@ var (
 // temporary directory.
 func gpt2Dir(t testing.TB) string {
 	t.Helper()
-	vocab, merges, err := builtin.GPT2Vocabulary()
+	vocab, merges, err := model.GPT2Vocabulary()
 	if err != nil {
 		t.Fatal(err)
 	}
