@@ -129,18 +129,3 @@ func TestNoGPU(t *testing.T) {
 		t.Errorf("--device cuda without a driver: %v", err)
 	}
 }
-
-// The CUDA device refuses next-token statistics (its kernel has no
-// per-row token) rather than computing them wrong.
-func TestCUDARefusesNextToken(t *testing.T) {
-	withEmulatedGPU(t)
-	m, err := OpenOn(context.Background(), testmodel.Dir(t, "tiny-f32"), "tiny-f32", "cuda")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	_, err = m.NewSession().Lens(context.Background(), Request{IDs: []int{1, 2, 3}, TopK: 3, Target: -1, NextToken: true}, nil)
-	if !errors.Is(err, ErrUnsupported) {
-		t.Errorf("next-token statistics on CUDA: %v", err)
-	}
-}

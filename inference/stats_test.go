@@ -113,6 +113,20 @@ func TestRowStatsMatchesReferenceRandom(t *testing.T) {
 	}
 }
 
+// Finite logits too far apart for exp (a huge ln_f gain makes them ~1e36)
+// give a one-hot distribution: exp(z − m) underflows to 0 for all but the
+// largest, and so must the vector kernels' clamped exp, or each such logit
+// adds e^−87·(z − m) ≈ −1e-2 to Σ exp(d)·d and the entropy runs to
+// thousands of nats.
+func TestRowStatsHugeLogits(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, V := range []int{statsChunk + 9, 50257} {
+		for _, scale := range []float32{1e30, 1e36} {
+			checkStats(t, r, V, 5, scale, false)
+		}
+	}
+}
+
 // Finite but huge weights can overflow the residual stream, and then some
 // or all logits of a row are ±Inf or NaN. That is no reason to crash or to
 // make up numbers: on every length (vector body and scalar tail) and for a

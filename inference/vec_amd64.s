@@ -106,7 +106,12 @@ GLOBL expc<>(SB), RODATA|NOPTR, $384
 
 // func expSumsAVX2(z, f *float32, n int, m, top1, target float32, out *expSums)
 // For i < n (a multiple of 8), with d = z[i]−m and w = exp(d): out = {Σ w,
-// Σ w·d, Σ f·d (f may be nil), #{z > top1}, #{z > target}}.
+// Σ w·d, Σ f·d (f may be nil), #{z > top1}, #{z > target}}. exp's argument
+// is clamped at ln(FLT_MIN) ≈ −87.34 to keep its bit tricks in range, and
+// w is then masked to 0 below it, as exp underflows: a clamped e^−87.34
+// times a d of −1e38 would add −1e0 to Σ w·d for each such logit. d = −Inf
+// (logits so far apart that z − m overflows) still gives 0·(−Inf) = NaN,
+// which rowStats reports.
 TEXT ·expSumsAVX2(SB), NOSPLIT, $0-48
 	MOVQ z+0(FP), SI
 	MOVQ f+8(FP), DI
@@ -139,6 +144,7 @@ loop:
 	VFMADD231PS (DI), Y6, Y10
 	ADDQ $32, DI
 nof:
+	VCMPPS $13, expc<>+96(SB), Y2, Y7
 	VMAXPS expc<>+96(SB), Y2, Y2
 	VMULPS expc<>+0(SB), Y2, Y4
 	VROUNDPS $0, Y4, Y4
@@ -157,6 +163,7 @@ nof:
 	VPADDD expc<>+352(SB), Y4, Y4
 	VPSLLD $23, Y4, Y4
 	VMULPS Y4, Y3, Y3
+	VANDPS Y7, Y3, Y3
 	VADDPS Y3, Y12, Y12
 	VFMADD231PS Y6, Y3, Y11
 	ADDQ $32, SI
@@ -185,7 +192,8 @@ done:
 	RET
 
 // func expScaleAVX2(dst, z *float32, n int, m, scale float32)
-// dst[i] = exp(z[i] − m)·scale for i < n, a multiple of 8.
+// dst[i] = exp(z[i] − m)·scale for i < n, a multiple of 8; 0 where
+// z[i] − m < ln(FLT_MIN), as in expSumsAVX2.
 TEXT ·expScaleAVX2(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
 	MOVQ z+8(FP), SI
@@ -198,6 +206,7 @@ TEXT ·expScaleAVX2(SB), NOSPLIT, $0-32
 loop:
 	VMOVUPS (SI), Y0
 	VSUBPS Y15, Y0, Y2
+	VCMPPS $13, expc<>+96(SB), Y2, Y7
 	VMAXPS expc<>+96(SB), Y2, Y2
 	VMULPS expc<>+0(SB), Y2, Y4
 	VROUNDPS $0, Y4, Y4
@@ -216,6 +225,7 @@ loop:
 	VPADDD expc<>+352(SB), Y4, Y4
 	VPSLLD $23, Y4, Y4
 	VMULPS Y4, Y3, Y3
+	VANDPS Y7, Y3, Y3
 	VMULPS Y14, Y3, Y3
 	VMOVUPS Y3, (DI)
 	ADDQ $32, SI

@@ -120,6 +120,13 @@ func (d *Device) do(f func() error) error {
 // device took between events recorded before and after it, waiting for the
 // second: the GPU's own clock, not the host's view of an asynchronous queue.
 func (d *Device) Time(f func() error) (time.Duration, error) {
+	ms, err := timeEvents(d, f)
+	return time.Duration(ms * float64(time.Millisecond)), err
+}
+
+// timeEvents runs f between two events recorded on stream 0 and returns
+// the milliseconds between them. The events are destroyed whatever fails.
+func timeEvents(d *Device, f func() error) (float64, error) {
 	var start, end Event
 	err := d.do(func() error {
 		var err error
@@ -154,7 +161,7 @@ func (d *Device) Time(f func() error) (time.Duration, error) {
 		ms, err = d.drv.Elapsed(start, end)
 		return err
 	})
-	return time.Duration(float64(ms) * float64(time.Millisecond)), err
+	return float64(ms), err
 }
 
 // String describes the device for status lines, e.g.
@@ -171,17 +178,30 @@ func (d *Device) String() string {
 	return s + ")"
 }
 
-// Close destroys the cuBLAS handle and releases the context. Models and
-// states must be closed first.
+// Close destroys the cuBLAS handle and releases the context, on a locked
+// OS thread with the context current, as every other call: cublasDestroy
+// frees the handle's workspace in the current context, and a thread
+// without it would leak that memory or fail. Models and states must be
+// closed first. Closing twice does nothing.
 func (d *Device) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return nil
 	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if d.current != nil {
+		if err := d.current(); err != nil {
+			d.closed = true // the context is unusable: nothing more can be freed
+			return err
+		}
+	}
 	return d.close()
 }
 
+// close destroys the handle and releases the context; the device lock is
+// held and the context current on this locked thread.
 func (d *Device) close() error {
 	d.closed = true
 	err := d.blas.Close()

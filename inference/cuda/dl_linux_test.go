@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -20,16 +22,30 @@ import (
 // on a machine without a GPU.
 
 var fakeDriverSymbols = []string{
-	"cuDriverGetVersion", "cuDeviceGet", "cuDevicePrimaryCtxRetain",
-	"cuDevicePrimaryCtxRelease_v2", "cuCtxSetCurrent", "cuModuleLoadDataEx", "cuModuleGetFunction",
+	"cuDriverGetVersion", "cuDeviceGet",
+	"cuDevicePrimaryCtxRelease_v2", "cuModuleLoadDataEx", "cuModuleGetFunction",
 	"cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2", "cuMemcpyDtoDAsync_v2",
 	"cuMemGetInfo_v2", "cuStreamSynchronize", "cuEventCreate", "cuEventRecord",
 	"cuEventSynchronize", "cuEventElapsedTime_v2", "cuEventDestroy_v2",
 }
 
 const fakeDriverC = `
+#define _GNU_SOURCE
 #include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 int cuInit(unsigned f) { return CUINIT; }
+int cuDevicePrimaryCtxRetain(void **ctx, int dev) { *ctx = (void *)0xC0; return 0; }
+/* fake_ctx: the context each thread made current last, by thread id */
+long long fake_ctx_tid[256], fake_ctx_val[256];
+int cuCtxSetCurrent(void *ctx) {
+	long long tid = syscall(SYS_gettid);
+	int i = 0;
+	while (i < 255 && fake_ctx_tid[i] != 0 && fake_ctx_tid[i] != tid) i++;
+	fake_ctx_tid[i] = tid;
+	fake_ctx_val[i] = (long long)ctx;
+	return 0;
+}
 int cuDeviceGetCount(int *n) { *n = COUNT; return 0; }
 int cuGetErrorName(int c, const char **s) {
 	if (c == 100) { *s = "CUDA_ERROR_NO_DEVICE"; return 0; }
@@ -55,8 +71,12 @@ int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
 `
 
 const fakeBLASC = `
+#define _GNU_SOURCE
+#include <unistd.h>
+#include <sys/syscall.h>
 int cublasCreate_v2(void **h) { *h = (void *)0x1234; return 0; }
-int cublasDestroy_v2(void *h) { return 0; }
+long long fake_destroy_tid;
+int cublasDestroy_v2(void *h) { fake_destroy_tid = syscall(SYS_gettid); return 0; }
 int cublasGetVersion_v2(void *h, int *v) { *v = 130000; return 0; }
 int fake_math = -1;
 int cublasSetMathMode(void *h, int mode) { fake_math = mode; return 0; }
@@ -240,17 +260,7 @@ func TestOpenFakeGPU(t *testing.T) {
 	if got, want := d.String(), "Fake GPU (sm_90, 80 GB, driver 0.0, cuBLAS 13.0.0)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	read := func(lib, sym string, n int) []int64 {
-		h, err := purego.Dlopen(lib, purego.RTLD_NOW|purego.RTLD_LOCAL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := purego.Dlsym(h, sym)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return append([]int64(nil), unsafe.Slice(*(**int64)(unsafe.Pointer(&p)), n)...)
-	}
+	read := func(lib, sym string, n int) []int64 { return readFake(t, lib, sym, n) }
 	if m := read(blas, "fake_math", 1)[0] & 0xffffffff; m != cublasDefaultMath {
 		t.Errorf("math mode %d, want %d (no TF32)", m, cublasDefaultMath)
 	}
@@ -271,5 +281,58 @@ func TestOpenFakeGPU(t *testing.T) {
 	want := []int64{0x1234, 1, 0, 50257, 13, 768, 1000, 0x20, 768, 0x10, 768, 0, 0x30, 50257}
 	if got := read(blas, "fake_gemm", 14); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("sgemm arrived as %v, want %v", got, want)
+	}
+}
+
+// readFake returns n int64s of a fake library's global sym.
+func readFake(t *testing.T, lib, sym string, n int) []int64 {
+	t.Helper()
+	h, err := purego.Dlopen(lib, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := purego.Dlsym(h, sym)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]int64(nil), unsafe.Slice(*(**int64)(unsafe.Pointer(&p)), n)...)
+}
+
+// TestCloseOnContextThread closes a device from a thread whose current
+// context was cleared: cublasDestroy must still run with the device's
+// context current on its thread (Close makes it current first), or the
+// handle's workspace is freed in no context.
+func TestCloseOnContextThread(t *testing.T) {
+	drv := fakeDriver(t, 0, 1)
+	dir := t.TempDir()
+	blas := buildFake(t, dir, "libcublas.so.13", fakeBLASC)
+	d, err := Open(Options{DriverPath: drv, CUBLASPath: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := purego.Dlopen(drv, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var setCurrent func(ctx uintptr) int32
+	purego.RegisterLibFunc(&setCurrent, h, "cuCtxSetCurrent")
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread() // Close runs on this thread, whose context is cleared
+		defer runtime.UnlockOSThread()
+		setCurrent(0)
+		done <- d.Close()
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	tid := readFake(t, blas, "fake_destroy_tid", 1)[0]
+	tids, ctxs := readFake(t, drv, "fake_ctx_tid", 256), readFake(t, drv, "fake_ctx_val", 256)
+	i := slices.Index(tids, tid)
+	if tid == 0 || i < 0 || ctxs[i] != 0xC0 {
+		t.Fatalf("cublasDestroy ran on thread %d, whose current context is %#x (want the device's, 0xc0)", tid, ctxs[max(i, 0)])
+	}
+	if err := d.Close(); err != nil { // a second Close does nothing
+		t.Errorf("second Close: %v", err)
 	}
 }

@@ -27,18 +27,21 @@ type Emulator struct {
 	next    DevicePtr
 	mem     map[DevicePtr][]byte // allocations by base address
 	bases   []DevicePtr          // sorted
-	modules []string             // loaded module sources' entry lists
+	modules []ptxInfo            // loaded modules
 	funcs   []string             // Function handles index this
+	params  [][]string           // per Function: its PTX parameter types
 	calls   []string
 	tf32    bool
-	events  int
+	events  int             // events created
+	live    map[Event]bool  // events not yet destroyed
 	broken  map[string]bool // kernels that do nothing (Break)
+	faulty  map[string]bool // kernels that fault (Fault)
 	sticky  error           // a kernel's fault, returned by every later call
 }
 
 // NewEmulator returns an emulated GPU with nothing allocated.
 func NewEmulator() *Emulator {
-	return &Emulator{next: 0x10000, mem: map[DevicePtr][]byte{}, broken: map[string]bool{}}
+	return &Emulator{next: 0x10000, mem: map[DevicePtr][]byte{}, broken: map[string]bool{}, faulty: map[string]bool{}, live: map[Event]bool{}}
 }
 
 // NewEmulatedDevice returns a Device on a new Emulator, and the Emulator.
@@ -65,6 +68,14 @@ func (e *Emulator) Break(kernel string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.broken[kernel] = true
+}
+
+// Fault makes a kernel fault from now on, as one that reads out of bounds
+// does on a GPU: CUDA_ERROR_ILLEGAL_ADDRESS, and the context lost.
+func (e *Emulator) Fault(kernel string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faulty[kernel] = true
 }
 
 func (e *Emulator) log(format string, args ...any) {
@@ -110,17 +121,18 @@ func (e *Emulator) LoadModule(ptx string) (Module, error) {
 	if err != nil {
 		return 0, err
 	}
-	e.modules = append(e.modules, strings.Join(info.Entries, ","))
+	e.modules = append(e.modules, info)
 	e.log("LoadModule %s", strings.Join(info.Entries, ","))
 	return Module(len(e.modules)), nil
 }
 
 // Function implements the driver API (cuModuleGetFunction).
 func (e *Emulator) Function(m Module, name string) (Function, error) {
-	if m < 1 || int(m) > len(e.modules) || !slices.Contains(strings.Split(e.modules[m-1], ","), name) {
+	if m < 1 || int(m) > len(e.modules) || !slices.Contains(e.modules[m-1].Entries, name) {
 		return 0, &DriverError{Call: "cuModuleGetFunction", Code: 500, Name: "CUDA_ERROR_NOT_FOUND"}
 	}
 	e.funcs = append(e.funcs, name)
+	e.params = append(e.params, e.modules[m-1].Params[name])
 	e.log("Function %s", name)
 	return Function(len(e.funcs)), nil
 }
@@ -187,17 +199,59 @@ func (e *Emulator) DtoD(dst, src DevicePtr, n int) error {
 func (e *Emulator) Synchronize() error { return e.sticky }
 
 // NewEvent implements the driver API (cuEventCreate).
-func (e *Emulator) NewEvent() (Event, error) { e.events++; return Event(e.events), nil }
+func (e *Emulator) NewEvent() (Event, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events++
+	e.live[Event(e.events)] = true
+	return Event(e.events), nil
+}
+
+// errBadEvent is what the emulator answers for an event that was never
+// created or is destroyed; the real driver's behaviour is undefined.
+var errBadEvent = &DriverError{Call: "cuEvent", Code: 400, Name: "CUDA_ERROR_INVALID_HANDLE", Text: "emu: no such event"}
 
 // Record implements the driver API (cuEventRecord).
-func (e *Emulator) Record(Event) error { return nil }
+func (e *Emulator) Record(ev Event) error {
+	if !e.eventLive(ev) {
+		return errBadEvent
+	}
+	return nil
+}
 
 // Elapsed implements the driver API (cuEventElapsedTime) with a made-up,
 // positive time.
-func (e *Emulator) Elapsed(a, b Event) (float32, error) { return float32(b - a), nil }
+func (e *Emulator) Elapsed(a, b Event) (float32, error) {
+	if !e.eventLive(a) || !e.eventLive(b) {
+		return 0, errBadEvent
+	}
+	return float32(b - a), nil
+}
 
-// DestroyEvent implements the driver API (cuEventDestroy).
-func (e *Emulator) DestroyEvent(Event) error { return nil }
+// DestroyEvent implements the driver API (cuEventDestroy). Destroying an
+// event twice is an error here.
+func (e *Emulator) DestroyEvent(ev Event) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.live[ev] {
+		return errBadEvent
+	}
+	delete(e.live, ev)
+	return nil
+}
+
+func (e *Emulator) eventLive(ev Event) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.live[ev]
+}
+
+// Events returns the number of events created and not yet destroyed.
+func (e *Emulator) Events() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.live)
+}
 
 // MemInfo implements the driver API (cuMemGetInfo): 1 GiB free of 2.
 func (e *Emulator) MemInfo() (int64, int64, error) { return 1 << 30, 1 << 31, nil }
@@ -232,6 +286,9 @@ func (e *Emulator) Launch(f Function, grid, block Dim3, shared int, args []Arg) 
 	if block.X != blockThreads || block.Y != 1 || block.Z != 1 || grid.X < 1 || grid.Y < 1 || grid.Z < 1 || shared > 48<<10 {
 		return &DriverError{Call: "cuLaunchKernel", Code: 1, Name: "CUDA_ERROR_INVALID_VALUE"}
 	}
+	if err := checkArgs(name, e.params[f-1], args); err != nil {
+		return err
+	}
 	k, ok := emuKernels()[name]
 	if !ok {
 		panic("emu: no Go version of kernel " + name)
@@ -246,8 +303,32 @@ func (e *Emulator) Launch(f Function, grid, block Dim3, shared int, args []Arg) 
 			err = e.sticky
 		}
 	}()
+	if e.faulty[name] {
+		panic("a deliberate fault (Emulator.Fault)")
+	}
 	k(e, grid, shared, args)
 	return nil
+}
+
+// checkArgs holds a launch's arguments to the kernel's PTX signature: the
+// driver copies each parameter by the size the PTX declares, so a missing
+// or mistyped one would be garbage on a GPU, silently.
+func checkArgs(name string, params []string, args []Arg) error {
+	kinds := map[string]argKind{"u64": argPtr, "b64": argPtr, "u32": argInt, "s32": argInt, "b32": argInt, "f32": argFloat}
+	bad := len(params) != len(args)
+	for i := 0; !bad && i < len(args); i++ {
+		k, ok := kinds[params[i]]
+		bad = !ok || k != args[i].kind
+	}
+	if !bad {
+		return nil
+	}
+	got := make([]string, len(args))
+	for i, a := range args {
+		got[i] = [...]string{argPtr: "ptr", argInt: "int", argFloat: "float"}[a.kind]
+	}
+	return &DriverError{Call: "cuLaunchKernel", Code: 1, Name: "CUDA_ERROR_INVALID_VALUE",
+		Text: fmt.Sprintf("%s declares parameters (%s) but was launched with (%s)", name, strings.Join(params, ", "), strings.Join(got, ", "))}
 }
 
 // Sgemm implements cuBLAS's column-major cublasSgemm, validating its
@@ -467,7 +548,7 @@ func emuLensFinal(e *Emulator, grid Dim3, _ int, a []Arg) {
 	for t := range min(n, grid.X) {
 		z := logits[(rf*n+t)*V : (rf*n+t+1)*V]
 		m := blockMax(z)
-		first := int32(math.MaxInt32)
+		first := int32(0) // none equals the max when all are NaN: the kernel clamps to 0
 		for i, v := range z {
 			if v == m {
 				first = int32(i)
@@ -489,14 +570,18 @@ func emuLensFinal(e *Emulator, grid Dim3, _ int, a []Arg) {
 }
 
 func emuLensStats(e *Emulator, grid Dim3, _ int, a []Arg) {
-	V, n, rf, target, k := a[1].Int(), a[2].Int(), a[3].Int(), a[5].Int(), a[6].Int()
+	V, n, rf, target, k := a[1].Int(), a[2].Int(), a[3].Int(), a[5].Int(), a[7].Int()
 	rows := grid.X
 	logits := e.f32(a[0].Ptr(), rows*V)
 	fin := emuStructs[finalStats](e, a[4].Ptr(), n)
-	stats := emuStructs[rowStats](e, a[7].Ptr(), rows)
-	topIDs, topVals := e.i32(a[8].Ptr(), rows*k), e.f32(a[9].Ptr(), rows*k)
+	var next []int32 // NULL: no next tokens
+	if a[6].Ptr() != 0 {
+		next = e.i32(a[6].Ptr(), n)
+	}
+	stats := emuStructs[rowStats](e, a[8].Ptr(), rows)
+	topIDs, topVals := e.i32(a[9].Ptr(), rows*k), e.f32(a[10].Ptr(), rows*k)
 	s, ee, fz := make([]float64, blockThreads), make([]float64, blockThreads), make([]float64, blockThreads)
-	r1, rt := make([]int32, blockThreads), make([]int32, blockThreads)
+	r1, rt, rn := make([]int32, blockThreads), make([]int32, blockThreads), make([]int32, blockThreads)
 	type cand struct {
 		v  float32
 		id int32
@@ -513,11 +598,15 @@ func emuLensStats(e *Emulator, grid Dim3, _ int, a []Arg) {
 		if target >= 0 {
 			zt = z[target]
 		}
+		zn := float32(math.Inf(1))
+		if next != nil && next[t] >= 0 {
+			zn = z[next[t]]
+		}
 		m := blockMax(z)
 		invSf := float32(1 / F.S)
 		for tid := range blockThreads {
 			var ts, te, tf float32
-			var c1, ct int32
+			var c1, ct, cn int32
 			l := lists[tid][:0]
 			for i := tid; i < V; i += blockThreads {
 				v := z[i]
@@ -534,6 +623,9 @@ func emuLensStats(e *Emulator, grid Dim3, _ int, a []Arg) {
 				if v > zt {
 					ct++
 				}
+				if v > zn {
+					cn++
+				}
 				if len(l) < k || v > l[k-1].v {
 					j := len(l)
 					if j < k {
@@ -549,10 +641,10 @@ func emuLensStats(e *Emulator, grid Dim3, _ int, a []Arg) {
 				}
 			}
 			lists[tid] = l
-			s[tid], ee[tid], fz[tid], r1[tid], rt[tid] = float64(ts), float64(te), float64(tf), c1, ct
+			s[tid], ee[tid], fz[tid], r1[tid], rt[tid], rn[tid] = float64(ts), float64(te), float64(tf), c1, ct, cn
 		}
-		stats[row] = rowStats{S: blockSum(s), E: blockSum(ee), FZ: blockSum(fz), M: m, Z1: z1, ZT: zt,
-			Rank1: blockSumInt(r1), RankT: blockSumInt(rt)}
+		stats[row] = rowStats{S: blockSum(s), E: blockSum(ee), FZ: blockSum(fz), M: m, Z1: z1, ZT: zt, ZN: zn,
+			Rank1: blockSumInt(r1), RankT: blockSumInt(rt), RankN: blockSumInt(rn)}
 		heads := make([]int, blockThreads)
 		for r := range k {
 			best := cand{float32(math.Inf(-1)), math.MaxInt32}

@@ -2,18 +2,20 @@
 # gen.sh compiles each kernels/*.cu into ptx/*.ptx with nvcc; `go generate
 # ./inference/cuda` runs it. The PTX is committed and embedded (kernels.go),
 # so building logitlens needs no CUDA toolkit; the driver JIT-compiles the
-# PTX for whatever GPU it finds. compute_70 (Volta) is the oldest target we
-# generate for: PTX is forward-compatible, so newer GPUs (sm_80, sm_90, …)
-# JIT it too. kernels_test.go checks that the committed PTX equals a fresh
-# run when the same nvcc release is on PATH.
+# PTX for whatever GPU it finds. compute_75 (Turing) is the target: PTX is
+# forward-compatible, so newer GPUs (sm_80, sm_90, sm_100, …) JIT it too,
+# and it is the oldest virtual architecture nvcc 13 still accepts (it
+# refuses compute_70), so every nvcc from 11.8 on regenerates the same
+# kernels. kernels_test.go checks that the committed PTX equals a fresh run
+# when the nvcc release it names (ptxNVCC) is on PATH.
 #
 #   NVCC            the compiler (default: nvcc on PATH)
-#   PTX_ARCH        the virtual architecture (default: compute_70)
+#   PTX_ARCH        the virtual architecture (default: compute_75)
 #   OUT             the output directory (default: ptx)
 set -eu
 cd "$(dirname "$0")"
 nvcc=${NVCC:-nvcc}
-arch=${PTX_ARCH:-compute_70}
+arch=${PTX_ARCH:-compute_75}
 out=${OUT:-ptx}
 mkdir -p "$out"
 for f in kernels/*.cu; do

@@ -29,6 +29,5 @@ func TestGPUConformance(t *testing.T) {
 			}
 			return m
 		},
-		Gaps: gaps,
 	})
 }

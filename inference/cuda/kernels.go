@@ -11,7 +11,7 @@ import (
 )
 
 // ptxFS holds the PTX that gen.sh compiled from kernels/*.cu with nvcc
-// (compute_70, JIT-compiled by the driver for the GPU it finds). Embedding
+// (compute_75, JIT-compiled by the driver for the GPU it finds). Embedding
 // PTX rather than compiling CUDA C at run time with NVRTC keeps the run-time
 // dependencies to the driver and cuBLAS (NVRTC is another ~60 MB library
 // that GPU boxes without a toolkit lack) and makes the exact code that runs
@@ -85,15 +85,19 @@ func loadKernels(drv driverAPI) (map[string]Function, error) {
 // ptxInfo is what a PTX file declares.
 type ptxInfo struct {
 	Version string   // PTX ISA, e.g. "7.8"
-	Target  string   // e.g. "sm_70"
+	Target  string   // e.g. "sm_75"
 	Entries []string // .entry names, in order
-	Release string   // the nvcc release in the header, e.g. "11.8, V11.8.89"
+	// Params holds each entry's parameter types, in order: "u64" for a
+	// pointer, "u32" for an int, "f32" for a float.
+	Params  map[string][]string
+	Release string // the nvcc release in the header, e.g. "11.8, V11.8.89"
 }
 
 var (
 	ptxVersion = regexp.MustCompile(`(?m)^\.version\s+(\d+\.\d+)\s*$`)
 	ptxTarget  = regexp.MustCompile(`(?m)^\.target\s+(\w+)`)
-	ptxEntry   = regexp.MustCompile(`(?m)^\.visible\s+\.entry\s+(\w+)\s*\(`)
+	ptxEntry   = regexp.MustCompile(`(?ms)^\.visible\s+\.entry\s+(\w+)\s*\((.*?)\)`)
+	ptxParam   = regexp.MustCompile(`\.param\s+\.(\w+)\s+\w+`)
 	ptxRelease = regexp.MustCompile(`(?m)^// Cuda compilation tools, release (.+)$`)
 )
 
@@ -113,8 +117,14 @@ func parsePTX(src string) (ptxInfo, error) {
 	if !strings.Contains(src, ".address_size 64") {
 		return p, fmt.Errorf("cuda: PTX is not 64-bit (.address_size 64)")
 	}
+	p.Params = map[string][]string{}
 	for _, e := range ptxEntry.FindAllStringSubmatch(src, -1) {
 		p.Entries = append(p.Entries, e[1])
+		types := []string{}
+		for _, m := range ptxParam.FindAllStringSubmatch(e[2], -1) {
+			types = append(types, m[1])
+		}
+		p.Params[e[1]] = types
 	}
 	if len(p.Entries) == 0 {
 		return p, fmt.Errorf("cuda: PTX has no .entry")

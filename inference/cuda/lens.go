@@ -24,6 +24,8 @@ type Cell struct {
 	FinalTop1Prob float64
 	TargetRank    int // -1 without a target
 	TargetProb    float64
+	NextRank      int     // rank of the position's next token; -1 where it has none
+	NextProb      float64 // its probability; 0 where it has none
 }
 
 // LensRequest asks for the cells of some streams at positions [From, To).
@@ -32,9 +34,17 @@ type LensRequest struct {
 	From, To int
 	TopK     int // 1..50
 	Target   int // token id, or -1
+	// Next, when not nil, holds the token each position predicts:
+	// Next[t−From] for position t, −1 where there is none (the prompt's
+	// last position). Every cell then reports its rank and probability.
+	Next []int
 	// LogitsOnly runs ln_f and the unembedding GEMM but no statistics, and
 	// returns no cells: benchmarks time the statistics against it.
 	LogitsOnly bool
+	// Translators, when not nil, apply a tuned lens before ln_f: stream r
+	// is translated by Translators' layer Translate[r] (−1: none).
+	Translators *Translators
+	Translate   []int
 }
 
 // Lens decodes the stored streams through ln_f and the unembedding and
@@ -46,6 +56,8 @@ func (s *State) Lens(req LensRequest) ([][]Cell, error) {
 	L, V := cfg.NLayer, cfg.VocabSize
 	rf := slices.Index(req.Streams, 2*L)
 	switch {
+	case s.closed:
+		return nil, errStateClosed
 	case rf < 0:
 		return nil, fmt.Errorf("cuda: lens streams %v lack the final stream %d", req.Streams, 2*L)
 	case req.From < 0 || req.From >= req.To || req.To > s.filled:
@@ -54,10 +66,27 @@ func (s *State) Lens(req LensRequest) ([][]Cell, error) {
 		return nil, fmt.Errorf("cuda: top-k %d is outside 1..%d", req.TopK, maxTopK)
 	case req.Target < -1 || req.Target >= V:
 		return nil, fmt.Errorf("cuda: target id %d is outside the vocabulary (0..%d)", req.Target, V-1)
+	case req.Next != nil && len(req.Next) != req.To-req.From:
+		return nil, fmt.Errorf("cuda: %d next tokens for %d positions", len(req.Next), req.To-req.From)
+	}
+	for _, id := range req.Next {
+		if id < -1 || id >= V {
+			return nil, fmt.Errorf("cuda: next token id %d is outside the vocabulary (0..%d)", id, V-1)
+		}
 	}
 	for _, st := range req.Streams {
 		if st < 0 || st > 2*L {
 			return nil, fmt.Errorf("cuda: stream %d outside 0..%d", st, 2*L)
+		}
+	}
+	if req.Translators != nil {
+		if req.Translators.m != s.m || len(req.Translate) != len(req.Streams) {
+			return nil, fmt.Errorf("cuda: translators of another model, or %d translator indices for %d streams", len(req.Translate), len(req.Streams))
+		}
+		for _, l := range req.Translate {
+			if l < -1 || l >= len(req.Translators.w) {
+				return nil, fmt.Errorf("cuda: translator %d outside 0..%d", l, len(req.Translators.w)-1)
+			}
 		}
 	}
 	R := len(req.Streams)
@@ -91,12 +120,15 @@ func (s *State) Lens(req LensRequest) ([][]Cell, error) {
 // fills cells[r][off+t]; the device lock is held.
 func (s *State) lensChunk(cells [][]Cell, off, a, b, rf int, req LensRequest) error {
 	m, cfg := s.m, s.m.cfg
-	C, V, k := cfg.NEmbd, cfg.VocabSize, req.TopK
+	C, V := cfg.NEmbd, cfg.VocabSize
 	n, R := b-a, len(req.Streams)
 	rows := R * n
 	q := &queue{s: s}
 	for r, st := range req.Streams { // gather the rows: [R·n, C]
 		q.copy(s.lensIn.at(r*n*C), s.streams[st].at(a*C), n*C)
+		if req.Translators != nil && req.Translate[r] >= 0 { // tuned lens: x += x·Wᵀ + b
+			s.translate(q, s.lensIn.at(r*n*C), req.Translators, req.Translate[r], n)
+		}
 	}
 	rg, rb := perRow(rows)
 	q.launch("layernorm_forward", rg, rb, 0, PtrArg(s.lensIn.p), PtrArg(s.lensIn.p), PtrArg(m.lnFG.p), PtrArg(m.lnFB.p),
@@ -108,10 +140,36 @@ func (s *State) lensChunk(cells [][]Cell, off, a, b, rf int, req LensRequest) er
 		}
 		return m.dev.drv.Synchronize()
 	}
+	if q.err != nil {
+		return q.err
+	}
+	return s.reduce(cells, off, n, rf, req)
+}
+
+// reduce turns the logits of a chunk's rows [R·n, V] into cells[r][off+t]:
+// lens_final and lens_stats on the device, then each row's sums, ranks and
+// top-k brought back and assembled by cellOf. The device lock is held.
+func (s *State) reduce(cells [][]Cell, off, n, rf int, req LensRequest) error {
+	m := s.m
+	V, k := m.cfg.VocabSize, req.TopK
+	rows := len(req.Streams) * n
+	q := &queue{s: s}
+	var next DevicePtr // NULL: no next tokens
+	if req.Next != nil {
+		ids := make([]int32, n)
+		for t := range ids {
+			ids[t] = int32(req.Next[off+t])
+		}
+		if q.err == nil {
+			q.err = m.dev.drv.HtoD(s.next.p, i32Bytes(ids))
+		}
+		next = s.next.p
+	}
+	rg, rb := perRow(rows)
 	fg, fb := perRow(n)
 	q.launch("lens_final", fg, fb, 0, PtrArg(s.logits.p), IntArg(V), IntArg(n), IntArg(rf), PtrArg(s.final.p))
 	q.launch("lens_stats", rg, rb, 0, PtrArg(s.logits.p), IntArg(V), IntArg(n), IntArg(rf), PtrArg(s.final.p),
-		IntArg(req.Target), IntArg(k), PtrArg(s.stats.p), PtrArg(s.topIDs.p), PtrArg(s.topVals.p))
+		IntArg(req.Target), PtrArg(next), IntArg(k), PtrArg(s.stats.p), PtrArg(s.topIDs.p), PtrArg(s.topVals.p))
 	if q.err != nil {
 		return q.err
 	}
@@ -133,7 +191,11 @@ func (s *State) lensChunk(cells [][]Cell, off, a, b, rf int, req LensRequest) er
 	}
 	for i := range rows {
 		r, t := i/n, i%n
-		cells[r][off+t] = cellOf(st[i], fin[t], ids[i*k:(i+1)*k], vals[i*k:(i+1)*k], r == rf, req.Target)
+		nx := -1
+		if req.Next != nil {
+			nx = req.Next[off+t]
+		}
+		cells[r][off+t] = cellOf(st[i], fin[t], ids[i*k:(i+1)*k], vals[i*k:(i+1)*k], r == rf, req.Target, nx)
 	}
 	return nil
 }
@@ -143,7 +205,7 @@ func (s *State) lensChunk(cells [][]Cell, off, a, b, rf int, req LensRequest) er
 //	lse     = m + log S
 //	H(P)    = log S − E/S
 //	KL(F‖P) = −H(F) − FZ + log S,  −H(F) = E_F/S_F − log S_F
-func cellOf(st rowStats, fin finalStats, ids []int32, vals []float32, final bool, target int) Cell {
+func cellOf(st rowStats, fin finalStats, ids []int32, vals []float32, final bool, target, next int) Cell {
 	logS := math.Log(st.S)
 	lse := float64(st.M) + logS
 	c := Cell{
@@ -151,6 +213,7 @@ func cellOf(st rowStats, fin finalStats, ids []int32, vals []float32, final bool
 		FinalTop1Rank: int(st.Rank1),
 		FinalTop1Prob: math.Exp(float64(st.Z1) - lse),
 		TargetRank:    -1,
+		NextRank:      -1,
 	}
 	if !final {
 		negEnt := fin.E/fin.S - math.Log(fin.S)
@@ -159,6 +222,10 @@ func cellOf(st rowStats, fin finalStats, ids []int32, vals []float32, final bool
 	if target >= 0 {
 		c.TargetRank = int(st.RankT)
 		c.TargetProb = math.Exp(float64(st.ZT) - lse)
+	}
+	if next >= 0 {
+		c.NextRank = int(st.RankN)
+		c.NextProb = math.Exp(float64(st.ZN) - lse)
 	}
 	c.Top = make([]Prediction, len(ids))
 	for j, id := range ids {

@@ -36,7 +36,8 @@ func (p *profiler) event() (Event, error) {
 	return p.drv.NewEvent()
 }
 
-// around records events before and after f.
+// around records events before and after f. Events of a failed call go
+// back to the pool.
 func (p *profiler) around(name string, f func() error) error {
 	a, err := p.event()
 	if err != nil {
@@ -44,12 +45,15 @@ func (p *profiler) around(name string, f func() error) error {
 	}
 	b, err := p.event()
 	if err != nil {
+		p.pool = append(p.pool, a)
 		return err
 	}
-	if err := p.drv.Record(a); err != nil {
-		return err
+	err = p.drv.Record(a)
+	if err == nil {
+		err = f()
 	}
-	if err := f(); err != nil {
+	if err != nil {
+		p.pool = append(p.pool, a, b)
 		return err
 	}
 	p.pending = append(p.pending, span{name, a, b})
@@ -79,6 +83,8 @@ func (p *profiler) collect() error {
 	return nil
 }
 
+// close destroys every event the profiler created, once: the pool and
+// the pending spans are emptied.
 func (p *profiler) close() error {
 	var errs []error
 	for _, s := range p.pending {
@@ -87,6 +93,7 @@ func (p *profiler) close() error {
 	for _, e := range p.pool {
 		errs = append(errs, p.drv.DestroyEvent(e))
 	}
+	p.pool, p.pending = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -124,35 +131,4 @@ func (s *State) KernelTimes() ([]KernelTime, error) {
 
 // Time runs f (e.g. a Forward and a Lens) between two CUDA events and
 // returns the milliseconds the device took, end to end.
-func (s *State) Time(f func() error) (float64, error) {
-	drv := s.m.dev.drv
-	var a, b Event
-	err := s.m.dev.do(func() error {
-		var err error
-		if a, err = drv.NewEvent(); err != nil {
-			return err
-		}
-		if b, err = drv.NewEvent(); err != nil {
-			return err
-		}
-		return drv.Record(a)
-	})
-	if err != nil {
-		return 0, err
-	}
-	if err := f(); err != nil {
-		return 0, err
-	}
-	var ms float32
-	err = s.m.dev.do(func() error {
-		if err := drv.Record(b); err != nil {
-			return err
-		}
-		var err error
-		ms, err = drv.Elapsed(a, b)
-		drv.DestroyEvent(a) //nolint:errcheck // timing already succeeded or failed
-		drv.DestroyEvent(b) //nolint:errcheck
-		return err
-	})
-	return float64(ms), err
-}
+func (s *State) Time(f func() error) (float64, error) { return timeEvents(s.m.dev, f) }

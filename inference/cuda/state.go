@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // State is one prompt on the device: its KV cache, its residual streams
@@ -28,14 +29,20 @@ type State struct {
 	maxRows  int    // rows one lens GEMM may take (LensBytes / 4V)
 	lensIn   buffer // [rows, C]
 	logits   buffer // [rows, V]
-	final    buffer // [rows] finalStats (6 words each)
-	stats    buffer // [rows] rowStats (12 words each)
+	final    buffer // [rows] finalStats
+	stats    buffer // [rows] rowStats
+	next     buffer // [rows] int32: each position's next token, for the rows' positions
 	topIDs   buffer // [rows, maxTopK] int32
 	topVals  buffer // [rows, maxTopK]
+	trOut    buffer // [rows, C] a tuned lens translator's x·Wᵀ
 
 	allocs []DevicePtr
 	prof   *profiler
+	closed bool
 }
+
+// errStateClosed is returned by a State used after Close.
+var errStateClosed = errors.New("cuda: the state is closed")
 
 type kvBuffers struct{ k, v buffer } // [cap, C] each
 
@@ -48,12 +55,18 @@ type finalStats struct {
 
 // rowStats mirrors RowStats in kernels/lens_stats.cu.
 type rowStats struct {
-	S, E, FZ     float64 // Σ exp(d), Σ exp(d)·d, Σ f·d
-	M            float32 // max
-	Z1, ZT       float32 // logits of the final top-1 and of the target
-	Rank1, RankT int32
-	_            int32
+	S, E, FZ            float64 // Σ exp(d), Σ exp(d)·d, Σ f·d
+	M                   float32 // max
+	Z1, ZT, ZN          float32 // logits of the final top-1, the target and the next token
+	Rank1, RankT, RankN int32
+	_                   int32
 }
+
+// Words (4 bytes) of the lens statistics' structs, as the buffers hold them.
+const (
+	finalWords = int(unsafe.Sizeof(finalStats{})) / 4
+	rowWords   = int(unsafe.Sizeof(rowStats{})) / 4
+)
 
 // StateOptions size a State.
 type StateOptions struct {
@@ -117,10 +130,11 @@ func stateBytes(cfg Config) int64 {
 }
 
 // lensBytes is the device memory the lens buffers take for rows rows:
-// ln_f input, logits, final and row statistics, top-k ids and values.
+// ln_f input, logits, final and row statistics, next tokens, top-k ids and
+// values, a translator's output.
 func lensBytes(rows, C, V int) int64 {
 	r := int64(rows)
-	return 4 * (r*int64(C) + r*int64(V) + r*6 + r*12 + 2*r*maxTopK)
+	return 4 * (2*r*int64(C) + r*int64(V) + r*int64(finalWords+rowWords+1) + 2*r*maxTopK)
 }
 
 // alloc allocates n float32s; the device lock is held.
@@ -138,7 +152,7 @@ func (s *State) growLens(rows int) error {
 	if rows <= s.lensRows {
 		return nil
 	}
-	for _, b := range []buffer{s.lensIn, s.logits, s.final, s.stats, s.topIDs, s.topVals} {
+	for _, b := range []buffer{s.lensIn, s.logits, s.final, s.stats, s.next, s.topIDs, s.topVals, s.trOut} {
 		if b.p == 0 {
 			continue
 		}
@@ -158,8 +172,9 @@ func (s *State) growLens(rows int) error {
 		return b
 	}
 	s.lensIn, s.logits = alloc(rows*C), alloc(rows*V)
-	s.final, s.stats = alloc(rows*6), alloc(rows*12)
+	s.final, s.stats, s.next = alloc(rows*finalWords), alloc(rows*rowWords), alloc(rows)
 	s.topIDs, s.topVals = alloc(rows*maxTopK), alloc(rows*maxTopK)
+	s.trOut = alloc(rows * C)
 	if err != nil {
 		return err
 	}
@@ -178,10 +193,15 @@ func (s *State) free(p DevicePtr) error {
 	return nil
 }
 
-// Close frees the state's device memory.
+// Close frees the state's device memory and destroys its profiling
+// events. Closing twice frees nothing twice: a second cuEventDestroy of
+// the same event is undefined behaviour in the driver.
 func (s *State) Close() error {
+	if s.closed {
+		return nil
+	}
 	var errs []error
-	s.m.dev.do(func() error { //nolint:errcheck // errors are collected
+	errs = append(errs, s.m.dev.do(func() error {
 		for _, p := range s.allocs {
 			errs = append(errs, s.m.dev.drv.Free(p))
 		}
@@ -189,8 +209,8 @@ func (s *State) Close() error {
 			errs = append(errs, s.prof.close())
 		}
 		return nil
-	})
-	s.allocs = nil
+	}))
+	s.allocs, s.prof, s.lensRows, s.filled, s.closed = nil, nil, 0, 0, true
 	return errors.Join(errs...)
 }
 
@@ -245,6 +265,8 @@ func (s *State) Forward(ids []int, p0 int) error {
 	cfg := s.m.cfg
 	T, V := len(ids), cfg.VocabSize
 	switch {
+	case s.closed:
+		return errStateClosed
 	case T == 0:
 		return errors.New("cuda: forward of no tokens")
 	case p0 < 0 || p0 > s.filled:
@@ -334,6 +356,9 @@ func (s *State) Sync() error { return s.m.dev.do(s.m.dev.drv.Synchronize) }
 // [to−from, C].
 func (s *State) Stream(st, from, to int) ([]float32, error) {
 	C := s.m.cfg.NEmbd
+	if s.closed {
+		return nil, errStateClosed
+	}
 	if st < 0 || st >= len(s.streams) || from < 0 || from > to || to > s.filled {
 		return nil, fmt.Errorf("cuda: stream %d positions %d..%d outside %d streams × %d positions", st, from, to, len(s.streams), s.filled)
 	}

@@ -4,9 +4,11 @@
 #
 #   inference/devicetest/testdata/golden/    lens_ref.py (torch, float64)
 #   inference/testdata/golden/tuned-*.json   lens_ref.py --tuned
+#   inference/devicetest/testdata/lenses/    make_tuned.py
 #   weights/testdata/golden/*.json           weights/testdata/safetensors_stats.py (numpy)
 #   weights/tokenizer/testdata/corpus.golden gpt2_bpe.py, through the test's -tokupdate
 #   weights/tunedlens/testdata/lenses/       make_tuned.py, through lenses.sh
+#   inference/testdata/compare/              lens_ref.py --compare-*, through compare.sh
 #
 # Each golden records the sha256 of the model.safetensors it was computed on;
 # tests compare it with the checkpoint testmodel generates now and fail with a
@@ -45,6 +47,13 @@ echo "== weights/tokenizer/testdata/corpus.golden"
 echo "== weights/tunedlens/testdata/lenses"
 LOGITLENS_REFERENCE=$ref bash "$root/weights/tunedlens/testdata/lenses.sh" "$models/tiny-f32"
 
+echo "== inference/devicetest/testdata/lenses"
+# The conformance suite embeds its own two tuned lenses (the translators of
+# f32 and nobias above; f32 without the unembed hash).
+dl=$root/inference/devicetest/testdata/lenses
+"$py" "$ref/make_tuned.py" "$models/tiny-f32" --out "$dl/f32" --seed 1 >/dev/null
+"$py" "$ref/make_tuned.py" "$models/tiny-f32" --out "$dl/nobias" --seed 4 --no-bias >/dev/null
+
 echo "== inference/devicetest/testdata/golden, inference/testdata/golden"
 out=$root/inference/devicetest/testdata/golden
 tuned=$root/inference/testdata/golden
@@ -69,6 +78,8 @@ lens "$tuned/tuned-f32.json" "$models/tiny-f32" --prompt "The Eiffel Tower is in
 lens "$tuned/tuned-bf16.json" "$models/tiny-f32" --prompt "Hello world, hello lens" --prepend-bos --tuned "$lenses/bf16-prefixed"
 lens "$tuned/tuned-nobias.json" "$models/tiny-f32" --prompt $'Caf\u00e9 na\u00efve \u2014 tabs\tand spaces' --tuned "$lenses/nobias"
 lens "$tuned/tuned-legacy.json" "$models/tiny-f32" --prompt "The quick brown fox jumps over the lazy dog" --tuned "$lenses/legacy-f32"
+lens "$out/tuned-f32.json" "$models/tiny-f32" --prompt "The Eiffel Tower is in the city of" --tuned "$dl/f32"
+lens "$out/tuned-nobias.json" "$models/tiny-f32" --prompt "Hello world, hello lens" --prepend-bos --tuned "$dl/nobias"
 
 # resid_mid rows have no reference row of their own. Zeroing block i's MLP
 # output projection (weight and bias) makes the reference's h[i] equal the
@@ -104,6 +115,9 @@ lens_ref.PROBE_IDS = [0, 13, 198, 262, 464, int(vocab) - 1]
 sys.argv = ["lens_ref.py", model, "--ids", ids, "--dtypes", "f64", "--topk", "5", "--out", out]
 lens_ref.main()
 PY
+
+echo "== inference/testdata/compare"
+LOGITLENS_REFERENCE=$ref bash "$root/tools/goldens/compare.sh"
 
 ls -l "$out" "$tuned" "$root/weights/testdata/golden"
 echo "regen.sh: done; review with git diff --stat"

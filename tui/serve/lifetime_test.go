@@ -66,8 +66,8 @@ func TestConnectionsFreeDeviceMemory(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// "session end" is logged before the session's deferred Close frees its
-	// device memory: wait for the frees too.
+	// "session end" is logged before the handler's deferred lensSession.Close,
+	// which also waits for a lens in flight: give the last ones a moment.
 	for emu.Allocated() != weights && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -8,13 +8,20 @@
 //	KL(F‖P) = −H(F) − Σ f·d + log S      (f = P_final of the same position)
 //	rank(i) = #{j : z_j > z_i}
 //
+// Ranks are counted for the final top-1, a pinned target and the
+// position's next token (the prompt's token t+1), each optional.
+//
 // Rows are laid out [R][n]: row i is lens row i/n at position i%n, and the
 // final row of position t is rf·n + t. lens_final reduces the final rows
 // first (their max, first argmax, S and Σ exp(d)·d); lens_stats then
 // reduces every row, recomputing f = exp(z_final − m_final)/S_final on the
 // fly instead of storing P_final. Each thread sums its strided share in
 // float; the block adds the threads' partials in double. Launcher:
-// State.lensStats (lens.go).
+// State.lensChunk (lens.go).
+//
+// A row that is not finite gets sums that are NaN (exp(NaN), Inf − Inf,
+// 0·Inf), which is how the host finds it; every index a kernel reads stays
+// inside the row, whatever the logits hold.
 #include "common.cuh"
 #include <limits.h>
 
@@ -30,10 +37,10 @@ struct FinalStats {
 
 // RowStats is one row's sums (Go: rowStats).
 struct RowStats {
-    double s, e, fz; // Σ exp(d), Σ exp(d)·d, Σ f·d
-    float m;         // max
-    float z1, zt;    // this row's logit of the final top-1 and of the target
-    int rank1, rankt;
+    double s, e, fz;   // Σ exp(d), Σ exp(d)·d, Σ f·d
+    float m;           // max
+    float z1, zt, zn;  // this row's logits of the final top-1, the target and the next token
+    int rank1, rankt, rankn;
     int pad;
 };
 
@@ -52,6 +59,8 @@ extern "C" __global__ void lens_final(const float *logits, int V, int n, int rf,
     for (int i = threadIdx.x; i < V; i += BLOCK)
         if (z[i] == m) { first = i; break; }
     first = block_min_int(first, iscratch);
+    if (first == INT_MAX) first = 0; // no z[i] equals the max: all NaN (fmaxf skips NaN), as the CPU's argmax
+
 
     float s = 0, e = 0;
     for (int i = threadIdx.x; i < V; i += BLOCK) {
@@ -99,13 +108,14 @@ __device__ void block_best(float *v, int *id, float *fs, int *is) {
 }
 
 // lens_stats reduces every lens row: block i handles row i. target < 0
-// means no target. Each thread keeps the top-k of its strided share in
+// means no target; next, when not NULL, holds each position's next token
+// [n], −1 where there is none. Each thread keeps the top-k of its strided share in
 // local memory (ids arrive in increasing order and only a strictly larger
 // value displaces another, so equal values keep the smaller id first); k
 // rounds of a block-wide best-of-heads merge them. Writes stats[i] and
 // topIds/topVals [rows, k].
 extern "C" __global__ void lens_stats(const float *logits, int V, int n, int rf,
-                                      const FinalStats *fin, int target, int k,
+                                      const FinalStats *fin, int target, const int *next, int k,
                                       RowStats *stats, int *topIds, float *topVals) {
     __shared__ float fscratch[WARPS];
     __shared__ double dscratch[WARPS];
@@ -117,6 +127,8 @@ extern "C" __global__ void lens_stats(const float *logits, int V, int n, int rf,
     bool kl = row / n != rf;
     float z1 = z[F.top1];
     float zt = target >= 0 ? z[target] : INFINITY;
+    int nx = next != NULL ? next[t] : -1;
+    float zn = nx >= 0 ? z[nx] : INFINITY;
 
     float m = -INFINITY;
     for (int i = threadIdx.x; i < V; i += BLOCK) m = fmaxf(m, z[i]);
@@ -126,7 +138,7 @@ extern "C" __global__ void lens_stats(const float *logits, int V, int n, int rf,
     int ti[MAXK];
     int cnt = 0;
     float s = 0, e = 0, fz = 0;
-    int r1 = 0, rt = 0;
+    int r1 = 0, rt = 0, rn = 0;
     float invSf = (float)(1.0 / F.s);
     for (int i = threadIdx.x; i < V; i += BLOCK) {
         float v = z[i], d = v - m, w = expf(d);
@@ -135,6 +147,7 @@ extern "C" __global__ void lens_stats(const float *logits, int V, int n, int rf,
         if (kl) fz += expf(zf[i] - F.m) * invSf * d;
         r1 += v > z1;
         rt += v > zt;
+        rn += v > zn;
         if (cnt < k || v > tv[k - 1]) {
             int j = cnt < k ? cnt++ : k - 1;
             while (j > 0 && tv[j - 1] < v) {
@@ -151,6 +164,7 @@ extern "C" __global__ void lens_stats(const float *logits, int V, int n, int rf,
     double FZ = block_sum(fz, dscratch);
     int R1 = block_sum_int(r1, iscratch);
     int RT = block_sum_int(rt, iscratch);
+    int RN = block_sum_int(rn, iscratch);
 
     int h = 0;
     for (int r = 0; r < k; r++) {
@@ -171,8 +185,10 @@ extern "C" __global__ void lens_stats(const float *logits, int V, int n, int rf,
         o.m = m;
         o.z1 = z1;
         o.zt = zt;
+        o.zn = zn;
         o.rank1 = R1;
         o.rankt = RT;
+        o.rankn = RN;
         o.pad = 0;
         stats[row] = o;
     }
