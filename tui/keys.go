@@ -65,6 +65,11 @@ type KeyMap struct {
 	Export    key.Binding
 	QuitGrid  key.Binding
 
+	// Compare mode (grid).
+	Compare      key.Binding
+	Swap         key.Binding
+	LeaveCompare key.Binding
+
 	// One-line inputs (target).
 	Accept key.Binding
 	Cancel key.Binding
@@ -136,6 +141,10 @@ func DefaultKeyMap() KeyMap {
 		Export:    b(ks("e"), "e", "snapshot"),
 		QuitGrid:  b(ks("q"), "q", "quit"),
 
+		Compare:      b(ks("c"), "c", "compare"),
+		Swap:         b(ks("x"), "x", "swap A and B"),
+		LeaveCompare: b(ks("C"), "C", "leave compare"),
+
 		Accept: b(ks("enter"), "enter", "accept"),
 		Cancel: b(ks("esc"), "esc", "cancel"),
 
@@ -165,6 +174,7 @@ func (k KeyMap) groups() []keyGroup {
 		{"grid: move", []key.Binding{k.Up, k.Down, k.Left, k.Right, k.Top, k.Bottom, k.Home, k.End, k.PageUp, k.PageDown}},
 		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Scale, k.Fit, k.Target, k.Sublayers, k.BOS}},
 		{"grid: act", []key.Binding{k.Copy, k.Export, k.QuitGrid}},
+		{"grid: compare", []key.Binding{k.Compare, k.Swap, k.LeaveCompare}},
 		{"target input", []key.Binding{k.Accept, k.Cancel}},
 		{"this help", []key.Binding{k.HelpUp, k.HelpDown, k.HelpPgUp, k.HelpPgDn, k.HelpExit}},
 	}
@@ -177,6 +187,8 @@ func (k KeyMap) shortHelp(f focus) []key.Binding {
 		return []key.Binding{k.Leave, k.Newline, k.HistPrev, k.Undo, k.Help}
 	case focusTarget:
 		return []key.Binding{k.Accept, k.Cancel}
+	case focusCompare:
+		return []key.Binding{k.Leave, k.Undo, k.Help}
 	}
-	return []key.Binding{k.GridHelp, k.Metric, k.Target, k.QuitGrid}
+	return []key.Binding{k.GridHelp, k.Metric, k.Target, k.Compare, k.QuitGrid}
 }

@@ -31,6 +31,7 @@ const (
 	focusPrompt focus = iota
 	focusGrid
 	focusTarget
+	focusCompare // run B's prompt (compare mode)
 )
 
 // Model is the root model: it owns the message loop, the focus and the
@@ -82,6 +83,8 @@ type Model struct {
 	lensErr     string // why the newest lens failed; "" if it did not
 
 	tokText map[int]string // printable token text, memoised
+
+	cmp compareState // compare mode (compare.go)
 }
 
 // newModel builds the root model; loading starts in Init.
@@ -129,6 +132,7 @@ func newModel(opts Options) *Model {
 	m.spin = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = helpView{keys: m.keys, styles: m.styles}
 	m.status.model = display.Safe(opts.ModelID)
+	m.initCompare()
 	m.sync()
 	return m
 }
@@ -191,7 +195,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case lensStreamMsg:
 		cmd = m.handleLensStream(msg)
 	case lensDoneMsg:
-		cmd = m.handleLensDone(msg)
+		cmd = tea.Batch(m.handleLensDone(msg), m.afterLens(msg))
+	case compareDebounceMsg:
+		cmd = m.handleCompareDebounce(msg)
+	case compareDoneMsg:
+		m.handleCompareDone(msg)
 	case targetMsg:
 		cmd = m.handleTarget(msg)
 	case snapshotMsg:
@@ -207,6 +215,7 @@ func (m *Model) setProfile(p theme.Profile) {
 	m.styles = newStyles(m.scale, p)
 	m.prompt.SetStyles(m.styles)
 	m.target.SetStyles(m.styles)
+	m.cmp.prompt.SetStyles(m.styles)
 	m.help.styles = m.styles
 }
 
@@ -218,6 +227,7 @@ func (m *Model) handleModeReport(msg tea.ModeReportMsg) {
 	if msg.Mode == ansi.ModeUnicodeCore && (msg.Value == ansi.ModeReset || msg.Value == ansi.ModeSet || msg.Value == ansi.ModePermanentlySet) {
 		m.prompt.SetMethod(ansi.GraphemeWidth)
 		m.target.SetMethod(ansi.GraphemeWidth)
+		m.cmp.prompt.SetMethod(ansi.GraphemeWidth)
 	}
 }
 
@@ -234,7 +244,7 @@ func (m *Model) handleHistory(msg historyMsg) {
 // handleSpin advances the spinner while something runs, and lets it stop
 // otherwise so an idle explorer does not redraw.
 func (m *Model) handleSpin(msg spinner.TickMsg) tea.Cmd {
-	if !m.computing && (m.backend != nil || m.loadErr != nil) {
+	if !m.computing && !m.cmp.computing && (m.backend != nil || m.loadErr != nil) {
 		return nil
 	}
 	var cmd tea.Cmd
@@ -292,6 +302,8 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.targetKey(k)
 	case focusPrompt:
 		return m.promptKey(k)
+	case focusCompare:
+		return m.compareKey(k)
 	}
 	return m.gridKey(k)
 }
@@ -355,12 +367,17 @@ func (m *Model) handlePaste(msg tea.PasteMsg) tea.Cmd {
 		if res := m.target.Update(msg); res.notice != "" {
 			m.status.setNotice(res.notice)
 		}
+	case focusCompare:
+		return m.editCompare(msg)
 	}
 	return nil
 }
 
 // gridKey handles navigation and actions while the grid has focus.
 func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
+	if cmd, ok := m.compareGridKey(k); ok {
+		return cmd
+	}
 	g := &m.grid
 	km := m.keys
 	switch {
@@ -444,11 +461,14 @@ func (m *Model) setFocus(f focus) tea.Cmd {
 	m.focus = f
 	m.prompt.Blur()
 	m.target.Blur()
+	m.cmp.prompt.Blur()
 	switch f {
 	case focusPrompt:
 		m.prompt.Focus()
 	case focusTarget:
 		m.target.Focus()
+	case focusCompare:
+		m.cmp.prompt.Focus()
 	}
 	return cmd
 }
@@ -456,6 +476,7 @@ func (m *Model) setFocus(f focus) tea.Cmd {
 // regions is where each component sits on the screen.
 type regions struct {
 	promptH                        int
+	compareH                       int // run B's prompt, under A's, in compare mode
 	bodyY, bodyH                   int
 	gridX, gridY, gridW, gridH     int
 	panelX, panelY, panelW, panelH int
@@ -473,8 +494,10 @@ func promptRows(height int) int { return clampInt((height-2)/4, 1, 8) }
 func (m *Model) layout() regions {
 	m.prompt.SetWidth(m.width)
 	ph := clampInt(m.prompt.Rows(), 1, promptRows(m.height))
-	body := max(0, m.height-ph-1)
-	r := regions{promptH: ph, bodyY: ph, bodyH: body}
+	bh := m.compareRows()
+	body := max(0, m.height-ph-bh-1)
+	r := regions{promptH: ph, compareH: bh, bodyY: ph + bh, bodyH: body}
+	ph += bh // the grid and the panel start under both prompts
 	if m.width >= 100 {
 		pw := clampInt(m.width*3/10, 34, 48)
 		r.gridX, r.gridY, r.gridW, r.gridH = 0, ph, m.width-pw-1, body
@@ -508,7 +531,7 @@ func (m *Model) sync() {
 		m.panel.err = m.lensErr
 	}
 	m.status.styles = m.styles
-	m.status.computing = m.computing
+	m.status.computing = m.computing || m.cmp.computing
 	m.status.spinner = m.spin.View()
 	m.status.tokens, m.status.total, m.status.capped = 0, 0, false
 	if m.data != nil {
@@ -517,6 +540,7 @@ func (m *Model) sync() {
 	m.status.elapsed, m.status.reused = m.lastElapsed, m.lastReused
 	h, f := m.help, m.focus
 	m.status.hint = func(w int) string { return h.short(f, w) }
+	m.syncCompare()
 }
 
 // tokenText returns the printable text of a token id.
@@ -561,6 +585,14 @@ func (m *Model) render() (string, *tea.Cursor) {
 	// The prompt's lines are exactly w cells as the terminal measures
 	// them: they are not padded again (lipgloss may measure differently).
 	promptLines, cursor := m.prompt.View(w, r.promptH)
+	if r.compareH > 0 {
+		bLines, bCursor := m.cmp.prompt.View(w, r.compareH)
+		promptLines += "\n" + bLines
+		if m.focus == focusCompare && bCursor != nil {
+			bCursor.Y += r.promptH
+			cursor = bCursor
+		}
+	}
 	if m.backend == nil {
 		// Loading: the prompt can be written meanwhile.
 		return promptLines + "\n" + block(m.loadingView(w, h-r.promptH), w, h-r.promptH), cursor
@@ -569,13 +601,13 @@ func (m *Model) render() (string, *tea.Cursor) {
 	if r.side {
 		gridBlock := block(m.gridView(r.gridW, r.gridH), r.gridW, r.gridH)
 		rule := strings.TrimSuffix(strings.Repeat(m.styles.Muted.Render("│")+"\n", r.gridH), "\n")
-		body = lipgloss.JoinHorizontal(lipgloss.Top, gridBlock, rule, block(m.panel.View(r.panelW, r.panelH), r.panelW, r.panelH))
+		body = lipgloss.JoinHorizontal(lipgloss.Top, gridBlock, rule, block(m.panelView(r.panelW, r.panelH), r.panelW, r.panelH))
 	} else {
 		body = block(m.gridView(r.gridW, r.gridH), w, r.gridH)
 		if r.panelH > 0 {
 			body += "\n" + m.styles.Muted.Render(strings.Repeat("─", w))
 			if r.panelH > 1 {
-				body += "\n" + block(m.panel.View(w, r.panelH-1), w, r.panelH-1)
+				body += "\n" + block(m.panelView(w, r.panelH-1), w, r.panelH-1)
 			}
 		}
 	}
@@ -592,14 +624,26 @@ func (m *Model) render() (string, *tea.Cursor) {
 			tc.Y = h - 1
 			cursor = tc
 		}
-	} else if m.focus != focusPrompt {
+	} else if m.focus != focusPrompt && m.focus != focusCompare {
 		cursor = nil
 	}
 	return promptLines + "\n" + body + "\n" + bottom, cursor
 }
 
+// panelView draws the panel: the cursor cell's, or in compare mode the
+// aligned cell's.
+func (m *Model) panelView(w, h int) string {
+	if m.cmp.on {
+		return m.comparePanelView(w, h)
+	}
+	return m.panel.View(w, h)
+}
+
 // gridView draws the grid, or a hint while there is nothing to show.
 func (m *Model) gridView(w, h int) string {
+	if m.cmp.on && m.data != nil && m.data.columns() > 0 {
+		return m.compareGridView(w, h)
+	}
 	if m.data == nil || m.data.columns() == 0 {
 		if m.computing {
 			return m.styles.Muted.Render("  computing…")
