@@ -70,7 +70,7 @@ gpt2 is neither cached nor reachable.`,
 				return flagError("--metric", err)
 			}
 			if o.metric.Pairwise() {
-				return usagef("--metric %s colours a comparison: c in the grid opens one, m then cycles its metrics", o.metric)
+				return usagef("--metric %s colours a comparison of two runs: c in the grid opens one (or --compare-prompt), m then cycles its metrics; the grid of one lens takes %s", o.metric, strings.Join(lensMetricNames(), ", "))
 			}
 			if o.metric == export.MetricTarget && o.lens.target == "" {
 				return usagef("--metric target needs a token to track: give --target")
@@ -100,8 +100,8 @@ gpt2 is neither cached nor reachable.`,
 	o.lens.register(cmd, "predictions in the cursor panel")
 	registerPalette(cmd, &o.palette, "colour scale")
 	fs := cmd.Flags()
-	fs.StringVar(&metric, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(metricNames(export.Metrics()), ", "))
-	cmd.RegisterFlagCompletionFunc("metric", completeFixed(metricNames(export.Metrics())))
+	fs.StringVar(&metric, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(lensMetricNames(), ", "))
+	cmd.RegisterFlagCompletionFunc("metric", completeFixed(lensMetricNames()))
 	fs.StringVar(&o.compare, "compare-prompt", "", "open in compare mode against this prompt B (c in the grid compares with a prompt you type)")
 	registerScale(cmd, &scale, "scale of the kl and ce colours (K toggles)")
 	fs.IntVar(&o.cellWidth, "cell-width", 0, fmt.Sprintf("grid column width in cells, %d..%d; 0 widens columns to fill the space", tui.MinCellWidth, tui.MaxCellWidth))
@@ -169,4 +169,13 @@ func checkExplorerPrompt(prompt string) error {
 			display.Bytes(int64(len(prompt))), display.Bytes(tui.MaxPromptBytes), display.Bytes(maxPromptFile))
 	}
 	return nil
+}
+
+// lensMetricNames names the metrics of one lens (not a comparison's).
+func lensMetricNames() []string {
+	var names []string
+	for _, m := range export.Metrics() {
+		names = append(names, m.String())
+	}
+	return names
 }
