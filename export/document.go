@@ -6,8 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/logitlens/logitlens/display"
-
 	"github.com/logitlens/logitlens/inference"
 )
 
@@ -36,6 +34,9 @@ type Document struct {
 	// "layer 1: activations overflow (inf) at position 3"; empty for a
 	// healthy lens.
 	NonFinite string `json:"nonfinite,omitempty"`
+	// Compare compares this lens (run A) with a run B that changes one
+	// thing; absent for a single lens.
+	Compare *Comparison `json:"compare,omitempty"`
 }
 
 // LensInfo says which lens decoded the rows.
@@ -171,13 +172,7 @@ type Source interface {
 func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK int) *Document {
 	info := src.Info()
 	cfg := info.Config
-	tok := func(id int) TokenRef {
-		if id < 0 { // no token: the output row was not finite there
-			return TokenRef{ID: id}
-		}
-		b := src.TokenBytes(id)
-		return TokenRef{ID: id, Text: validText(b), Display: display.Token(b)}
-	}
+	tok := func(id int) TokenRef { return tokenRef(src, id) } // id < 0: the output row was not finite there
 	d := &Document{
 		Schema: Schema,
 		Model: ModelInfo{ID: info.ID, NLayer: cfg.NLayer, NEmbd: cfg.NEmbd, NHead: cfg.NHead,

@@ -124,8 +124,8 @@ func (o Options) Validate(hasTarget bool) error {
 	if o.Metric < 0 || o.Metric >= numMetrics {
 		return fmt.Errorf("export: unknown metric %d", int(o.Metric))
 	}
-	if o.Metric == MetricTarget && !hasTarget {
-		return fmt.Errorf("export: metric target needs a target token (--target)")
+	if o.Metric.NeedsTarget() && !hasTarget {
+		return fmt.Errorf("export: metric %s needs a target token (--target)", o.Metric)
 	}
 	return nil
 }

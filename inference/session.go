@@ -50,9 +50,13 @@ type cellKey struct {
 
 // NewSession starts an empty session on the model's backend. It allocates
 // nothing until the first lens.
-func (m *Model) NewSession() *Session {
+func (m *Model) NewSession() *Session { return m.sessionOn(m.backend) }
+
+// sessionOn starts a session of m on backend b, which holds m's weights
+// (the self-check runs one prompt on two backends).
+func (m *Model) sessionOn(b Backend) *Session {
 	S := 2*m.cfg.NLayer + 1
-	s := &Session{m: m, dev: m.backend.NewDevice()}
+	s := &Session{m: m, dev: b.NewDevice()}
 	for i := range s.sets {
 		s.sets[i] = cellSet{key: cellKey{topK: -1, target: -1}, cells: make([][]Cell, S), valid: make([]int, S)}
 	}

@@ -5,24 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/inference/cuda"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
-// openModel opens a test checkpoint on the CPU (testdata/fixtures.sh makes
-// them), skipping when it is missing, failing under CI.
+// openModel opens a weights/testmodel checkpoint on the CPU.
 func openModel(t testing.TB, name string) *inference.Model {
 	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
-		}
-		t.Skipf("fixture %s missing: run testdata/fixtures.sh", name)
-	}
-	m, err := inference.OpenDir(dir, name, inference.NewCPUBackend)
+	m, err := inference.OpenDir(testmodel.Dir(t, name), name, inference.NewCPUBackend)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +66,35 @@ func TestReportShape(t *testing.T) {
 	t.Log("\n" + buf.String())
 	if _, err := Run(context.Background(), m, Options{Tokens: []int{1}}); err == nil {
 		t.Error("1 token: no error")
+	}
+}
+
+// On a GPU the report is the device's: times from its events, the
+// unembedding alone run there, no host memory floor.
+func TestReportOnEmulatedGPU(t *testing.T) {
+	dev, emu, err := cuda.NewEmulatedDevice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	m, err := inference.OpenDir(testmodel.Dir(t, "tiny-f32"), "tiny-f32", inference.CUDABackend(dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), m, Options{Tokens: []int{3}, Runs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if !strings.HasPrefix(rep.Device, "cuda: emulated") || rep.MemReadGB != 0 || r.IncFloorRatio != 0 ||
+		r.Full.Median <= 0 || r.Incremental.Median <= 0 || r.Unembed.Median <= 0 || r.Lens.Median <= 0 {
+		t.Errorf("report %+v", rep)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := emu.Allocated(); n != 0 {
+		t.Errorf("%d bytes left on the emulated GPU after the bench", n)
 	}
 }
 
