@@ -207,7 +207,7 @@ func TestTunedByReference(t *testing.T) {
 	if py == "" || ref == "" {
 		t.Skip("opt-in: set LOGITLENS_TORCH (a python with torch) and LOGITLENS_REFERENCE (shared/reference)")
 	}
-	model := fixture(t, "tiny-f32")
+	model := testmodel.Dir(t, "tiny-f32")
 	dir := t.TempDir()
 	text := filepath.Join(dir, "text.txt")
 	if err := os.WriteFile(text, []byte(strings.Repeat("The man said that he would come to the city in the morning. ", 60)), 0o644); err != nil {

@@ -172,7 +172,7 @@ func (d *countingDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell
 // explorer's l, and its panel asking for the other lens's top-1) computes
 // each lens once; an edit invalidates both from where it changes.
 func TestSessionKeepsTwoLenses(t *testing.T) {
-	m := openModel(t, "tiny-f32")
+	m := testModel(t, "tiny-f32")
 	lens := loadTestLens(t, "f32")
 	s := m.NewSession()
 	dev := &countingDevice{Device: s.dev}
