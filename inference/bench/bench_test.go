@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/inference/cuda"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // openModel opens a test checkpoint on the CPU (testdata/fixtures.sh makes
@@ -89,4 +92,45 @@ func TestSmallShape(t *testing.T) {
 	var buf bytes.Buffer
 	rep.WriteText(&buf)
 	t.Log("\n" + buf.String())
+}
+
+// On a GPU every time is the device's own, read from CUDA events, and the
+// unembedding timed is the device's ln_f and GEMM: the emulated GPU's
+// events are 1 ms apart, which no host clock would give for every
+// measurement.
+func TestCUDATimesWithEvents(t *testing.T) {
+	dev, emu, err := cuda.NewEmulatedDevice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	m, err := inference.OpenDir(testmodel.Dir(t, "tiny-f32"), "tiny-f32", inference.CUDABackend(dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rep, err := Run(context.Background(), m, Options{Tokens: []int{3, 9}, Runs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rep.Device, "cuda: emulated") || rep.MemReadGB != 0 {
+		t.Errorf("device %q, host bandwidth %g", rep.Device, rep.MemReadGB)
+	}
+	for _, r := range rep.Results {
+		for name, tm := range map[string]Times{"full": r.Full, "incremental": r.Incremental, "unembed": r.Unembed, "lens": r.Lens} {
+			if tm != (Times{Median: 1, Min: 1, Max: 1}) {
+				t.Errorf("%d tokens, %s: %+v, not the events' 1 ms", r.Tokens, name, tm)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "device   cuda: emulated") || strings.Contains(buf.String(), "blas ") {
+		t.Errorf("text report:\n%s", buf.String())
+	}
+	if emu.Events() != 0 {
+		t.Errorf("%d events left", emu.Events())
+	}
 }
