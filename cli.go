@@ -76,6 +76,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newLensCmd(a, nil),
 		newServeCmd(a, nil),
 		newBenchCmd(a, nil),
+		newTuneCmd(a, nil),
 		newDownloadCmd(a, nil),
 		newModelsCmd(a, nil),
 		newVersionCmd(a),

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,10 @@ func TestLensFlags(t *testing.T) {
 	if err != nil || o.figure != (export.Options{Metric: export.MetricKL, Palette: "cividis"}) {
 		t.Errorf("figure options %+v, %v", o, err)
 	}
+	o, err = parseLens(t, "", "-p", "x", "--metric", "ce", "--kl-scale", "fixed", "-o", "a.svg")
+	if err != nil || o.figure != (export.Options{Metric: export.MetricCE, Palette: "viridis", FixedScale: true}) {
+		t.Errorf("fixed scale: %+v, %v", o, err)
+	}
 	if o, err = parseLens(t, "", "--bos"); err != nil || o.prompt != "" || !o.lens.bos {
 		t.Errorf("--bos alone: %+v, %v", o, err)
 	}
@@ -102,6 +107,8 @@ func TestLensFlagErrors(t *testing.T) {
 		{[]string{"-p", "x", "--palette", "foo", "-o", "x.csv"}, `unknown palette "foo"`},
 		{[]string{"-p", "x", "--metric", "kl", "--format", "json"}, "--metric colours the svg and html figures"},
 		{[]string{"-p", "x", "--palette", "gray"}, "--palette colours the svg and html figures; the text format"},
+		{[]string{"-p", "x", "--kl-scale", "fixed", "--format", "csv"}, "--kl-scale colours the svg and html figures"},
+		{[]string{"-p", "x", "--kl-scale", "log", "-o", "x.svg"}, `--kl-scale "log": want "lens" or "fixed"`},
 		{[]string{"-p", "x", "--metric", "target", "-o", "x.svg"}, "give --target"},
 		{[]string{"-p", "x", "--metric", "target", "--format", "csv"}, "give --target"},
 		{[]string{"-p", "x", "--format", "xml"}, `--format: unknown format "xml"`},
@@ -176,6 +183,10 @@ func TestExploreFlags(t *testing.T) {
 	if got.model.spec != "demo" || !got.model.named || got.prompt != "hi" || got.lens.topK != 3 || got.palette != "gray" || !got.lens.bos {
 		t.Errorf("parsed %+v", got)
 	}
+	if err := parse(t, newExploreCmd(testApp(), run), "", "--metric", "ce", "--kl-scale", "fixed", "--cell-width", "12"); err != nil ||
+		got.metric != export.MetricCE || !got.fixed || got.cellWidth != 12 {
+		t.Errorf("colour flags: %v %+v", err, got)
+	}
 	// --prompt-file gives the explorer the file's exact bytes.
 	exact := "def f(x):\r\n\treturn x  \r\n日本 👍🏽\n"
 	if err := parse(t, newExploreCmd(testApp(), run), exact, "--prompt-file", "-"); err != nil || got.prompt != exact {
@@ -185,7 +196,9 @@ func TestExploreFlags(t *testing.T) {
 	for _, c := range []struct {
 		stdin string
 		args  []string
-	}{{"", []string{"-k", "99"}}, {"", []string{"--palette", "jet"}}, {"", []string{"frobnicate"}}, {long, []string{"--prompt-file", "-"}}} {
+	}{{"", []string{"-k", "99"}}, {"", []string{"--palette", "jet"}}, {"", []string{"frobnicate"}}, {long, []string{"--prompt-file", "-"}},
+		{"", []string{"--metric", "loss"}}, {"", []string{"--metric", "target"}}, {"", []string{"--kl-scale", "log"}},
+		{"", []string{"--cell-width", "2"}}, {"", []string{"--cell-width", "99"}}} {
 		args := c.args
 		got = nil
 		err := parse(t, newExploreCmd(testApp(), run), c.stdin, args...)
@@ -296,6 +309,80 @@ func TestExitCodes(t *testing.T) {
 	} {
 		if got := exitCode(c.err); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+func TestLensChoiceFlag(t *testing.T) {
+	for _, c := range []struct {
+		value  string
+		tuned  bool
+		source string
+	}{
+		{"logit", false, ""},
+		{"tuned", true, "published"},
+		{"tuned:me/lenses@v1/gpt2", true, "me/lenses@v1/gpt2"},
+		{"tuned:spaces/AlignmentResearch/tuned-lens/lens/gpt2-xl", true, "spaces/AlignmentResearch/tuned-lens/lens/gpt2-xl"},
+	} {
+		o, err := parseLens(t, "", "-p", "x", "--lens", c.value)
+		if err != nil || o.tuned.tuned != c.tuned || (c.tuned && o.tuned.src.String() != c.source) {
+			t.Errorf("--lens %s: %+v, %v", c.value, o, err)
+		}
+	}
+	o, err := parseLens(t, "", "-p", "x")
+	if err != nil || o.tuned.tuned || o.tuned.value != "logit" {
+		t.Errorf("default --lens: %+v, %v", o, err)
+	}
+	for _, c := range []struct{ args, want string }{
+		{"--lens tuned --sublayers", "--sublayers: the tuned lens has translators only for block outputs"},
+		{"--lens tuned:", "--lens tuned: needs a folder or REPO/FOLDER"},
+		{"--lens tuned:gpt2", "is neither a folder nor ORG/NAME"},
+		{"--lens logit:x", `--lens "logit:x": want logit, tuned`},
+		{"--lens Tuned", `--lens "Tuned"`},
+	} {
+		_, err := parseLens(t, "", append([]string{"-p", "x"}, strings.Fields(c.args)...)...)
+		var ue usageError
+		if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want a usage error with %q", c.args, err, c.want)
+		}
+	}
+}
+
+func parseTune(t *testing.T, args ...string) (*tuneOptions, error) {
+	t.Helper()
+	var got *tuneOptions
+	err := parse(t, newTuneCmd(testApp(), func(_ context.Context, o *tuneOptions) error { got = o; return nil }), "", args...)
+	if err != nil && got != nil {
+		t.Errorf("%v: ran despite %v", args, err)
+	}
+	return got, err
+}
+
+func TestTuneFlags(t *testing.T) {
+	o, err := parseTune(t, "-m", "demo", "--data", "a.txt", "--data", "b.txt", "--out", "lens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.model.spec != "demo" || o.model.device != "cpu" || !slices.Equal(o.data, []string{"a.txt", "b.txt"}) || o.out != "lens" ||
+		o.train.Steps != 250 || o.train.TokensPerStep != 1<<18 || o.train.LR != 1 || o.train.Optimizer != "sgd" || o.train.Seed != 42 {
+		t.Errorf("defaults %+v", o)
+	}
+	o, err = parseTune(t, "--data", "a", "-o", "x", "--steps", "7", "--tokens-per-step", "512", "--lr", "0.5", "--optimizer", "adam", "--seed", "3")
+	if err != nil || o.train.Steps != 7 || o.train.TokensPerStep != 512 || o.train.LR != 0.5 || o.train.Optimizer != "adam" || o.train.Seed != 3 {
+		t.Errorf("%+v, %v", o, err)
+	}
+	for _, c := range []struct{ args, want string }{
+		{"--out x", "tune needs training text: --data FILE"},
+		{"--data a", "tune needs --out DIR"},
+		{"--data a --out x --steps 0", "--steps 0"},
+		{"--data a --out x --tokens-per-step -1", "--tokens-per-step -1"},
+		{"--data a --out x --lr 0", "--lr 0"},
+		{"--data a --out x --optimizer lion", `--optimizer "lion"`},
+		{"--data a --out x --device cuda", "unknown flag: --device"},
+	} {
+		_, err := parseTune(t, strings.Fields(c.args)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.args, err, c.want)
 		}
 	}
 }

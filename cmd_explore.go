@@ -3,21 +3,27 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/tui"
 )
 
 // exploreOptions are the explorer's settings, parsed and checked.
 type exploreOptions struct {
-	model   modelFlags
-	prompt  string
-	lens    lensFlags
-	palette string
+	model     modelFlags
+	prompt    string
+	lens      lensFlags
+	palette   string
+	metric    export.Metric // the first colour
+	fixed     bool          // --kl-scale fixed
+	cellWidth int           // --cell-width; 0 sizes columns to the space
 }
 
 // newExploreCmd is the root command: the explorer. run replaces the
@@ -28,6 +34,7 @@ func newExploreCmd(a *app, run func(context.Context, *exploreOptions) error) *co
 	}
 	o := &exploreOptions{}
 	var pf promptFlags
+	var metric, scale string
 	cmd := &cobra.Command{
 		Use:   "logitlens",
 		Short: "Watch GPT-2 think: the logit lens in your terminal",
@@ -57,6 +64,19 @@ gpt2 is neither cached nor reachable.`,
 			if err := checkPalette(o.palette); err != nil {
 				return err
 			}
+			var err error
+			if o.metric, err = export.ParseMetric(metric); err != nil {
+				return flagError("--metric", err)
+			}
+			if o.metric == export.MetricTarget && o.lens.target == "" {
+				return usagef("--metric target needs a token to track: give --target")
+			}
+			if o.fixed, err = parseScale(scale); err != nil {
+				return err
+			}
+			if o.cellWidth != 0 && (o.cellWidth < tui.MinCellWidth || o.cellWidth > tui.MaxCellWidth) {
+				return usagef("--cell-width %d is outside %d..%d (or 0: fit the space)", o.cellWidth, tui.MinCellWidth, tui.MaxCellWidth)
+			}
 			prompt, err := pf.read(cmd, cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -72,6 +92,11 @@ gpt2 is neither cached nor reachable.`,
 	pf.register(cmd, defaultPrompt, "the first prompt; edit it live")
 	o.lens.register(cmd, "predictions in the cursor panel")
 	registerPalette(cmd, &o.palette, "colour scale")
+	fs := cmd.Flags()
+	fs.StringVar(&metric, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(export.MetricNames(), ", "))
+	cmd.RegisterFlagCompletionFunc("metric", completeFixed(export.MetricNames()))
+	registerScale(cmd, &scale, "scale of the kl and ce colours (K toggles)")
+	fs.IntVar(&o.cellWidth, "cell-width", 0, fmt.Sprintf("grid column width in cells, %d..%d; 0 widens columns to fill the space", tui.MinCellWidth, tui.MaxCellWidth))
 	sortFlagsAsRegistered(cmd)
 	return cmd
 }
@@ -85,6 +110,7 @@ func runExplore(ctx context.Context, o *exploreOptions) error {
 		ModelID: o.model.spec, Prompt: o.prompt, TopK: o.lens.topK, Target: o.lens.target,
 		BOS: o.lens.bos, Sublayers: o.lens.sublayers, Palette: o.palette,
 		HistoryFile: tui.DefaultHistoryFile(),
+		Metric:      o.metric, FixedScale: o.fixed, CellWidth: o.cellWidth,
 		Load: func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
 			m, err := inference.Load(ctx, o.model.spec, o.model.loadOptions(progress))
 			if err != nil {

@@ -170,6 +170,24 @@ func checkPalette(p string) error {
 	return nil
 }
 
+// registerScale registers --kl-scale, shared by the explorer and lens.
+func registerScale(cmd *cobra.Command, s *string, usage string) {
+	cmd.Flags().StringVar(s, "kl-scale", "lens", usage+`: "lens" (0 to the lens's largest value) or "fixed" (0 to ln V, the same for every prompt)`)
+	cmd.RegisterFlagCompletionFunc("kl-scale", completeFixed([]string{"lens", "fixed"}))
+}
+
+// parseScale reads --kl-scale: whether KL and cross-entropy are drawn on
+// the fixed 0..ln V.
+func parseScale(s string) (fixed bool, err error) {
+	switch s {
+	case "lens":
+		return false, nil
+	case "fixed":
+		return true, nil
+	}
+	return false, usagef(`--kl-scale %q: want "lens" or "fixed"`, display.Safe(s))
+}
+
 // flagError is a usage error about a flag's value, from a package's error:
 // "--metric: unknown metric …" rather than "export: unknown metric …".
 func flagError(flag string, err error) error {
@@ -178,4 +196,62 @@ func flagError(flag string, err error) error {
 		msg = rest
 	}
 	return usagef("%s: %s", flag, msg)
+}
+
+// compareFlags name a run B that differs from the lens's run in one thing.
+type compareFlags struct {
+	prompt    string     // --compare-prompt
+	promptSet bool       // --compare-prompt was given (it may be "", with --bos)
+	model     string     // --compare-model
+	lens      lensChoice // --compare-lens
+	lensSet   bool
+}
+
+// compareNames are the flags that name a run B.
+var compareNames = []string{"compare-prompt", "compare-model", "compare-lens"}
+
+func (f *compareFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.prompt, "compare-prompt", "", "compare with this prompt (same model and lens): KL(P_A ‖ P_B) per cell, right-aligned")
+	fs.StringVar(&f.model, "compare-model", "", "compare with this checkpoint (same tokenizer and number of layers), same prompt and lens")
+	fs.StringVar(&f.lens.value, "compare-lens", "", "compare with this lens on the same run: logit, tuned, tuned:DIR or tuned:REPO[@REV]/FOLDER")
+	cmd.RegisterFlagCompletionFunc("compare-model", completeModels)
+	cmd.RegisterFlagCompletionFunc("compare-lens", completeFixed([]string{"logit", "tuned", "tuned:"}))
+}
+
+// check records which run B was asked for and refuses more than one.
+func (f *compareFlags) check(cmd *cobra.Command) error {
+	fs := cmd.Flags()
+	f.promptSet, f.lensSet = fs.Changed("compare-prompt"), fs.Changed("compare-lens")
+	given := 0
+	for _, name := range compareNames {
+		if fs.Changed(name) {
+			given++
+		}
+	}
+	switch {
+	case given > 1:
+		return usagef("run B changes one thing: give one of --compare-prompt, --compare-model and --compare-lens")
+	case fs.Changed("compare-model") && strings.TrimSpace(f.model) == "":
+		return usagef("--compare-model is empty")
+	case f.lensSet:
+		if err := f.lens.check(); err != nil {
+			return usagef("%s", strings.Replace(err.Error(), "--lens", "--compare-lens", 1))
+		}
+	}
+	return nil
+}
+
+// on reports whether a run B was asked for.
+func (f *compareFlags) on() bool { return f.promptSet || f.model != "" || f.lensSet }
+
+// differs names what run B changes, as the JSON's compare.b.differs.
+func (f *compareFlags) differs() string {
+	switch {
+	case f.promptSet:
+		return "prompt"
+	case f.lensSet:
+		return "lens"
+	}
+	return "model"
 }

@@ -287,7 +287,7 @@ func TestCommandErrors(t *testing.T) {
 func TestHelpGolden(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", "/data") // serve's default host key lives there
 	var got strings.Builder
-	for _, args := range [][]string{{"--help"}, {"lens", "--help"}, {"serve", "--help"}, {"bench", "--help"}, {"download", "--help"}, {"models", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"lens", "--help"}, {"serve", "--help"}, {"bench", "--help"}, {"download", "--help"}, {"models", "--help"}, {"tune", "--help"}} {
 		out, errOut, err := runCmd(t, args...)
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)

@@ -50,7 +50,7 @@ func computeTinyDoc(t testing.TB) *Document {
 	}
 	defer m.Close()
 	prompt := "Hi <b>&amp;</b>\n\tcafé — “ok” </script>"
-	req := inference.Request{TopK: 5, Target: m.Encode(" Paris")[0].ID, Sublayers: true}
+	req := inference.Request{TopK: 5, Target: m.Encode(" Paris")[0].ID, Sublayers: true, NextToken: true}
 	for _, tok := range m.Encode(prompt) {
 		req.IDs = append(req.IDs, tok.ID)
 	}
@@ -128,6 +128,10 @@ func handDoc() *Document {
 				tr, tp = rank, c.FinalTop1Prob
 			}
 			c.TargetRank, c.TargetProb = &tr, &tp
+			if p+1 < len(inputs) { // the next input token: likelier with depth
+				nr, np := int(math.Round(math.Pow(10, (1-f)*4*wave))), Float(math.Pow(f, 3)*0.8+1e-6)
+				c.NextRank, c.NextProb = &nr, &np
+			}
 			rest := []string{answers[p], generic[p%len(generic)], " Rome", " London", generic[(p+3)%len(generic)], " Berlin"}
 			c.Top = append(c.Top, TopEntry{ID: id(top1), Text: strings.ToValidUTF8(top1, "\uFFFD"), Display: display.Token([]byte(top1)), Prob: Float(p1)})
 			q := (1 - p1) / 2

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/logitlens/logitlens/display"
-
 	"github.com/logitlens/logitlens/inference"
 )
 
@@ -26,6 +24,7 @@ type Document struct {
 	BOS         bool         `json:"bos"`
 	TopK        int          `json:"top_k"`
 	Target      *TokenRef    `json:"target,omitempty"`
+	Lens        LensInfo     `json:"lens"`
 	Conventions Conventions  `json:"conventions"`
 	Tokens      []TokenRef   `json:"tokens"`
 	FinalTop1   []TokenRef   `json:"final_top1"`
@@ -35,7 +34,30 @@ type Document struct {
 	// "layer 1: activations overflow (inf) at position 3"; empty for a
 	// healthy lens.
 	NonFinite string `json:"nonfinite,omitempty"`
+	// Compare compares this lens (run A) with a run B that changes one
+	// thing; absent for a single lens.
+	Compare *Comparison `json:"compare,omitempty"`
 }
+
+// LensInfo says which lens decoded the rows.
+type LensInfo struct {
+	Kind   string `json:"kind"`             // "logit" or "tuned"
+	Source string `json:"source,omitempty"` // a tuned lens's origin: "published", "built-in", a folder, REPO/FOLDER
+}
+
+// Name is the lens in a title: "logit lens", "tuned lens (built-in)".
+func (l LensInfo) Name() string {
+	if l.Kind != "tuned" {
+		return "logit lens"
+	}
+	if l.Source == "" {
+		return "tuned lens"
+	}
+	return "tuned lens (" + l.Source + ")"
+}
+
+// tunedConvention replaces Conventions.Lens for a tuned lens.
+const tunedConvention = "logits = ln_f(h + h @ W_l^T + b_l) @ W_U for rows l < n_layer (the tuned lens's translators, added residually), ln_f(h) @ W_U for the last row, the model's output"
 
 // ModelInfo is the model's identity and shape.
 type ModelInfo struct {
@@ -83,9 +105,11 @@ type CellInfo struct {
 	TargetRank    *int       `json:"target_rank,omitempty"`
 	TargetProb    *Float     `json:"target_prob,omitempty"`
 	// NextRank and NextProb are the rank and probability of the prompt's
-	// next token (the one position t+1 holds); absent at the last position.
-	NextRank  *int   `json:"next_rank,omitempty"`
-	NextProb  *Float `json:"next_prob,omitempty"`
+	// next token (the one position t+1 holds); null at the last position,
+	// as in the reference (lens_ref.py), and where the lens was computed
+	// without them.
+	NextRank  *int   `json:"next_rank"`
+	NextProb  *Float `json:"next_prob"`
 	NonFinite string `json:"nonfinite,omitempty"`
 }
 
@@ -148,19 +172,18 @@ type Source interface {
 func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK int) *Document {
 	info := src.Info()
 	cfg := info.Config
-	tok := func(id int) TokenRef {
-		if id < 0 { // no token: the output row was not finite there
-			return TokenRef{ID: id}
-		}
-		b := src.TokenBytes(id)
-		return TokenRef{ID: id, Text: validText(b), Display: display.Token(b)}
-	}
+	tok := func(id int) TokenRef { return tokenRef(src, id) } // id < 0: the output row was not finite there
 	d := &Document{
 		Schema: Schema,
 		Model: ModelInfo{ID: info.ID, NLayer: cfg.NLayer, NEmbd: cfg.NEmbd, NHead: cfg.NHead,
 			NPositions: cfg.NPositions, VocabSize: cfg.VocabSize},
 		Device: info.Device, BLAS: info.BLAS, Prompt: prompt, BOS: bos, TopK: topK,
 		Conventions: conventions,
+		Lens:        LensInfo{Kind: "logit"},
+	}
+	if l.Tuned != nil {
+		d.Lens = LensInfo{Kind: "tuned", Source: l.Tuned.Source}
+		d.Conventions.Lens = tunedConvention
 	}
 	if l.Target >= 0 {
 		t := tok(l.Target)
@@ -272,6 +295,10 @@ func (c CellInfo) stats() inference.Cell {
 	} else {
 		s.TargetProb = math.NaN()
 	}
+	s.NextRank, s.NextProb = -1, math.NaN()
+	if c.NextRank != nil && c.NextProb != nil {
+		s.NextRank, s.NextProb = *c.NextRank, float64(*c.NextProb)
+	}
 	return s
 }
 
@@ -288,17 +315,18 @@ func (d *Document) hasNext() bool {
 	return false
 }
 
-// maxKL is the largest finite KL to the final row among the cells.
-func (d *Document) maxKL() float64 {
-	m := 0.0
+// maxValue is the largest finite value of a metric among the cells (0 if
+// none), the top of a relative metric's scale.
+func (d *Document) maxValue(m Metric) float64 {
+	top := 0.0
 	for _, row := range d.Cells {
 		for _, c := range row {
-			if c.KLToFinal.Finite() {
-				m = max(m, float64(c.KLToFinal))
+			if v := m.Value(c.stats()); !math.IsNaN(v) && !math.IsInf(v, 0) {
+				top = max(top, v)
 			}
 		}
 	}
-	return m
+	return top
 }
 
 func kindName(k inference.RowKind) string {

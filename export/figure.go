@@ -57,6 +57,12 @@ type layout struct {
 	label  string // the colour bar's title
 	pal    *theme.Scale
 
+	// cmp is the comparison the figure draws instead of the lens, when
+	// the metric is pairwise: cols display columns, right-aligned.
+	cmp  *Comparison
+	cols int     // columns drawn: the tokens, or the longer prompt's
+	rowH float64 // height of a row: two lines of text in a comparison
+
 	chars         int     // characters that fit in a cell
 	cellW         float64 // cell width
 	labelW        float64 // width of the row-label column
@@ -90,10 +96,18 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	l := &layout{d: d, metric: opt.Metric, scale: NewScale(opt.Metric, d.Model.VocabSize, d.maxKL()),
-		label: opt.Metric.Label(), pal: pal}
-	if opt.Metric == MetricTarget {
+	l := &layout{d: d, metric: opt.Metric, scale: NewScale(opt.Metric, d.Model.VocabSize, d.maxValue(opt.Metric), opt.FixedScale),
+		label: opt.Metric.Label(), pal: pal, cols: len(d.Tokens), rowH: cellH}
+	switch opt.Metric {
+	case MetricTarget:
 		l.label = "p(target " + clean(d.Target.Display) + ")"
+	case MetricDeltaTarget:
+		l.label = "Δp(target " + clean(d.Target.Display) + ") (B − A)"
+	}
+	if opt.Metric.Pairwise() {
+		if err := l.setComparison(opt); err != nil {
+			return nil, err
+		}
 	}
 	// Ink and paper are the contrast colours theme picks for the ends of its
 	// gray scale (black text on the light end, white on the dark end).
@@ -111,6 +125,18 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 			}
 		}
 	}
+	if l.cmp != nil {
+		for _, t := range l.cmp.B.Tokens {
+			widest = max(widest, ansi.StringWidth(t.Display))
+		}
+		for _, row := range l.cmp.Cells {
+			for _, c := range row {
+				if c.Top1Differs && len(c.TopB) > 0 {
+					widest = max(widest, ansi.StringWidth(c.TopB[0].Display)+2) // "≠ "
+				}
+			}
+		}
+	}
 	l.chars = min(widest, maxChars)
 	l.cellW = float64(l.chars)*charW + 10
 
@@ -122,8 +148,8 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 
 	l.gridX = margin + l.labelW
 	l.gridY = margin + titleLines*18 + 8 + cellH // title, then the next-token labels
-	l.gridW = float64(len(d.Tokens)) * l.cellW
-	l.gridH = float64(len(d.Rows)) * cellH
+	l.gridW = float64(l.cols) * l.cellW
+	l.gridH = float64(len(d.Rows)) * l.rowH
 	l.barX = l.gridX + l.gridW + 28
 	l.barY = l.gridY
 	l.barH = max(l.gridH, minBarH)
@@ -133,8 +159,38 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 	}
 	right := max(l.barX+barW+6+float64(tickChars)*charW, l.barX+float64(utf8.RuneCountInString(l.label))*7)
 	l.width = max(right+margin, minWidth)
-	l.height = max(l.gridY+l.gridH+cellH+22, l.barY+l.barH+12) + margin
+	below := cellH + 22 // the input tokens, the note
+	if l.cmp != nil && tokensDiffer(d) {
+		below += 16 // B's tokens
+	}
+	l.height = max(l.gridY+l.gridH+below, l.barY+l.barH+12) + margin
 	return l, nil
+}
+
+// setComparison makes the layout draw the document's comparison: the
+// longer prompt's columns, two lines per cell, the diverging palette that
+// goes with palette and a scale up to the comparison's largest KL.
+func (l *layout) setComparison(opt Options) error {
+	d := l.d
+	cmp := d.Compare
+	if cmp == nil {
+		return fmt.Errorf("export: metric %s colours a comparison, and the document has none", l.metric)
+	}
+	if len(cmp.Cells) != len(d.Rows) || cmp.OffsetA+cmp.Columns != len(d.Tokens) || cmp.OffsetB+cmp.Columns != len(cmp.B.Tokens) {
+		return fmt.Errorf("export: the comparison's %d rows × %d columns do not fit %d rows, %d and %d tokens",
+			len(cmp.Cells), cmp.Columns, len(d.Rows), len(d.Tokens), len(cmp.B.Tokens))
+	}
+	for _, row := range cmp.Cells {
+		if len(row) != cmp.Columns {
+			return fmt.Errorf("export: a row of the comparison has %d cells for %d columns", len(row), cmp.Columns)
+		}
+	}
+	l.cmp = cmp
+	l.cols = cmp.width(len(d.Tokens))
+	l.rowH = 2*cellH - 6
+	l.pal = theme.DivergingFor(opt.Palette)
+	l.scale = NewScale(l.metric, d.Model.VocabSize, cmp.maxKLAB(), opt.FixedScale)
+	return nil
 }
 
 // rowLabel is a row's name on the left; the output row says so.
@@ -147,7 +203,7 @@ func (l *layout) rowLabel(i int, r RowInfo) string {
 
 // rowY is the top of row r: the output row (the last) is drawn first.
 func (l *layout) rowY(r int) float64 {
-	return l.gridY + float64(len(l.d.Rows)-1-r)*cellH
+	return l.gridY + float64(len(l.d.Rows)-1-r)*l.rowH
 }
 
 // colX is the left edge of position p.

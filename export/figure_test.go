@@ -109,6 +109,25 @@ func wantT(t *testing.T, metric Metric, d *Document, c CellInfo) float64 {
 			}
 		}
 		return 1 - float64(c.KLToFinal)/maxKL
+	case "next-prob", "next-rank", "ce":
+		if c.NextRank == nil {
+			return math.NaN() // the last position: drawn without colour
+		}
+		switch metric.String() {
+		case "next-prob":
+			return float64(*c.NextProb)
+		case "next-rank":
+			return 1 - math.Log(1+float64(*c.NextRank))/lnV
+		}
+		maxCE := 0.0
+		for _, row := range d.Cells {
+			for _, x := range row {
+				if x.NextProb != nil && *x.NextProb > 0 {
+					maxCE = math.Max(maxCE, -math.Log(float64(*x.NextProb)))
+				}
+			}
+		}
+		return math.Max(0, 1+math.Log(float64(*c.NextProb))/maxCE)
 	}
 	t.Fatalf("no expectation for metric %q", metric)
 	return 0
@@ -162,12 +181,20 @@ func checkSVG(t *testing.T, root *node, d *Document, metric Metric, palette stri
 		p, _ := strconv.Atoi(cell.attr("data-p"))
 		c := d.Cells[r][p]
 		tt := wantT(t, metric, d, c)
-		if got, want := cell.attr("fill"), hexOf(pal.At(tt)); got != want {
+		if got, want := cell.attr("fill"), hexOf(pal.At(tt)); !math.IsNaN(tt) && got != want {
 			t.Fatalf("cell (%s, %d): fill %s, want %s (t=%.4f)", d.Rows[r].Name, p, got, want, tt)
 		}
 		rowY[r] = cell.float(t, "y")
-		// The top-1 label follows its cell, in black or white, readable.
 		txt := texts[i]
+		if math.IsNaN(tt) {
+			// No value (the next token at the last position): the
+			// paper colour, the label muted.
+			if got, want := cell.attr("fill"), hexOf(theme.Gray.TextOn(0, theme.TrueColor)); got != want {
+				t.Fatalf("cell (%s, %d) without a value: fill %s, want the paper %s", d.Rows[r].Name, p, got, want)
+			}
+			continue
+		}
+		// The top-1 label follows its cell, in black or white, readable.
 		fill := parseHex(t, cell.attr("fill"))
 		ink := parseHex(t, txt.attr("fill"))
 		if ink != (color.RGBA{0, 0, 0, 255}) && ink != (color.RGBA{255, 255, 255, 255}) {
@@ -324,7 +351,7 @@ func TestValidate(t *testing.T) {
 func TestScale(t *testing.T) {
 	d := handDoc()
 	for _, m := range Metrics() {
-		s := NewScale(m, d.Model.VocabSize, d.maxKL())
+		s := NewScale(m, d.Model.VocabSize, d.maxValue(m), false)
 		ticks := s.Ticks()
 		if ticks[0].T != s.T(s.Lo) || ticks[len(ticks)-1].T != s.T(s.Hi) {
 			t.Errorf("%s: ticks %v do not span the range", m, ticks)
@@ -339,7 +366,7 @@ func TestScale(t *testing.T) {
 			t.Errorf("%s: T(lo) = %g", m, got)
 		}
 	}
-	if s := NewScale(MetricFinalRank, d.Model.VocabSize, 0); math.Abs(s.T(0)-1) > 0 || s.T(50256) != 0 {
+	if s := NewScale(MetricFinalRank, d.Model.VocabSize, 0, false); math.Abs(s.T(0)-1) > 0 || s.T(50256) != 0 {
 		t.Errorf("rank scale ends: %g %g", s.T(0), s.T(50256))
 	}
 }

@@ -108,6 +108,10 @@ type Options struct {
 	// Palette is a theme palette name (theme.Names(): viridis, cividis,
 	// gray); "" is viridis.
 	Palette string
+	// FixedScale draws the relative metrics (kl, ce) on 0..ln V rather
+	// than up to the lens's largest value, so that figures of different
+	// prompts compare by eye.
+	FixedScale bool
 }
 
 // Validate checks the options before any work is done, so a command line
@@ -120,8 +124,8 @@ func (o Options) Validate(hasTarget bool) error {
 	if o.Metric < 0 || o.Metric >= numMetrics {
 		return fmt.Errorf("export: unknown metric %d", int(o.Metric))
 	}
-	if o.Metric == MetricTarget && !hasTarget {
-		return fmt.Errorf("export: metric target needs a target token (--target)")
+	if o.Metric.NeedsTarget() && !hasTarget {
+		return fmt.Errorf("export: metric %s needs a target token (--target)", o.Metric)
 	}
 	return nil
 }

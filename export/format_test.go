@@ -116,16 +116,16 @@ func TestParseMetric(t *testing.T) {
 			t.Errorf("ParseMetric(%q) = %v, %v", name, m, err)
 		}
 	}
-	if _, err := ParseMetric("loss"); err == nil || !strings.Contains(err.Error(), "prob, final-prob") {
+	if _, err := ParseMetric("loss"); err == nil || !strings.Contains(err.Error(), "prob, next-prob, next-rank, ce, final-prob") {
 		t.Errorf("ParseMetric(loss): %v", err)
 	}
 	// The explorer's cycle: target only when a target is pinned.
 	var seen []string
-	for m, i := MetricProb, 0; i < 7; i++ {
+	for m, i := MetricProb, 0; i < 10; i++ {
 		m = m.Next(false)
 		seen = append(seen, m.String())
 	}
-	if got := strings.Join(seen, " "); got != "final-prob final-rank entropy kl prob final-prob final-rank" {
+	if got := strings.Join(seen, " "); got != "next-prob next-rank ce final-prob final-rank entropy kl prob next-prob next-rank" {
 		t.Errorf("cycle without a target: %s", got)
 	}
 	if MetricKL.Next(true) != MetricTarget || MetricTarget.Next(true) != MetricProb {
@@ -148,26 +148,49 @@ func TestScaleValues(t *testing.T) {
 		{MetricFinalRank, vocab - 1, 0},
 		{MetricFinalRank, math.Sqrt(vocab) - 1, 0.5}, // ln(1+r) = ln(V)/2
 		{MetricKL, 0, 1},
-		{MetricKL, 1, 0.5}, // maxKL 2
+		{MetricKL, 1, 0.5}, // lens maximum 2
 		{MetricKL, 3, 0},   // beyond the range: clamped
+		{MetricNextProb, 0.125, 0.125},
+		{MetricNextRank, math.Sqrt(vocab) - 1, 0.5},
+		{MetricCE, 0.5, 0.75},
 	} {
-		if got := NewScale(c.m, vocab, 2).T(c.v); math.Abs(got-c.t) > 1e-12 {
+		if got := NewScale(c.m, vocab, 2, false).T(c.v); math.Abs(got-c.t) > 1e-12 {
 			t.Errorf("%v: T(%g) = %g, want %g", c.m, c.v, got, c.t)
 		}
 	}
-	if got := NewScale(MetricEntropy, vocab, 0).T(math.NaN()); !math.IsNaN(got) {
+	// A fixed scale puts KL and cross-entropy on 0..ln V whatever the lens.
+	for _, m := range []Metric{MetricKL, MetricCE} {
+		for _, lensMax := range []float64{0.5, 40} {
+			s := NewScale(m, vocab, lensMax, true)
+			if got := s.T(lnV / 4); math.Abs(got-0.75) > 1e-12 || s.T(2*lnV) != 0 || s.T(0) != 1 {
+				t.Errorf("%v fixed (lens max %g): T(ln V/4) = %g, T(2 ln V) = %g", m, lensMax, got, s.T(2*lnV))
+			}
+		}
+	}
+	// The next token's statistics, from the cell: cross-entropy is −ln p;
+	// at the last position (rank −1) there is nothing, drawn without colour.
+	next := inference.Cell{NextRank: 3, NextProb: 0.25}
+	if v := MetricCE.Value(next); math.Abs(v-math.Log(4)) > 1e-15 || MetricNextRank.Value(next) != 3 || MetricNextProb.Value(next) != 0.25 {
+		t.Errorf("next-token values of %+v: ce %g", next, v)
+	}
+	for _, m := range []Metric{MetricNextProb, MetricNextRank, MetricCE} {
+		if v := m.Value(inference.Cell{NextRank: -1}); !math.IsNaN(v) {
+			t.Errorf("%v at the last position = %g, want NaN", m, v)
+		}
+	}
+	if got := NewScale(MetricEntropy, vocab, 0, false).T(math.NaN()); !math.IsNaN(got) {
 		t.Errorf("T(NaN) = %g, want NaN (drawn without colour)", got)
 	}
 	// A non-finite largest KL must not turn every cell's colour into NaN.
 	for _, maxKL := range []float64{math.NaN(), math.Inf(1), -1} {
-		if got := NewScale(MetricKL, vocab, maxKL).T(0); got != 1 {
+		if got := NewScale(MetricKL, vocab, maxKL, false).T(0); got != 1 {
 			t.Errorf("maxKL %g: T(0) = %g, want 1", maxKL, got)
 		}
 	}
-	if d, b := NewScale(MetricFinalRank, vocab, 0).Ends(); d != "50256" || b != "0 (log)" {
+	if d, b := NewScale(MetricFinalRank, vocab, 0, false).Ends(); d != "50256" || b != "0 (log)" {
 		t.Errorf("rank ends %q %q", d, b)
 	}
-	if d, b := NewScale(MetricEntropy, vocab, 0).Ends(); d != "10.8" || b != "0 nats" {
+	if d, b := NewScale(MetricEntropy, vocab, 0, false).Ends(); d != "10.8" || b != "0 nats" {
 		t.Errorf("entropy ends %q %q", d, b)
 	}
 	if got := MetricEntropy.Format(math.Inf(1)) + " " + MetricFinalRank.Format(12) + " " + MetricProb.Format(0.25); got != "+Inf 12 0.250" {
@@ -210,8 +233,8 @@ func TestJSONNonFinite(t *testing.T) {
 	if raw.Cells[1][0]["next_rank"] != 9.0 || raw.Cells[1][0]["next_prob"] != 0.001 {
 		t.Errorf("next token stats %v", raw.Cells[1][0])
 	}
-	if _, ok := raw.Cells[0][1]["next_rank"]; ok {
-		t.Errorf("next token at the last position: %v", raw.Cells[0][1])
+	if v, ok := raw.Cells[0][1]["next_rank"]; !ok || v != nil {
+		t.Errorf("next token at the last position: %v, want null", raw.Cells[0][1])
 	}
 	if raw.NonFinite != "layer 1: activations overflow (inf) at position 1" {
 		t.Errorf("document nonfinite %q", raw.NonFinite)

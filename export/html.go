@@ -37,8 +37,12 @@ func writeHTML(bw *bytes.Buffer, d *Document, opt Options) error {
 	bw.WriteString("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
 	bw.WriteString("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
 	fmt.Fprintf(bw, "<title>%s</title>\n", esc(l.title()))
-	fmt.Fprintf(bw, "<style>\n:root { --ink: %s; --paper: %s; --muted: %s; --bar: %s; }\n%s</style>\n",
-		l.ink, l.paper, l.muted, hexOf(l.pal.At(0.55)), pageCSS)
+	bar, panel := hexOf(l.pal.At(0.55)), "340px"
+	if l.cmp != nil { // a diverging palette's centre is white: the bars take its blue half; two top-k side by side
+		bar, panel = hexOf(l.pal.At(0.85)), "460px"
+	}
+	fmt.Fprintf(bw, "<style>\n:root { --ink: %s; --paper: %s; --muted: %s; --bar: %s; --panel: %s; }\n%s</style>\n",
+		l.ink, l.paper, l.muted, bar, panel, pageCSS)
 	bw.WriteString("</head>\n<body>\n<main>\n<div id=\"figure\">\n")
 	l.writeSVG(bw, false)
 	bw.WriteString("</div>\n<aside id=\"panel\" aria-live=\"polite\"><p class=\"hint\">Hover over a cell for its top-k and statistics; click to pin it.</p></aside>\n</main>\n")

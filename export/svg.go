@@ -36,8 +36,13 @@ func (l *layout) writeSVG(w *bytes.Buffer, standalone bool) {
 	fmt.Fprintf(w, "<desc>%s</desc>\n", esc(l.description()))
 	fmt.Fprintf(w, `<rect x="0" y="0" width="%g" height="%g" fill="%s"/>`+"\n", l.width, l.height, l.paper)
 	l.writeTitle(w)
-	l.writeAxes(w)
-	l.writeCells(w, standalone)
+	if l.cmp != nil {
+		l.writeCompareAxes(w)
+		l.writeCompareCells(w, standalone)
+	} else {
+		l.writeAxes(w)
+		l.writeCells(w, standalone)
+	}
 	if !standalone {
 		// The page's cursor: a light frame under a dark one, visible on
 		// every cell colour; the script moves it.
@@ -50,7 +55,10 @@ func (l *layout) writeSVG(w *bytes.Buffer, standalone bool) {
 
 // title is the figure's one-line name: model and prompt.
 func (l *layout) title() string {
-	return fmt.Sprintf("logit lens of %s on %q", clean(l.d.Model.ID), clean(l.d.Prompt))
+	if l.cmp != nil {
+		return fmt.Sprintf("%s of %s on %q compared with B (%s)", clean(l.d.Lens.Name()), clean(l.d.Model.ID), clean(l.d.Prompt), clean(runBName(l.cmp.B)))
+	}
+	return fmt.Sprintf("%s of %s on %q", clean(l.d.Lens.Name()), clean(l.d.Model.ID), clean(l.d.Prompt))
 }
 
 // description states what the picture encodes, for screen readers and for
@@ -61,8 +69,13 @@ func (l *layout) description() string {
 	if c.Rows != "" {
 		s += " (" + c.Rows + ")"
 	}
-	s += ". Columns: input tokens; position t predicts token t+1. Cell text: the row's top-1 token, bold where it is the next input token. Colour: " +
-		l.label + " on the " + l.pal.Name + " palette."
+	if l.cmp != nil {
+		s += ". Columns: run A's and run B's tokens, right-aligned (the last tokens face each other); position t predicts token t+1. Cell text: A's top-1 token and, marked ≠, B's where it differs. Colour: " +
+			l.label + " on the diverging " + l.pal.Name + " palette, white where B equals A; uncoloured columns have no partner."
+	} else {
+		s += ". Columns: input tokens; position t predicts token t+1. Cell text: the row's top-1 token, bold where it is the next input token. Colour: " +
+			l.label + " on the " + l.pal.Name + " palette."
+	}
 	for _, x := range []string{c.Lens, c.Units, c.Rank} {
 		if x != "" {
 			s += " " + strings.ToUpper(x[:1]) + x[1:] + "."
@@ -75,12 +88,19 @@ func (l *layout) description() string {
 func (l *layout) writeTitle(w *bytes.Buffer) {
 	d := l.d
 	room := int((l.width - 2*margin) / 7.5) // characters of the sans title font
-	model := fmt.Sprintf("logitlens · %s · %d layers · vocab %d", clean(d.Model.ID), d.Model.NLayer, d.Model.VocabSize)
+	model := fmt.Sprintf("logitlens · %s · %d layers · vocab %d · %s", clean(d.Model.ID), d.Model.NLayer, d.Model.VocabSize, clean(d.Lens.Name()))
 	prompt := "prompt: “" + clean(d.Prompt) + "”"
 	if d.BOS {
 		prompt += " (after <|endoftext|>)"
 	}
 	meta := fmt.Sprintf("colour: %s · palette %s · bold: top-1 = next input token", l.label, l.pal.Name)
+	if l.cmp != nil {
+		prompt = "A: “" + clean(d.Prompt) + "” · B changes the " + l.cmp.B.Differs + ": " + clean(runBName(l.cmp.B))
+		if d.BOS {
+			prompt += " (both after <|endoftext|>)"
+		}
+		meta = fmt.Sprintf("colour: %s · palette %s · ≠: B's top-1 where it differs from A's · right-aligned", l.label, l.pal.Name)
+	}
 	if d.Device != "" {
 		meta += " · " + clean(d.Device)
 	}
@@ -103,7 +123,7 @@ func (l *layout) writeTitle(w *bytes.Buffer) {
 func (l *layout) writeAxes(w *bytes.Buffer) {
 	d := l.d
 	for r, row := range d.Rows {
-		y := l.rowY(r) + cellH/2 + 4
+		y := l.rowY(r) + l.rowH/2 + 4
 		class, weight := "row-label", "normal"
 		if r == len(d.Rows)-1 {
 			class, weight = "row-label output", "bold"
@@ -157,7 +177,7 @@ func (l *layout) writeCells(w *bytes.Buffer, tooltips bool) {
 	w.WriteString("</g>\n")
 	out := len(d.Rows) - 1
 	fmt.Fprintf(w, `<rect class="output-row" x="%g" y="%g" width="%g" height="%g" fill="none" stroke="%s" stroke-width="2"/>`+"\n",
-		l.gridX-1, l.rowY(out)-1, l.gridW+2, cellH+2, l.ink)
+		l.gridX-1, l.rowY(out)-1, l.gridW+2, l.rowH+2, l.ink)
 }
 
 // tooltip is a cell's one-line summary for standalone SVG viewers.
@@ -186,15 +206,16 @@ func (l *layout) writeBar(w *bytes.Buffer) {
 	fmt.Fprintf(w, `<text x="%g" y="%g" font-family="%s" font-size="12" fill="%s">%s</text>`+"\n",
 		l.barX, l.barY-14, sansFamily, l.ink, esc(l.label))
 	h := l.barH / barSlices
+	lo, hi := l.scale.Range()
 	for i := range barSlices {
-		t := (float64(i) + 0.5) / barSlices
+		t := lo + (hi-lo)*(float64(i)+0.5)/barSlices
 		y := l.barY + l.barH - float64(i+1)*h
 		fmt.Fprintf(w, `<rect x="%g" y="%.2f" width="%g" height="%.2f" fill="%s"/>`+"\n", l.barX, y, barW, h+0.3, hexOf(l.pal.At(t)))
 	}
 	fmt.Fprintf(w, `<rect x="%g" y="%g" width="%g" height="%g" fill="none" stroke="%s" stroke-width="0.5"/>`+"\n",
 		l.barX, l.barY, barW, l.barH, l.muted)
 	for _, t := range l.scale.Ticks() {
-		y := l.barY + l.barH - t.T*l.barH
+		y := l.barY + l.barH - (t.T-lo)/(hi-lo)*l.barH
 		fmt.Fprintf(w, `<line x1="%g" y1="%.2f" x2="%g" y2="%.2f" stroke="%s"/>`+"\n", l.barX+barW, y, l.barX+barW+4, y, l.ink)
 		fmt.Fprintf(w, `<text class="tick" x="%g" y="%.2f" fill="%s">%s</text>`+"\n", l.barX+barW+6, y+4, l.ink, esc(t.Label))
 	}

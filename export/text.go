@@ -52,6 +52,10 @@ func writeCSV(w *bytes.Buffer, d *Document) error {
 		header = append(header, "next_rank", "next_prob")
 	}
 	header = append(header, "top_ids", "top_probs", "nonfinite")
+	cmp := d.Compare
+	if cmp != nil {
+		header = append(header, compareHeader(d)...)
+	}
 	if err := cw.Write(header); err != nil {
 		return err
 	}
@@ -81,6 +85,9 @@ func writeCSV(w *bytes.Buffer, d *Document) error {
 				rec = append(rec, csvRank(c.NextRank), csvOptFloat(c.NextProb))
 			}
 			rec = append(rec, strings.Join(ids, " "), strings.Join(probs, " "), csvText(c.NonFinite))
+			if cmp != nil {
+				rec = append(rec, compareRecord(d, r, p)...)
+			}
 			if err := cw.Write(rec); err != nil {
 				return err
 			}
@@ -88,6 +95,46 @@ func writeCSV(w *bytes.Buffer, d *Document) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// compareHeader names the CSV's compare columns: the aligned column and B's
+// position and token, then the pair's statistics and B's top-k.
+func compareHeader(d *Document) []string {
+	h := []string{"compare_column", "b_position", "b_input_id", "b_input_token", "kl_ab", "top1_b_id", "top1_b_token",
+		"prob_a_of_top1_a", "prob_b_of_top1_a", "rank_b_of_top1_a", "delta_top1", "top1_differs"}
+	if d.Target != nil {
+		h = append(h, "target_prob_b", "delta_target")
+	}
+	return append(h, "top_b_ids", "top_b_probs")
+}
+
+// compareRecord is the compare columns of A's cell (r, p): empty where
+// position p has no partner in B.
+func compareRecord(d *Document, r, p int) []string {
+	cmp := d.Compare
+	rec := make([]string, len(compareHeader(d)))
+	j := p - cmp.OffsetA
+	if j < 0 || j >= cmp.Columns {
+		return rec
+	}
+	c := cmp.Cells[r][j]
+	pb := cmp.OffsetB + j
+	top1, top1Text := "", ""
+	if c.Top1B >= 0 && len(c.TopB) > 0 {
+		top1, top1Text = strconv.Itoa(c.Top1B), csvText(c.TopB[0].Text)
+	}
+	ids := make([]string, len(c.TopB))
+	probs := make([]string, len(c.TopB))
+	for i, t := range c.TopB {
+		ids[i], probs[i] = strconv.Itoa(t.ID), csvFloat(t.Prob)
+	}
+	rec = []string{strconv.Itoa(j), strconv.Itoa(pb), strconv.Itoa(cmp.B.Tokens[pb].ID), csvText(cmp.B.Tokens[pb].Text),
+		csvFloat(c.KLAB), top1, top1Text, csvFloat(c.ProbAOfTop1A), csvFloat(c.ProbBOfTop1A), csvRank(&c.RankBOfTop1A),
+		csvFloat(c.DeltaTop1), strconv.FormatBool(c.Top1Differs)}
+	if d.Target != nil {
+		rec = append(rec, csvOptFloat(c.TargetProbB), csvOptFloat(c.DeltaTarget))
+	}
+	return append(rec, strings.Join(ids, " "), strings.Join(probs, " "))
 }
 
 // finalTop1ID is the id of the output row's top-1 at position p, or "" when
@@ -125,6 +172,9 @@ const textColumn = 10
 // in the output can act on a terminal.
 func writeText(w *bytes.Buffer, d *Document) error {
 	fmt.Fprintf(w, "%s · %d layers · %s · top-1 per cell (probability %%)", display.Safe(d.Model.ID), d.Model.NLayer, display.Safe(d.Device))
+	if d.Lens.Kind == "tuned" {
+		fmt.Fprintf(w, " · %s", display.Safe(d.Lens.Name()))
+	}
 	if d.Target != nil {
 		fmt.Fprintf(w, " · target %s", d.Target.Display)
 	}
@@ -153,7 +203,86 @@ func writeText(w *bytes.Buffer, d *Document) error {
 	if d.NonFinite != "" {
 		fmt.Fprintf(w, "! not finite: %s\n", display.Safe(d.NonFinite))
 	}
+	if d.Compare != nil {
+		writeCompareText(w, d, label)
+	}
 	return nil
+}
+
+// writeCompareText writes the comparison's grid under A's: columns
+// right-aligned, A's tokens and, where they differ, B's; each paired cell
+// KL(P_A ‖ P_B) in nats and, where the top-1s differ, "≠" and B's top-1;
+// "·" where a position has no partner.
+func writeCompareText(w *bytes.Buffer, d *Document, label int) {
+	cmp := d.Compare
+	fmt.Fprintf(w, "\ncompare · B changes the %s: %s · right-aligned · cell: KL(P_A‖P_B) nats, ≠ B's top-1 where it differs\n",
+		cmp.B.Differs, display.Safe(runBName(cmp.B)))
+	tA := len(d.Tokens)
+	W := cmp.width(tA)
+	label = max(label, 4)
+	row := func(name string, cell func(x int) string) {
+		w.WriteString(pad(name, label))
+		for x := range W {
+			w.WriteString(pad(cut(cell(x), textColumn-1), textColumn))
+		}
+		w.WriteString("\n")
+	}
+	token := func(ts []TokenRef, p int) string {
+		if p < 0 {
+			return ""
+		}
+		return ts[p].Display
+	}
+	row("A", func(x int) string { return token(d.Tokens, cmp.posA(x, W, tA)) })
+	if tokensDiffer(d) {
+		row("B", func(x int) string { return token(cmp.B.Tokens, cmp.posB(x, W)) })
+	}
+	for r := len(d.Rows) - 1; r >= 0; r-- {
+		name := display.Safe(d.Rows[r].Name)
+		if r == len(d.Rows)-1 {
+			name += "*"
+		}
+		row(name, func(x int) string {
+			j := cmp.posA(x, W, tA) - cmp.OffsetA
+			if cmp.posA(x, W, tA) < 0 || cmp.posB(x, W) < 0 || j < 0 {
+				return "·"
+			}
+			c := cmp.Cells[r][j]
+			if !c.KLAB.Finite() {
+				return "—"
+			}
+			s := strconv.FormatFloat(float64(c.KLAB), 'f', 2, 64)
+			if c.Top1Differs && len(c.TopB) > 0 {
+				s += "≠" + c.TopB[0].Display
+			}
+			return s
+		})
+	}
+}
+
+// tokensDiffer reports whether B's tokens differ from A's.
+func tokensDiffer(d *Document) bool {
+	b := d.Compare.B.Tokens
+	if len(b) != len(d.Tokens) {
+		return true
+	}
+	for i, t := range b {
+		if t.ID != d.Tokens[i].ID {
+			return true
+		}
+	}
+	return false
+}
+
+// runBName is what run B is, in a few words: its prompt, model or lens.
+func runBName(b RunB) string {
+	switch b.Differs {
+	case "model":
+		return b.Model.ID
+	case "lens":
+		return b.Lens.Name()
+	}
+	return "“" + b.Prompt + "”"
 }
 
 // textCell is a cell of the text grid: its top-1 and probability in

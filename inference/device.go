@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/logitlens/logitlens/weights"
 	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
@@ -66,6 +65,15 @@ type Device interface {
 	// A field of req the device cannot honour gets ErrUnsupported, never
 	// a cell computed without it.
 	Lens(ctx context.Context, req LensRequest, out [][]Cell) error
+	// Logits decodes the stored rows req.Rows at positions req.From..
+	// req.To−1 as Lens does (ln_f, the unembedding, req.Tuned's
+	// translators) and copies their logits to the host, reduced to
+	// nothing: out[(r·n + t−req.From)·V + v], n = req.To−req.From, V the
+	// vocabulary. Comparing two runs needs both runs' whole distributions
+	// of a cell at once (KL over the vocabulary), and two runs may live on
+	// two devices of two models, so they meet on the host. The other
+	// fields of req are ignored.
+	Logits(ctx context.Context, req LensRequest, out []float32) error
 	// Close frees what the device allocated. It may be called more than
 	// once.
 	Close() error
@@ -110,15 +118,15 @@ var ErrSublayersTuned = errors.New("the tuned lens has translators only for bloc
 
 // checkTuned checks a request's tuned lens against the model: its shape,
 // and no sublayer rows.
-func checkTuned(cfg weights.Config, req LensRequest) error {
+func checkTuned(nEmbd, nLayer int, req LensRequest) error {
 	if req.Tuned == nil {
 		return nil
 	}
-	if err := req.Tuned.Config.Check(cfg.NEmbd, cfg.NLayer); err != nil {
+	if err := req.Tuned.Config.Check(nEmbd, nLayer); err != nil {
 		return fmt.Errorf("inference: tuned lens: %w", err)
 	}
-	if len(req.Tuned.Translators) != cfg.NLayer {
-		return fmt.Errorf("inference: tuned lens of %d translators for %d layers", len(req.Tuned.Translators), cfg.NLayer)
+	if len(req.Tuned.Translators) != nLayer {
+		return fmt.Errorf("inference: tuned lens of %d translators for %d layers", len(req.Tuned.Translators), nLayer)
 	}
 	for _, r := range req.Rows {
 		if r.Kind == AttnMid {

@@ -196,7 +196,7 @@ func (d *cpuDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) err
 	case req.From < 0 || req.From > req.To || req.To > d.filled:
 		return fmt.Errorf("inference: lens of positions %d..%d, but %d are computed", req.From, req.To, d.filled)
 	}
-	if err := checkTuned(d.w.cfg, req); err != nil {
+	if err := checkTuned(d.w.cfg.NEmbd, d.w.cfg.NLayer, req); err != nil {
 		return err
 	}
 	d.w.mu.RLock()
@@ -214,16 +214,17 @@ func (d *cpuDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) err
 	return nil
 }
 
-// lensChunk decodes the stored rows at positions a..b-1 through ln_f and
-// the unembedding in one GEMM, then reduces each row to its cell.
-func (d *cpuDevice) lensChunk(a, b, rf int, req LensRequest, out [][]Cell) {
+// decode puts the logits of the stored rows req.Rows at positions a..b-1
+// in d.logits, [R·n, V] row-major (row r, position a+t at r·n+t): the rows
+// gathered, translated by a tuned lens, through ln_f and the unembedding in
+// one GEMM. The backend's read lock is held.
+func (d *cpuDevice) decode(a, b int, req LensRequest) {
 	w := d.w
 	C, V := w.cfg.NEmbd, w.cfg.VocabSize
 	n, R := b-a, len(req.Rows)
 	eps := float32(w.cfg.LayerNormEpsilon)
 	d.lensIn = grow(d.lensIn, R*n*C)
 	d.logits = grow(d.logits, R*n*V)
-	d.finProb = grow(d.finProb, n*V)
 
 	for r, row := range req.Rows { // gather the rows: [R·n, C]
 		copy(d.lensIn[r*n*C:(r+1)*n*C], d.streams[row.stream()][a*C:b*C])
@@ -235,9 +236,19 @@ func (d *cpuDevice) lensChunk(a, b, rf int, req LensRequest, out [][]Cell) {
 	}
 	layerNorm(d.lensIn, d.lensIn, w.lnFG, w.lnFB, C, eps) // ln_f, once per row
 	w.unembedding().Mul(d.logits, d.lensIn, R*n)          // [R·n,C] @ [C,V] -> [R·n,V]
+}
+
+// lensChunk decodes the stored rows at positions a..b-1, then reduces each
+// row to its cell.
+func (d *cpuDevice) lensChunk(a, b, rf int, req LensRequest, out [][]Cell) {
+	w := d.w
+	C, V := w.cfg.NEmbd, w.cfg.VocabSize
+	n, R := b-a, len(req.Rows)
+	d.decode(a, b, req)
 	if req.LogitsOnly {
 		return
 	}
+	d.finProb = grow(d.finProb, n*V)
 
 	logits := func(r, t int) []float32 { return d.logits[(r*n+t)*V : (r*n+t+1)*V] }
 	fins := make([]finalRow, n)
@@ -264,6 +275,39 @@ func (d *cpuDevice) lensChunk(a, b, rf int, req LensRequest, out [][]Cell) {
 			}
 		}
 	})
+}
+
+// Logits implements Device: the rows decoded as for Lens, chunk by chunk,
+// copied out whole.
+func (d *cpuDevice) Logits(ctx context.Context, req LensRequest, out []float32) error {
+	R, V := len(req.Rows), d.w.cfg.VocabSize
+	switch {
+	case req.From < 0 || req.From > req.To || req.To > d.filled:
+		return fmt.Errorf("inference: logits of positions %d..%d, but %d are computed", req.From, req.To, d.filled)
+	case len(out) != R*(req.To-req.From)*V:
+		return fmt.Errorf("inference: logits of %d rows × %d positions × %d ids into %d floats", R, req.To-req.From, V, len(out))
+	}
+	if err := checkTuned(d.w.cfg.NEmbd, d.w.cfg.NLayer, req); err != nil {
+		return err
+	}
+	d.w.mu.RLock()
+	defer d.w.mu.RUnlock()
+	if d.w.closed {
+		return errClosed
+	}
+	N := req.To - req.From
+	n := max(1, lensRows/max(1, R))
+	for a := req.From; a < req.To; a += n {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b := min(req.To, a+n)
+		d.decode(a, b, req)
+		for r := range R { // [r][a−From .. b−From) of out from [r·(b−a) ..) of the chunk
+			copy(out[(r*N+a-req.From)*V:(r*N+b-req.From)*V], d.logits[r*(b-a)*V:(r+1)*(b-a)*V])
+		}
+	}
+	return nil
 }
 
 // translate applies a tuned lens's translator to x [n,C] in place:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logitlens/logitlens/inference/cuda"
 	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // The CUDA device: an adapter from the seam to package cuda, which runs
@@ -30,6 +31,9 @@ type cudaBackend struct {
 	mu      sync.Mutex
 	devices map[*cudaDevice]struct{} // open, so Close can free them
 	closed  bool
+	// tuned holds the tuned lenses uploaded so far, each once: a session
+	// switching lenses reuses them; Close frees them.
+	tuned map[*tunedlens.Lens]*cuda.Translators
 }
 
 var _ Backend = (*cudaBackend)(nil)
@@ -47,7 +51,8 @@ func newCUDABackend(dev *cuda.Device, ck *weights.Checkpoint, ownsDevice bool) (
 	if err != nil {
 		return nil, fmt.Errorf("inference: %w", err)
 	}
-	return &cudaBackend{dev: dev, model: m, ownsDevice: ownsDevice, devices: map[*cudaDevice]struct{}{}}, nil
+	return &cudaBackend{dev: dev, model: m, ownsDevice: ownsDevice, devices: map[*cudaDevice]struct{}{},
+		tuned: map[*tunedlens.Lens]*cuda.Translators{}}, nil
 }
 
 // openCUDA opens the first GPU, with the library paths from the
@@ -104,6 +109,12 @@ func (b *cudaBackend) Close() error {
 	for _, d := range open {
 		errs = append(errs, d.Close())
 	}
+	b.mu.Lock()
+	for l, t := range b.tuned {
+		errs = append(errs, t.Close())
+		delete(b.tuned, l)
+	}
+	b.mu.Unlock()
 	errs = append(errs, b.model.Close())
 	if b.ownsDevice {
 		errs = append(errs, b.dev.Close())
@@ -160,8 +171,9 @@ func (d *cudaDevice) Forward(ctx context.Context, ids []int, p0 int) error {
 
 // Lens implements Device.
 func (d *cudaDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) error {
-	if req.Tuned != nil {
-		return fmt.Errorf("inference: cuda: tuned lens: %w; use --device cpu", ErrUnsupported)
+	cfg := d.b.model.Config()
+	if err := checkTuned(cfg.NEmbd, cfg.NLayer, req); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -176,8 +188,21 @@ func (d *cudaDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) er
 	for r, row := range req.Rows {
 		streams[r] = row.stream()
 	}
-	cells, err := st.Lens(cuda.LensRequest{Streams: streams, From: req.From, To: req.To,
-		TopK: req.TopK, Target: req.Target, Next: req.Next, LogitsOnly: req.LogitsOnly})
+	creq := cuda.LensRequest{Streams: streams, From: req.From, To: req.To,
+		TopK: req.TopK, Target: req.Target, Next: req.Next, LogitsOnly: req.LogitsOnly}
+	if req.Tuned != nil {
+		if creq.Translators, err = d.b.translators(req.Tuned); err != nil {
+			return err
+		}
+		for _, row := range req.Rows {
+			l := -1
+			if translatorOf(req, row, cfg.NLayer) != nil {
+				l = row.stream() / 2
+			}
+			creq.Translate = append(creq.Translate, l)
+		}
+	}
+	cells, err := st.Lens(creq)
 	if err != nil || req.LogitsOnly {
 		return err
 	}
@@ -188,6 +213,35 @@ func (d *cudaDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) er
 		}
 	}
 	return d.classifyNonFinite(st, streams, req, out)
+}
+
+// translators returns lens's translators on the device, uploading them at
+// first use.
+func (b *cudaBackend) translators(lens *tunedlens.Lens) (*cuda.Translators, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errClosed
+	}
+	if t, ok := b.tuned[lens]; ok {
+		return t, nil
+	}
+	var ws, bs [][]float32
+	for _, tr := range lens.Translators {
+		ws, bs = append(ws, tr.Weight), append(bs, tr.Bias)
+	}
+	t, err := b.model.UploadTranslators(ws, bs)
+	if err != nil {
+		return nil, fmt.Errorf("inference: tuned lens: %w", err)
+	}
+	b.tuned[lens] = t
+	return t, nil
+}
+
+// Logits implements Device. Package cuda reduces the logits on the GPU
+// and has no call that copies them back yet.
+func (d *cudaDevice) Logits(ctx context.Context, req LensRequest, out []float32) error {
+	return fmt.Errorf("inference: cuda: the logits on the host that comparing two runs needs: %w; use --device cpu", ErrUnsupported)
 }
 
 // cellFromCUDA maps a cuda.Cell to a Cell. The device's sums turn NaN or

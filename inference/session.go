@@ -136,16 +136,7 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 		s.key = key
 		clear(s.valid)
 	}
-	p := commonPrefix(s.ids, req.IDs)
-	stale := p // cells from here on are stale
-	if req.NextToken && p > 0 && (p < len(s.ids) || p < len(req.IDs)) {
-		stale = p - 1 // position p−1 predicts a different next token now
-	}
-	s.ids = s.ids[:p]
-	for i := range s.valid {
-		s.valid[i] = min(s.valid[i], stale)
-	}
-
+	p := s.keepPrefix(req.IDs)
 	rows := s.m.Rows(req.Sublayers)
 	T := len(req.IDs)
 	chunk := s.dev.Chunk()
@@ -154,11 +145,8 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 	}
 	for a := 0; a < T; a += chunk {
 		b := min(T, a+chunk)
-		if from := len(s.ids); from < b {
-			if err := s.dev.Forward(ctx, req.IDs[from:b], from); err != nil {
-				return nil, err
-			}
-			s.ids = append(s.ids, req.IDs[from:b]...)
+		if err := s.forward(ctx, req.IDs, b); err != nil {
+			return nil, err
 		}
 		if err := s.fill(ctx, rows, b, req); err != nil {
 			return nil, err
@@ -174,7 +162,7 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 		}
 	}
 
-	l := &Lens{IDs: slices.Clone(req.IDs), Rows: rows, Target: req.Target, Reused: min(p, T)}
+	l := &Lens{IDs: slices.Clone(req.IDs), Rows: rows, Target: req.Target, Reused: min(p, T), Tuned: req.Tuned}
 	l.Cells = make([][]Cell, len(rows))
 	for r, row := range rows {
 		l.Cells[r] = slices.Clone(s.cells[row.stream()][:T])
@@ -189,6 +177,68 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 	l.NonFinite = firstBreakdown(rows, l.Cells)
 	l.Elapsed = time.Since(start)
 	return l, nil
+}
+
+// keepPrefix keeps what the device holds of the common prefix of the
+// session's tokens and ids, and marks stale the cells the change reaches.
+// It returns the prefix's length.
+func (s *Session) keepPrefix(ids []int) int {
+	p := commonPrefix(s.ids, ids)
+	stale := p // cells from here on are stale
+	if s.key.next && p > 0 && (p < len(s.ids) || p < len(ids)) {
+		stale = p - 1 // position p−1 predicts a different next token now
+	}
+	s.ids = s.ids[:p]
+	for i := range s.valid {
+		s.valid[i] = min(s.valid[i], stale)
+	}
+	return p
+}
+
+// forward runs the device on ids from the first position it does not hold
+// up to position b, which keepPrefix(ids) must have been called for.
+func (s *Session) forward(ctx context.Context, ids []int, b int) error {
+	from := len(s.ids)
+	if from >= b {
+		return nil
+	}
+	if err := s.dev.Forward(ctx, ids[from:b], from); err != nil {
+		return err
+	}
+	s.ids = append(s.ids, ids[from:b]...)
+	return nil
+}
+
+// Logits writes to out the logits of req's rows (Model.Rows(req.Sublayers),
+// decoded through req.Tuned) at positions from..to−1 of req.IDs, laid out
+// [row][position][id] (see Device.Logits), running the model first on what
+// the session does not hold yet. The cached cells stay; req's TopK,
+// Target and NextToken are not read.
+func (s *Session) Logits(ctx context.Context, req Request, from, to int, out []float32) error {
+	if err := s.m.Validate(req); err != nil {
+		return err
+	}
+	if from < 0 || from > to || to > len(req.IDs) {
+		return fmt.Errorf("inference: logits of positions %d..%d of %d", from, to, len(req.IDs))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errSessionClosed
+	}
+	s.keepPrefix(req.IDs)
+	chunk := s.dev.Chunk()
+	if chunk <= 0 {
+		chunk = to
+	}
+	for len(s.ids) < to {
+		// Chunks end where Lens's do, so the streams are the same floats.
+		b := min(to, (len(s.ids)/chunk+1)*chunk)
+		if err := s.forward(ctx, req.IDs, b); err != nil {
+			return err
+		}
+	}
+	return s.dev.Logits(ctx, LensRequest{Rows: s.m.Rows(req.Sublayers), From: from, To: to, Tuned: req.Tuned}, out)
 }
 
 // fill makes the cells of rows current for positions up to b, asking the

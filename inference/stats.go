@@ -28,6 +28,7 @@ import (
 type finalRow struct {
 	top1   int       // argmax of the final logits (smaller id on ties); -1 when they are not all finite
 	negEnt float64   // Σ p_f·log p_f = −H(P_final)
+	lse    float64   // log Σ exp(z), so that log p_f(i) = z_i − lse
 	probs  []float32 // P_final [V]; nil for the final row itself
 }
 
@@ -171,7 +172,7 @@ func finalRowOfRef(z []float32, probs []float32) finalRow {
 	if math.IsNaN(negEnt) { // finite logits so far apart that z − m overflows
 		return finalRow{top1: -1}
 	}
-	return finalRow{top1: top1, negEnt: negEnt, probs: probs}
+	return finalRow{top1: top1, negEnt: negEnt, lse: lse, probs: probs}
 }
 
 // topK keeps the k largest values seen, descending, the smaller id first
@@ -443,5 +444,5 @@ func finalRowOf(z []float32, probs []float32) finalRow {
 	if math.IsNaN(negEnt) { // finite logits so far apart that z − m overflows
 		return finalRow{top1: -1}
 	}
-	return finalRow{top1: top1, negEnt: negEnt, probs: probs}
+	return finalRow{top1: top1, negEnt: negEnt, lse: float64(m) + math.Log(r.s), probs: probs}
 }

@@ -92,10 +92,11 @@ type Column struct {
 type Lens struct {
 	IDs       []int
 	Rows      []Row
-	Cells     [][]Cell // [row][position]
-	FinalTop1 []int    // the final row's top-1 id per position; -1 where that row is not finite
-	Target    int      // -1 when none
-	Reused    int      // leading positions served from the prefix cache
+	Cells     [][]Cell        // [row][position]
+	FinalTop1 []int           // the final row's top-1 id per position; -1 where that row is not finite
+	Target    int             // -1 when none
+	Reused    int             // leading positions served from the prefix cache
+	Tuned     *tunedlens.Lens // the tuned lens the rows were decoded with; nil: the logit lens
 	Elapsed   time.Duration
 	// NonFinite is where the residual stream stopped being finite (the
 	// first row, then the first position, whose residual holds ±Inf or

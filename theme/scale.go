@@ -51,6 +51,23 @@ var RdBu = newScale("rdbu", true,
 	[]string{"#67001f", "#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7", "#d1e5f0", "#92c5de", "#4393c3", "#2166ac", "#053061"},
 	nil)
 
+// PuOr is ColorBrewer's orange–white–purple diverging scale, the partner
+// of Cividis: t=0 is orange, 1 purple. It avoids the red–green axis and,
+// unlike RdBu, keeps its ends apart under tritanopia too.
+var PuOr = newScale("puor", true,
+	[]string{"#7f3b08", "#b35806", "#e08214", "#fdb863", "#fee0b6", "#f7f7f7", "#d8daeb", "#b2abd2", "#8073ac", "#542788", "#2d004b"},
+	nil)
+
+// DivergingFor returns the diverging scale that goes with a sequential
+// palette (a Lookup name), for signed differences drawn beside it: PuOr
+// for cividis, whose users chose colour-blind safety, RdBu otherwise.
+func DivergingFor(palette string) *Scale {
+	if strings.EqualFold(palette, Cividis.Name) {
+		return PuOr
+	}
+	return RdBu
+}
+
 // scales lists the sequential scales selectable with --palette.
 var scales = []*Scale{Viridis, Cividis, Gray}
 

@@ -10,7 +10,7 @@ import (
 )
 
 func TestOkLabRoundTrip(t *testing.T) {
-	for _, s := range []*Scale{Viridis, Cividis, Gray, RdBu} {
+	for _, s := range []*Scale{Viridis, Cividis, Gray, RdBu, PuOr} {
 		for _, h := range s.Stops {
 			want := hex(h)
 			if got := ToOkLab(want).RGBA(); got != want {
@@ -45,7 +45,7 @@ func TestScaleEndpointsAndMonotone(t *testing.T) {
 }
 
 func TestTable256(t *testing.T) {
-	for _, s := range []*Scale{Viridis, Cividis, Gray, RdBu} {
+	for _, s := range []*Scale{Viridis, Cividis, Gray, RdBu, PuOr} {
 		if len(s.Table256) != Levels {
 			t.Fatalf("%s: %d entries", s.Name, len(s.Table256))
 		}
@@ -146,6 +146,20 @@ func TestProfileOf(t *testing.T) {
 	for in, want := range cases {
 		if got := ProfileOf(in); got != want {
 			t.Errorf("ProfileOf(%v) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// The diverging partners: light and neutral at the centre, the two ends
+// apart in hue and darker than the centre.
+func TestDivergingFor(t *testing.T) {
+	if DivergingFor("viridis") != RdBu || DivergingFor("") != RdBu || DivergingFor("CIVIDIS") != PuOr || DivergingFor("gray") != RdBu {
+		t.Error("DivergingFor pairs the palettes wrongly")
+	}
+	for _, s := range []*Scale{RdBu, PuOr} {
+		mid, lo, hi := Lightness(s.At(0.5)), Lightness(s.At(0)), Lightness(s.At(1))
+		if !s.Diverging || mid < 0.9 || lo > mid-0.3 || hi > mid-0.3 {
+			t.Errorf("%s: lightness %.2f … %.2f … %.2f", s.Name, lo, mid, hi)
 		}
 	}
 }

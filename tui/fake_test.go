@@ -24,6 +24,11 @@ type fakeBackend struct {
 	note   string        // Info.Note
 	delay  time.Duration // per column, to exercise streaming and cancellation
 	nPos   int           // n_positions; 0 for 1024
+	// oracle makes the output row's top-1 the prompt's next token at
+	// every other position, so that some cells predict it.
+	oracle bool
+	// refuseNext refuses next-token statistics, as the GPU device does.
+	refuseNext bool
 
 	mu      sync.Mutex
 	lenses  []*inference.Lens // every completed lens, in order
@@ -138,6 +143,9 @@ func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn 
 		return nil, fmt.Errorf("inference: %w: %d tokens, but this model reads at most n_positions = %d",
 			inference.ErrPromptTooLong, len(req.IDs), f.positions())
 	}
+	if f.refuseNext && req.NextToken {
+		return nil, fmt.Errorf("fake: next-token statistics: %w", inference.ErrUnsupported)
+	}
 	f.mu.Lock()
 	f.calls++
 	reused := 0
@@ -166,6 +174,10 @@ func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn 
 		for r := range R {
 			col.Cells[r] = f.cell(req.IDs[:p+1], r, R, req.TopK, req.Target)
 		}
+		if f.oracle && p%2 == 0 && p+1 < T {
+			top := &col.Cells[R-1].Top
+			*top = append([]inference.Prediction{{ID: req.IDs[p+1], Prob: 0.9}}, (*top)[:len(*top)-1]...)
+		}
 		final := col.Cells[R-1].Top[0].ID
 		l.FinalTop1[p] = final
 		for r := range R {
@@ -178,6 +190,17 @@ func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn 
 			}
 			if r == R-1 {
 				c.KLToFinal = 0
+			}
+			c.NextRank, c.NextProb = -1, 0
+			if req.NextToken && p+1 < T {
+				// The next token's rank and probability: from the
+				// top-k when it is there, else far down.
+				c.NextRank, c.NextProb = 2000+r, 1e-5
+				for i, pr := range c.Top {
+					if pr.ID == req.IDs[p+1] {
+						c.NextRank, c.NextProb = i, pr.Prob
+					}
+				}
 			}
 			l.Cells[r][p] = *c
 		}

@@ -109,7 +109,7 @@ func TestFlowTypeNavigateRead(t *testing.T) {
 			// Into the grid, two layers down, two tokens left: layer 2, ␣on.
 			x.keys("tab", "j", "j", "h", "h")
 			c := l.Cells[2][3]
-			top := []string{"layer 2", "pos 3/5", "input  ␣on", "next   ␣the", fmt.Sprintf("entropy %.2f", c.Entropy)}
+			top := []string{"layer 2", "pos 4 of 6", "input  ␣on", "next   ␣the", fmt.Sprintf("entropy %.2f", c.Entropy)}
 			for i, p := range c.Top {
 				top = append(top, fmt.Sprintf("%2d %s", i+1, ansi.Truncate(display.Token(b.TokenBytes(p.ID)), 5, "")), display.Prob(p.Prob))
 			}

@@ -8,11 +8,20 @@ import (
 	"github.com/logitlens/logitlens/inference"
 )
 
-// Column widths: wide enough for most GPT-2 tokens, narrow enough that an
-// 80-column terminal shows about eight positions.
+// Column widths: at least wide enough for most GPT-2 tokens, so that an
+// 80-column terminal shows about eight positions; wider, up to
+// maxColWidth, when there is room (a short prompt on a wide terminal),
+// unless the user fixed the width (--cell-width).
 const (
 	minColWidth = 7
-	maxColWidth = 10
+	maxColWidth = 16
+)
+
+// The range of a fixed column width (Options.CellWidth): room for the
+// brackets that frame the cursor and a character, up to a long token.
+const (
+	MinCellWidth = 4
+	MaxCellWidth = 40
 )
 
 // grid is the heatmap: one line per lens row, the model output at the top
@@ -29,7 +38,11 @@ type grid struct {
 	metric  export.Metric
 	numbers bool // cells show the metric's value instead of the top-1 token
 	fit     bool // fit all rows in the height by striding
+	fixed   bool // kl and ce on 0..ln V rather than up to the lens's largest value
 	text    func(id int) string
+	// cellWidth fixes the column width (--cell-width); 0 sizes columns to
+	// the space.
+	cellWidth int
 
 	rows, cols int // shape of the lens
 	row, col   int // cursor: lens row index, position
@@ -62,8 +75,18 @@ func (g *grid) resize(width, height int) {
 	g.ensureVisible()
 }
 
+// headerLines is the number of header lines: the input tokens, then the
+// next tokens (what each column should predict), dropped when the grid is
+// very short.
+func (g grid) headerLines() int {
+	if g.height >= 6 {
+		return 2
+	}
+	return 1
+}
+
 // bodyHeight is the number of row lines below the header.
-func (g grid) bodyHeight() int { return max(1, g.height-1) }
+func (g grid) bodyHeight() int { return max(1, g.height-g.headerLines()) }
 
 // order lists the rows the cursor can visit, top (output) to bottom.
 func (g grid) order() []int {
@@ -106,13 +129,17 @@ func (g grid) labelWidth() int {
 	return w + 2
 }
 
-// colWidth fits all positions when they fit at a readable width, else uses
-// the minimum and scrolls.
+// colWidth is the fixed width when one is set; else it fits all positions
+// when they fit at a readable width, growing up to maxColWidth, or uses the
+// minimum and scrolls.
 func (g grid) colWidth() int {
-	if g.cols == 0 {
+	switch {
+	case g.cellWidth > 0:
+		return g.cellWidth
+	case g.cols == 0:
 		return maxColWidth
 	}
-	return clampInt((g.width-g.labelWidth())/g.cols, minColWidth, maxColWidth)
+	return clampInt((g.width-g.labelWidth()-len(g.overflowMark()))/g.cols, minColWidth, maxColWidth)
 }
 
 // overflowMark is the header's note after the last column of a prompt
@@ -192,8 +219,9 @@ func (g *grid) scroll(dRows, dCols int) {
 func (g grid) hit(x, y int) (row, col int, ok bool) {
 	lw, cw := g.labelWidth(), g.colWidth()
 	o := g.order()
-	i := g.top + y - 1
-	if y < 1 || i >= len(o) || i >= g.top+g.bodyHeight() || x < lw {
+	hl := g.headerLines()
+	i := g.top + y - hl
+	if y < hl || i >= len(o) || i >= g.top+g.bodyHeight() || x < lw {
 		return 0, 0, false
 	}
 	c := g.left + (x-lw)/cw
@@ -216,7 +244,10 @@ func rowLabel(r inference.Row, last bool) string {
 	return name
 }
 
-// View draws the grid in width×height cells.
+// View draws the grid in width×height cells: the input tokens and the next
+// tokens above the rows; each cell's top-1 (or value), coloured by the
+// metric, underlined and bold where it is the next token, and the cursor
+// cell framed in brackets.
 func (g grid) View(width, height int) string {
 	g.resize(width, height)
 	d := g.data
@@ -227,7 +258,7 @@ func (g grid) View(width, height int) string {
 	lw, cw, n := g.labelWidth(), g.colWidth(), g.visibleCols()
 	var b strings.Builder
 
-	corner := "layer"
+	corner := "input"
 	if g.left > 0 {
 		corner = "◂" + corner
 	}
@@ -246,9 +277,25 @@ func (g grid) View(width, height int) string {
 		// The prompt goes on past n_positions: say how far.
 		b.WriteString(st.Warn.Render(g.overflowMark()))
 	}
+	if g.headerLines() > 1 {
+		b.WriteString("\n" + st.Muted.Render(fit("next →", lw)))
+		for p := g.left; p < g.left+n && p < g.cols; p++ {
+			text, hs := "—", st.Muted
+			switch {
+			case p+1 < d.columns():
+				text = d.headers[p+1]
+			case d.unread != "":
+				text, hs = d.unread, st.Warn // past n_positions: not read
+			}
+			if p == g.col {
+				hs = st.NextCursor
+			}
+			b.WriteString(hs.Render(fit(" "+text, cw)))
+		}
+	}
 
 	o := g.order()
-	scale := export.NewScale(g.metric, d.vocab, d.maxKL())
+	scale := export.NewScale(g.metric, d.vocab, d.maxValue(g.metric), g.fixed)
 	h := g.bodyHeight()
 	for i := g.top; i < len(o) && i < g.top+h; i++ {
 		row := o[i]
@@ -282,7 +329,7 @@ func (g grid) View(width, height int) string {
 			if g.numbers {
 				text = g.metric.Format(v)
 			}
-			b.WriteString(st.cell(scale.T(v), text, cw, cursor))
+			b.WriteString(st.cell(scale.T(v), text, cw, cellMarks{cursor: cursor, next: c.Top[0].ID == d.nextID(p)}))
 		}
 	}
 	return b.String()

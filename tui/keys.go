@@ -57,6 +57,7 @@ type KeyMap struct {
 	Fit       key.Binding
 	Metric    key.Binding
 	Numbers   key.Binding
+	Scale     key.Binding
 	Target    key.Binding
 	Sublayers key.Binding
 	BOS       key.Binding
@@ -127,6 +128,7 @@ func DefaultKeyMap() KeyMap {
 		Fit:       b(ks("f"), "f", "fit height"),
 		Metric:    b(ks("m"), "m", "colour metric"),
 		Numbers:   b(ks("n"), "n", "tokens/numbers"),
+		Scale:     b(ks("K"), "K", "kl/ce scale"),
 		Target:    b(ks("t"), "t", "pin target"),
 		Sublayers: b(ks("s"), "s", "sublayers"),
 		BOS:       b(ks("b"), "b", "BOS"),
@@ -161,7 +163,7 @@ func (k KeyMap) groups() []keyGroup {
 			k.DeleteWordBack, k.DeleteWordForward, k.DeleteToStart, k.DeleteToEnd, k.Undo, k.Redo,
 			k.HistPrev, k.HistNext, k.Paste}},
 		{"grid: move", []key.Binding{k.Up, k.Down, k.Left, k.Right, k.Top, k.Bottom, k.Home, k.End, k.PageUp, k.PageDown}},
-		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Fit, k.Target, k.Sublayers, k.BOS}},
+		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Scale, k.Fit, k.Target, k.Sublayers, k.BOS}},
 		{"grid: act", []key.Binding{k.Copy, k.Export, k.QuitGrid}},
 		{"target input", []key.Binding{k.Accept, k.Cancel}},
 		{"this help", []key.Binding{k.HelpUp, k.HelpDown, k.HelpPgUp, k.HelpPgDn, k.HelpExit}},

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/export"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -28,6 +30,7 @@ type lensRequest struct {
 	sublayers bool
 	topK      int
 	target    int
+	noNext    bool // ask for no next-token statistics (the backend cannot compute them)
 }
 
 // sameSettings reports whether a and b differ at most in the prompt text.
@@ -53,6 +56,7 @@ type lensData struct {
 	total      int
 	capped     bool   // the prompt has more than maxPromptTokens tokens: total counts only those
 	unread     string // printable first token past n_positions, the last column's next token; "" when all fit
+	unreadID   int    // its id
 	overflowAt int    // byte offset of the prompt where the unread tokens start; -1 when all fit
 }
 
@@ -68,17 +72,31 @@ func (d *lensData) cell(row, pos int) (inference.Cell, bool) {
 	return c, len(c.Top) > 0
 }
 
-// maxKL is the largest KL to final among arrived cells.
-func (d *lensData) maxKL() float64 {
-	m := 0.0
+// maxValue is the largest finite value of a metric among arrived cells
+// (0 if none): the top of a relative metric's scale.
+func (d *lensData) maxValue(m export.Metric) float64 {
+	top := 0.0
 	for _, row := range d.cells {
 		for p, c := range row {
-			if d.done[p] {
-				m = max(m, c.KLToFinal)
+			if v := m.Value(c); d.done[p] && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				top = max(top, v)
 			}
 		}
 	}
-	return m
+	return top
+}
+
+// nextID is the id of the token position p predicts: the next id of the
+// prompt, the first unread one at the last column of a prompt past
+// n_positions, or -1 at the end.
+func (d *lensData) nextID(p int) int {
+	switch {
+	case p+1 < len(d.ids):
+		return d.ids[p+1]
+	case p+1 == len(d.ids) && d.unread != "":
+		return d.unreadID
+	}
+	return -1
 }
 
 // rowsFor lists the rows the backend returns for a model of n blocks:
@@ -105,6 +123,7 @@ type lensStartMsg struct {
 	total      int               // ids the whole prompt makes (BOS included); 0 when ids holds them all
 	capped     bool              // tokens was cut at maxPromptTokens
 	unread     string            // printable first id past n_positions; "" when none
+	unreadID   int               // its id
 	overflowAt int               // byte offset of the first unread token; -1 when none
 }
 
@@ -116,9 +135,10 @@ type lensColumnMsg struct {
 
 // lensDoneMsg ends request gen: the full lens, or the error that stopped it.
 type lensDoneMsg struct {
-	gen  uint64
-	lens *inference.Lens
-	err  error
+	gen    uint64
+	lens   *inference.Lens
+	err    error
+	noNext bool // the backend refused next-token statistics: the lens has none
 }
 
 // lensDebounceMsg fires when request gen's debounce delay is over.
@@ -155,7 +175,7 @@ func (m *Model) requestLens() tea.Cmd {
 func (m *Model) currentRequest() lensRequest {
 	return lensRequest{
 		text: m.prompt.Value(), bos: m.bos, sublayers: m.sublayers,
-		topK: m.topK, target: m.targetID,
+		topK: m.topK, target: m.targetID, noNext: m.noNext,
 	}
 }
 
@@ -237,6 +257,7 @@ func computeLens(s lensStream, gen uint64, b Backend, req lensRequest, prev toke
 		}
 	}
 	var l *inference.Lens
+	noNext := false
 	err := protect(func() error {
 		start := lensStartMsg{gen: gen, req: req, overflowAt: -1}
 		start.tokens = encode(b, prev, req.text)
@@ -259,7 +280,7 @@ func computeLens(s lensStream, gen uint64, b Backend, req lensRequest, prev toke
 		if all > n {
 			next := start.tokens[n-bos]
 			start.total, start.overflowAt = all, next.Start
-			start.unread = display.Token(b.TokenBytes(next.ID))
+			start.unread, start.unreadID = display.Token(b.TokenBytes(next.ID)), next.ID
 		}
 		start.ids = ids
 		start.headers = make([]string, len(ids))
@@ -270,12 +291,20 @@ func computeLens(s lensStream, gen uint64, b Backend, req lensRequest, prev toke
 		if len(ids) == 0 {
 			return nil
 		}
+		lr := inference.Request{IDs: ids, TopK: req.topK, Target: req.target, Sublayers: req.sublayers, NextToken: !req.noNext}
+		onColumn := func(c inference.Column) { send(lensColumnMsg{gen: gen, col: c}) }
 		var err error
-		l, err = b.Lens(s.ctx, inference.Request{IDs: ids, TopK: req.topK, Target: req.target, Sublayers: req.sublayers},
-			func(c inference.Column) { send(lensColumnMsg{gen: gen, col: c}) })
+		l, err = b.Lens(s.ctx, lr, onColumn)
+		if lr.NextToken && errors.Is(err, inference.ErrUnsupported) {
+			// A device without next-token statistics (the GPU's, for
+			// now): the lens without them beats no lens.
+			noNext = true
+			lr.NextToken = false
+			l, err = b.Lens(s.ctx, lr, onColumn)
+		}
 		return err
 	})
-	send(lensDoneMsg{gen: gen, lens: l, err: err})
+	send(lensDoneMsg{gen: gen, lens: l, err: err, noNext: noNext})
 }
 
 // protect runs f and turns a panic into an error.
@@ -309,7 +338,7 @@ func (m *Model) handleLensStream(msg lensStreamMsg) tea.Cmd {
 func (m *Model) startData(msg lensStartMsg) {
 	old := m.data
 	d := &lensData{req: msg.req, tokens: msg.tokens, ids: msg.ids, headers: msg.headers, vocab: m.info.Config.VocabSize,
-		total: msg.total, capped: msg.capped, unread: msg.unread, overflowAt: msg.overflowAt}
+		total: msg.total, capped: msg.capped, unread: msg.unread, unreadID: msg.unreadID, overflowAt: msg.overflowAt}
 	m.prompt.SetOverflow(msg.overflowAt)
 	d.rows = rowsFor(m.info.Config.NLayer, msg.req.sublayers)
 	if old != nil && old.req.sameSettings(msg.req) && len(old.rows) > 0 {
@@ -373,6 +402,10 @@ func genericRows(n int) []inference.Row {
 // handleLensDone finishes request gen: the complete lens replaces the
 // streamed cells, or the error goes to the status bar.
 func (m *Model) handleLensDone(msg lensDoneMsg) tea.Cmd {
+	if msg.noNext && !m.noNext {
+		m.noNext = true
+		m.status.setNotice("this device computes no next-token statistics: next-prob, next-rank and ce stay blank (--device cpu has them)")
+	}
 	if msg.gen != m.gen {
 		return nil
 	}

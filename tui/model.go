@@ -69,6 +69,8 @@ type Model struct {
 	targetID   int    // -1 for none
 	targetText string // printable form of the pinned token
 	metric     export.Metric
+	fixed      bool // kl and ce on 0..ln V
+	noNext     bool // the backend computes no next-token statistics
 
 	gen         uint64             // generation of the newest lens request
 	cancelLens  context.CancelFunc // cancels the running request
@@ -106,6 +108,13 @@ func newModel(opts Options) *Model {
 	}
 	m.scale = scale
 	m.styles = newStyles(m.scale, m.profile)
+	m.metric, m.fixed = opts.Metric, opts.FixedScale
+	if m.metric == export.MetricTarget && opts.Target == "" {
+		m.metric = export.MetricProb
+	}
+	if opts.CellWidth != 0 {
+		m.grid.cellWidth = clampInt(opts.CellWidth, MinCellWidth, MaxCellWidth)
+	}
 	initial := opts.Prompt
 	if len(initial) > MaxPromptBytes {
 		initial = cutUTF8(initial, MaxPromptBytes)
@@ -392,6 +401,13 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 		m.status.setNotice("colour: " + m.metric.Label())
 	case key.Matches(k, km.Numbers):
 		g.numbers = !g.numbers
+	case key.Matches(k, km.Scale):
+		m.fixed = !m.fixed
+		if m.fixed {
+			m.status.setNotice("kl and ce on a fixed scale, 0 to ln V: lenses compare by eye")
+		} else {
+			m.status.setNotice("kl and ce scaled to this lens's largest value")
+		}
 	case key.Matches(k, km.Target):
 		m.target.SetValue(m.opts.Target)
 		return m.setFocus(focusTarget)
@@ -484,9 +500,9 @@ func (m *Model) helpArea() (int, int) {
 func (m *Model) sync() {
 	r := m.layout()
 	m.target.SetWidth(m.width)
-	m.grid.data, m.grid.styles, m.grid.metric, m.grid.text = m.data, m.styles, m.metric, m.tokenText
+	m.grid.data, m.grid.styles, m.grid.metric, m.grid.text, m.grid.fixed = m.data, m.styles, m.metric, m.tokenText, m.fixed
 	m.grid.resize(r.gridW, r.gridH)
-	m.panel = panel{data: m.data, styles: m.styles, metric: m.metric, text: m.tokenText,
+	m.panel = panel{data: m.data, styles: m.styles, metric: m.metric, fixed: m.fixed, text: m.tokenText,
 		row: m.grid.row, col: m.grid.col, targetText: m.targetText, side: r.side, note: display.Safe(m.info.Note)}
 	if !m.computing {
 		m.panel.err = m.lensErr

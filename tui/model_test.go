@@ -148,12 +148,21 @@ func line(s, label string) string {
 // visible positions, cut to the column width, read from the lens.
 func cellTexts(m *Model, b *fakeBackend, l *inference.Lens, row int) []string {
 	var out []string
-	cw := m.grid.colWidth()
 	for p := m.grid.left; p < m.grid.left+m.grid.visibleCols() && p < len(l.IDs); p++ {
 		text := display.Token(b.TokenBytes(l.Cells[row][p].Top[0].ID))
-		out = append(out, strings.TrimRight(fit(text, cw-1), " "))
+		out = append(out, shownText(m, text, row == m.grid.row && p == m.grid.col))
 	}
 	return out
+}
+
+// shownText is text as a cell of the grid shows it: cut to the column
+// width less the lead cell, and less the closing bracket on the cursor.
+func shownText(m *Model, text string, cursor bool) string {
+	w := m.grid.colWidth() - 1
+	if cursor {
+		w--
+	}
+	return strings.TrimRight(fit(text, w), " ")
 }
 
 // containsInOrder reports whether s holds every part, left to right.
@@ -249,7 +258,7 @@ func TestNavigationAndPanel(t *testing.T) {
 	// The panel shows the cursor cell's statistics and top-k, from the lens.
 	s := screen(m)
 	c := l.Cells[3][3]
-	want := []string{"layer 3", "pos 3/5", "input  ␣on", "next   ␣the",
+	want := []string{"layer 3", "pos 4 of 6", "input  ␣on", "next   ␣the",
 		fmt.Sprintf("entropy %.2f", c.Entropy), fmt.Sprintf("KL→final %.2f", c.KLToFinal)}
 	for i, p := range c.Top {
 		want = append(want, fmt.Sprintf("%2d %s", i+1, strings.TrimRight(fit(display.Token(b.TokenBytes(p.ID)), 14), " ")), display.Prob(p.Prob))
@@ -414,7 +423,7 @@ func TestMetricCycleAndTarget(t *testing.T) {
 		press(t, m, "m")
 		seen = append(seen, m.metric)
 	}
-	if fmt.Sprint(seen) != fmt.Sprint([]export.Metric{1, 2, 3, 4, 0, 1}) {
+	if fmt.Sprint(seen) != fmt.Sprint([]export.Metric{export.MetricNextProb, export.MetricNextRank, export.MetricCE, export.MetricFinalProb, export.MetricFinalRank, export.MetricEntropy}) {
 		t.Errorf("metric cycle without target: %v", seen)
 	}
 	press(t, m, "t")
@@ -507,8 +516,8 @@ func TestMouse(t *testing.T) {
 	m := loaded(t, b, fakeOptions(b, "The cat sat on the mat"), 80, 24)
 	r := m.layout()
 	lw, cw := m.grid.labelWidth(), m.grid.colWidth()
-	// Row lines start one below the header; the third line down is row 2.
-	m.Update(tea.MouseClickMsg{X: r.gridX + lw + 2*cw + 1, Y: r.gridY + 3, Button: tea.MouseLeft})
+	// Row lines start below the header lines; the third one down is row 2.
+	m.Update(tea.MouseClickMsg{X: r.gridX + lw + 2*cw + 1, Y: r.gridY + m.grid.headerLines() + 2, Button: tea.MouseLeft})
 	if m.grid.row != 2 || m.grid.col != 2 || m.focus != focusGrid {
 		t.Errorf("click: cursor (%d,%d) focus %v", m.grid.row, m.grid.col, m.focus)
 	}

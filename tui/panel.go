@@ -6,6 +6,7 @@ import (
 
 	"github.com/logitlens/logitlens/display"
 	"github.com/logitlens/logitlens/export"
+	"github.com/logitlens/logitlens/inference"
 
 	"charm.land/lipgloss/v2"
 )
@@ -19,6 +20,7 @@ type panel struct {
 	data       *lensData
 	styles     Styles
 	metric     export.Metric
+	fixed      bool // kl and ce on 0..ln V
 	text       func(id int) string
 	row, col   int
 	targetText string // printable pinned target; "" for none
@@ -45,25 +47,34 @@ func (p panel) stats(width int) []string {
 	}
 	last := p.row == len(d.rows)-1
 	where := "layer " + rowLabel(d.rows[p.row], last)
-	if d.rows[p.row].Name == "embed" || p.row == 0 {
+	if d.rows[p.row].Kind == inference.Embed {
 		where = "embedding"
 	}
 	if last {
 		where = fmt.Sprintf("layer %s (model output)", d.rows[p.row].Name)
 	}
+	// Positions count from 1 on screen, as the status bar's token count.
 	lines := []string{
-		st.Title.Render(where) + st.Muted.Render(fmt.Sprintf(" · pos %d/%d", p.col, d.columns()-1)),
-		st.Muted.Render("input  ") + d.headers[p.col],
-	}
-	switch {
-	case p.col+1 < d.columns():
-		lines = append(lines, st.Muted.Render("next   ")+d.headers[p.col+1])
-	case d.unread != "":
-		lines = append(lines, st.Muted.Render("next   ")+d.unread+st.Warn.Render(" (past n_positions: not read)"))
-	default:
-		lines = append(lines, st.Muted.Render("next   (end of prompt)"))
+		st.Title.Render(where) + st.Muted.Render(fmt.Sprintf(" · pos %d of %d", p.col+1, d.columns())),
+		st.Muted.Render("input  ") + d.headers[p.col] + st.Muted.Render(fmt.Sprintf(" #%d", d.ids[p.col])),
 	}
 	c, ok := d.cell(p.row, p.col)
+	next := st.Muted.Render("next   ")
+	switch id := d.nextID(p.col); {
+	case id < 0:
+		next += st.Muted.Render("(end of prompt)")
+	case p.col+1 < d.columns():
+		next += d.headers[p.col+1] + st.Muted.Render(fmt.Sprintf(" #%d", id))
+	default:
+		next += d.unread + st.Muted.Render(fmt.Sprintf(" #%d", id)) + st.Warn.Render(" (not read)")
+	}
+	if ok && c.NextRank >= 0 {
+		next += st.Muted.Render(" rank ") + fmt.Sprint(c.NextRank) + st.Muted.Render(" p ") + display.Prob(c.NextProb)
+		if len(c.Top) > 0 && c.Top[0].ID == d.nextID(p.col) {
+			next += st.OK.Render(" = top-1")
+		}
+	}
+	lines = append(lines, next)
 	switch {
 	case !ok && p.err != "":
 		// The status bar cuts a long error; here it wraps.
@@ -108,9 +119,9 @@ func (p panel) topK(width, n int) []string {
 
 // legend returns the metric's name and its colour scale.
 func (p panel) legend(width int) []string {
-	scale := export.NewScale(p.metric, 0, 0)
+	scale := export.NewScale(p.metric, 0, 0, p.fixed)
 	if p.data != nil {
-		scale = export.NewScale(p.metric, p.data.vocab, p.data.maxKL())
+		scale = export.NewScale(p.metric, p.data.vocab, p.data.maxValue(p.metric), p.fixed)
 	}
 	return []string{
 		p.styles.Muted.Render("colour ") + p.metric.Label() + p.styles.Muted.Render(" (m)"),

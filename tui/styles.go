@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"strings"
 
 	"charm.land/bubbles/v2/help"
@@ -35,6 +36,7 @@ type Styles struct {
 	OK           lipgloss.Style
 	Header       lipgloss.Style
 	HeaderCursor lipgloss.Style
+	NextCursor   lipgloss.Style // the cursor column's next token
 	Label        lipgloss.Style
 	LabelCursor  lipgloss.Style
 	LabelOutput  lipgloss.Style
@@ -58,6 +60,7 @@ func newStyles(scale *theme.Scale, profile theme.Profile) Styles {
 		OK:           fg(sem.OK),
 		Header:       lipgloss.NewStyle(),
 		HeaderCursor: fg(sem.Accent).Bold(true).Underline(true),
+		NextCursor:   fg(sem.Accent).Underline(true),
 		Label:        fg(sem.Muted),
 		LabelCursor:  fg(sem.Accent).Bold(true),
 		LabelOutput:  fg(sem.Output).Bold(true),
@@ -85,33 +88,51 @@ func newStyles(scale *theme.Scale, profile theme.Profile) Styles {
 // glyphs reports whether cells show the glyph ramp instead of colour.
 func (s Styles) glyphs() bool { return s.profile < theme.ANSI256 }
 
-// cell draws one heatmap cell of width w for value t in [0,1]: the text
-// after one cell of padding on a background from the scale, or after the
-// ramp glyph without colour. The cursor cell is drawn in reverse video.
-func (s Styles) cell(t float64, text string, w int, cursor bool) string {
+// cellMarks are what a cell shows besides its value.
+type cellMarks struct {
+	cursor bool // the cursor is on it
+	next   bool // its top-1 is the token that comes next
+}
+
+// cell draws one heatmap cell of width w for value t in [0,1]: a lead cell,
+// then the text, on a background from the scale, or after the ramp glyph
+// without colour; a NaN t (no value, e.g. the next token at the last
+// position) is drawn without colour. The marks never rely on colour alone,
+// so they show in every palette and without colour: a top-1 that is the
+// next token is bold and underlined; the cursor cell is framed in brackets
+// ("[" for the lead cell, "]" for the last) and drawn in reverse video.
+func (s Styles) cell(t float64, text string, w int, mk cellMarks) string {
 	if w <= 0 {
 		return ""
 	}
 	lead := " "
 	st := lipgloss.NewStyle()
-	if s.glyphs() {
+	switch {
+	case math.IsNaN(t):
+		st = s.Muted
+		lead = "·"
+	case s.glyphs():
 		lead = theme.Glyph(t)
-	} else {
+	default:
 		st = st.Background(s.scale.Color(t, s.profile)).Foreground(s.scale.TextOn(t, s.profile))
 	}
-	if cursor {
-		st = st.Reverse(true).Bold(true)
+	textSt := st
+	if mk.next {
+		textSt = textSt.Bold(true).Underline(true)
 	}
-	return st.Render(lead + fit(text, w-1))
+	if !mk.cursor || w < 3 {
+		return st.Render(lead) + textSt.Render(fit(text, w-1))
+	}
+	st, textSt = st.Reverse(true).Bold(true), textSt.Reverse(true).Bold(true)
+	return st.Render("[") + textSt.Render(fit(text, w-2)) + st.Render("]")
 }
 
 // pending draws a cell whose column has not arrived yet.
 func (s Styles) pending(w int, cursor bool) string {
-	st := s.Pending
-	if cursor {
-		st = st.Reverse(true)
+	if cursor && w >= 3 {
+		return s.Pending.Reverse(true).Render("[" + fit("·", w-2) + "]")
 	}
-	return st.Render(fit(" ·", w))
+	return s.Pending.Render(fit(" ·", w))
 }
 
 // legend draws the scale from its dark to its bright end in about width

@@ -41,6 +41,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/theme"
 )
@@ -75,15 +76,18 @@ type reencoder interface {
 // Options configure the explorer. Load runs off the UI goroutine; progress
 // reports downloads (may be called often).
 type Options struct {
-	ModelID     string // shown while loading and in the status bar
-	Prompt      string // initial prompt
-	TopK        int    // predictions per cell, 1..inference.MaxTopK; 0 means 10
-	Target      string // initial pinned target text; "" for none
-	BOS         bool   // prepend <|endoftext|>
-	Sublayers   bool   // add a resid_mid row after each block's attention
-	Palette     string // theme scale name; "" for viridis
-	SnapshotDir string // where `e` writes snapshots; "" for the working directory
-	NoSnapshots string // when set, `e` writes nothing and shows this notice (e.g. over SSH)
+	ModelID     string        // shown while loading and in the status bar
+	Prompt      string        // initial prompt
+	TopK        int           // predictions per cell, 1..inference.MaxTopK; 0 means 10
+	Target      string        // initial pinned target text; "" for none
+	BOS         bool          // prepend <|endoftext|>
+	Sublayers   bool          // add a resid_mid row after each block's attention
+	Palette     string        // theme scale name; "" for viridis
+	Metric      export.Metric // the first colour metric (MetricTarget needs Target)
+	FixedScale  bool          // kl and ce on 0..ln V rather than up to the lens's largest value
+	CellWidth   int           // grid column width, MinCellWidth..MaxCellWidth; 0 fits the space
+	SnapshotDir string        // where `e` writes snapshots; "" for the working directory
+	NoSnapshots string        // when set, `e` writes nothing and shows this notice (e.g. over SSH)
 	// HistoryFile keeps the prompt history between runs (see
 	// DefaultHistoryFile); "" keeps it for the session only.
 	HistoryFile string

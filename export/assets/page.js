@@ -35,19 +35,107 @@
     dl.appendChild(el('dt', null, name));
     dl.appendChild(el('dd', cls || null, value));
   }
+  // A comparison's figure has a column per position of the longer prompt,
+  // right-aligned; its cells carry data-x, the column.
+  var cmp = doc.compare && svg.querySelector('rect.cell[data-x]') ? doc.compare : null;
+  var columns = cmp ? Math.max(doc.tokens.length, cmp.b.tokens.length) : doc.tokens.length;
+  var key = cmp ? 'data-x' : 'data-p';
   function cellRect(r, p) {
-    return svg.querySelector('rect.cell[data-r="' + r + '"][data-p="' + p + '"]');
+    return svg.querySelector('rect.cell[data-r="' + r + '"][' + key + '="' + p + '"]');
+  }
+  function moveCursor(r, p) {
+    var rect = cellRect(r, p);
+    if (!rect) return;
+    cursors.forEach(function (cur) {
+      ['x', 'y', 'width', 'height'].forEach(function (a) { cur.setAttribute(a, rect.getAttribute(a)); });
+      cur.setAttribute('visibility', 'visible');
+    });
+  }
+  function topTable(top, other) {
+    var table = el('table', 'top');
+    (top || []).forEach(function (t, i) {
+      var tr = el('tr');
+      tr.appendChild(el('td', 'n', String(i + 1)));
+      tr.appendChild(el('td', 'tok', t.display));
+      var bar = el('td', 'bar'), fill = el('div');
+      fill.style.width = (100 * (t.prob || 0)).toFixed(1) + '%';
+      bar.appendChild(fill);
+      tr.appendChild(bar);
+      tr.appendChild(el('td', 'prob', pct(t.prob)));
+      if (other) tr.appendChild(el('td', 'delta', delta(t, other)));
+      table.appendChild(tr);
+    });
+    return table;
+  }
+  // The change of a token's probability from the other run's top-k, where
+  // it is there.
+  function delta(t, other) {
+    for (var i = 0; i < other.length; i++) {
+      if (other[i].id === t.id && t.prob !== null && other[i].prob !== null) {
+        var d = t.prob - other[i].prob;
+        return (d >= 0 ? '+' : '−') + (100 * Math.abs(d)).toFixed(1);
+      }
+    }
+    return 'new';
+  }
+  function signed(x) {
+    if (x === null || x === undefined) return '—';
+    return (x >= 0 ? '+' : '−') + Math.abs(x).toFixed(3);
+  }
+
+  function showCompare(r, x) {
+    var tA = doc.tokens.length, tB = cmp.b.tokens.length;
+    var pa = x - (columns - tA), pb = x - (columns - tB);
+    var j = pa >= 0 && pb >= 0 ? pa - cmp.offset_a : -1;
+    moveCursor(r, x);
+    var row = doc.rows[r];
+    var out = r === doc.rows.length - 1 ? ' (output)' : '';
+    var parts = [el('h2', 'where', 'row ' + row.name + out + ' · column ' + x)];
+    var toks = el('p', 'tokens');
+    function labelled(name, cls, text) {
+      var s = el('span');
+      s.appendChild(document.createTextNode(name + ' '));
+      s.appendChild(el('span', 'tok ' + cls, text));
+      toks.appendChild(s);
+    }
+    if (pa >= 0) labelled('A', 'input', doc.tokens[pa].display);
+    if (pb >= 0) labelled('B', 'input', cmp.b.tokens[pb].display);
+    parts.push(toks);
+    if (j < 0) {
+      parts.push(el('p', 'hint', 'no partner: only ' + (pa >= 0 ? 'A' : 'B') + ' has this position (columns are right-aligned)'));
+    } else {
+      var c = cmp.cells[r][j], a = doc.cells[r][pa];
+      var side = el('div', 'side');
+      var colA = el('div'), colB = el('div');
+      colA.appendChild(el('h3', null, 'A'));
+      colA.appendChild(topTable(a.top, null));
+      colB.appendChild(el('h3', null, 'B (Δ% from A)'));
+      colB.appendChild(topTable(c.top_b, a.top));
+      side.appendChild(colA);
+      side.appendChild(colB);
+      parts.push(side);
+      var dl = el('dl', 'stats');
+      stat(dl, 'KL(P_A‖P_B)', nats(c.kl_ab), 'kl');
+      stat(dl, 'top-1', c.top1_differs ? 'differs' : 'same', c.top1_differs ? 'differs' : null);
+      stat(dl, "A's top-1 in A, B", pct(c.prob_a_of_top1_a) + ' → ' + pct(c.prob_b_of_top1_a) + ' (Δ ' + signed(c.delta_top1) + ')', 'final-here');
+      stat(dl, "· its rank in B", rank(c.rank_b_of_top1_a), null);
+      if (doc.target && c.delta_target !== undefined) {
+        stat(dl, 'target', doc.target.display, 'tok target');
+        stat(dl, '· Δp (B − A)', signed(c.delta_target), 'target-here');
+      }
+      if (c.nonfinite) stat(dl, 'not finite', c.nonfinite, 'nonfinite');
+      parts.push(dl);
+    }
+    if (pinned) parts.push(el('p', 'hint', 'pinned: arrows move, Esc or click unpins'));
+    panel.replaceChildren.apply(panel, parts);
+    panel.dataset.r = r;
+    panel.dataset.p = x;
   }
 
   function show(r, p) {
+    if (cmp) return showCompare(r, p);
     var c = doc.cells[r][p], row = doc.rows[r], tok = doc.tokens[p];
-    var rect = cellRect(r, p);
-    if (rect) {
-      cursors.forEach(function (cur) {
-        ['x', 'y', 'width', 'height'].forEach(function (a) { cur.setAttribute(a, rect.getAttribute(a)); });
-        cur.setAttribute('visibility', 'visible');
-      });
-    }
+    moveCursor(r, p);
     var out = r === doc.rows.length - 1 ? ' (output)' : '';
     var parts = [el('h2', 'where', 'row ' + row.name + out + ' · position ' + p)];
     var toks = el('p', 'tokens');
@@ -79,6 +167,10 @@
     var final = doc.final_top1[p];
     stat(dl, 'final top-1', final.id < 0 ? '—' : final.display, 'tok final');
     stat(dl, '· rank, p here', rank(c.final_top1_rank) + ' · ' + pct(c.final_top1_prob), 'final-here');
+    if (c.next_rank != null) {
+      stat(dl, 'next token', doc.tokens[p + 1].display, 'tok next');
+      stat(dl, '· rank, p here', rank(c.next_rank) + ' · ' + pct(c.next_prob), 'next-here');
+    }
     if (doc.target) {
       stat(dl, 'target', doc.target.display, 'tok target');
       stat(dl, '· rank, p here', rank(c.target_rank) + ' · ' + pct(c.target_prob), 'target-here');
@@ -93,7 +185,8 @@
 
   function target(e) {
     var t = e.target;
-    return t && t.classList && t.classList.contains('cell') ? [+t.dataset.r, +t.dataset.p] : null;
+    if (!t || !t.classList || !t.classList.contains('cell')) return null;
+    return [+t.dataset.r, cmp ? +t.dataset.x : +t.dataset.p];
   }
   svg.addEventListener('mouseover', function (e) {
     var c = target(e);
@@ -112,7 +205,7 @@
       case 'ArrowUp': r = Math.min(r + 1, doc.rows.length - 1); break;
       case 'ArrowDown': r = Math.max(r - 1, 0); break;
       case 'ArrowLeft': p = Math.max(p - 1, 0); break;
-      case 'ArrowRight': p = Math.min(p + 1, doc.tokens.length - 1); break;
+      case 'ArrowRight': p = Math.min(p + 1, columns - 1); break;
       case 'Escape': pinned = null; show(r, p); return;
       default: return;
     }

@@ -41,6 +41,10 @@ type LensRequest struct {
 	// LogitsOnly runs ln_f and the unembedding GEMM but no statistics, and
 	// returns no cells: benchmarks time the statistics against it.
 	LogitsOnly bool
+	// Translators, when not nil, apply a tuned lens before ln_f: stream r
+	// is translated by Translators' layer Translate[r] (−1: none).
+	Translators *Translators
+	Translate   []int
 }
 
 // Lens decodes the stored streams through ln_f and the unembedding and
@@ -73,6 +77,16 @@ func (s *State) Lens(req LensRequest) ([][]Cell, error) {
 	for _, st := range req.Streams {
 		if st < 0 || st > 2*L {
 			return nil, fmt.Errorf("cuda: stream %d outside 0..%d", st, 2*L)
+		}
+	}
+	if req.Translators != nil {
+		if req.Translators.m != s.m || len(req.Translate) != len(req.Streams) {
+			return nil, fmt.Errorf("cuda: translators of another model, or %d translator indices for %d streams", len(req.Translate), len(req.Streams))
+		}
+		for _, l := range req.Translate {
+			if l < -1 || l >= len(req.Translators.w) {
+				return nil, fmt.Errorf("cuda: translator %d outside 0..%d", l, len(req.Translators.w)-1)
+			}
 		}
 	}
 	R := len(req.Streams)
@@ -112,6 +126,9 @@ func (s *State) lensChunk(cells [][]Cell, off, a, b, rf int, req LensRequest) er
 	q := &queue{s: s}
 	for r, st := range req.Streams { // gather the rows: [R·n, C]
 		q.copy(s.lensIn.at(r*n*C), s.streams[st].at(a*C), n*C)
+		if req.Translators != nil && req.Translate[r] >= 0 { // tuned lens: x += x·Wᵀ + b
+			s.translate(q, s.lensIn.at(r*n*C), req.Translators, req.Translate[r], n)
+		}
 	}
 	rg, rb := perRow(rows)
 	q.launch("layernorm_forward", rg, rb, 0, PtrArg(s.lensIn.p), PtrArg(s.lensIn.p), PtrArg(m.lnFG.p), PtrArg(m.lnFB.p),

@@ -34,6 +34,7 @@ type State struct {
 	next     buffer // [rows] int32: each position's next token, for the rows' positions
 	topIDs   buffer // [rows, maxTopK] int32
 	topVals  buffer // [rows, maxTopK]
+	trOut    buffer // [rows, C] a tuned lens translator's x·Wᵀ
 
 	allocs []DevicePtr
 	prof   *profiler
@@ -130,10 +131,10 @@ func stateBytes(cfg Config) int64 {
 
 // lensBytes is the device memory the lens buffers take for rows rows:
 // ln_f input, logits, final and row statistics, next tokens, top-k ids and
-// values.
+// values, a translator's output.
 func lensBytes(rows, C, V int) int64 {
 	r := int64(rows)
-	return 4 * (r*int64(C) + r*int64(V) + r*int64(finalWords+rowWords+1) + 2*r*maxTopK)
+	return 4 * (2*r*int64(C) + r*int64(V) + r*int64(finalWords+rowWords+1) + 2*r*maxTopK)
 }
 
 // alloc allocates n float32s; the device lock is held.
@@ -151,7 +152,7 @@ func (s *State) growLens(rows int) error {
 	if rows <= s.lensRows {
 		return nil
 	}
-	for _, b := range []buffer{s.lensIn, s.logits, s.final, s.stats, s.next, s.topIDs, s.topVals} {
+	for _, b := range []buffer{s.lensIn, s.logits, s.final, s.stats, s.next, s.topIDs, s.topVals, s.trOut} {
 		if b.p == 0 {
 			continue
 		}
@@ -173,6 +174,7 @@ func (s *State) growLens(rows int) error {
 	s.lensIn, s.logits = alloc(rows*C), alloc(rows*V)
 	s.final, s.stats, s.next = alloc(rows*finalWords), alloc(rows*rowWords), alloc(rows)
 	s.topIDs, s.topVals = alloc(rows*maxTopK), alloc(rows*maxTopK)
+	s.trOut = alloc(rows * C)
 	if err != nil {
 		return err
 	}

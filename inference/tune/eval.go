@@ -31,14 +31,10 @@ func Evaluate(ctx context.Context, m Model, lens *tunedlens.Lens, windows [][]in
 	t := &trainer{m: m, L: L, C: C, V: V, corpus: &Corpus{Window: cfg.NPositions}}
 	gamma, beta := m.FinalNorm()
 	wu := m.Unembedding()
-	t.hd = &head{lnG: gamma, lnB: beta, eps: float32(cfg.LayerNormEpsilon), c: C, v: V, wuT: make([]float32, C*V)}
-	for v := range V {
-		for c := range C {
-			t.hd.wuT[c*V+v] = wu[v*C+c]
-		}
-	}
+	t.hd = newHead(gamma, beta, float32(cfg.LayerNormEpsilon), wu, C, V)
+	defer t.hd.close()
 	N := min(microRows, cfg.NPositions)
-	fwd, err := newForwardGraph(t.hd, N)
+	fwd, err := newForwardGraph(t.hd, N) // t.hd is closed when Evaluate returns
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 //
 //	x      = h + h·Wt + b                  [N,C]   Wt = Weightᵀ (trained), b (trained)
 //	y      = ln_f(x)                        [N,C]   frozen γ, β, eps
-//	logits = y·W_Uᵀ                         [N,V]   frozen unembedding, stored as W_Uᵀ [C,V]
+//	logits = y·W_Uᵀ                         [N,V]   frozen unembedding (unembed.go)
 //	cost   = −Σ_rows Σ_v p·log_softmax(logits)      p = P_output of each row (input); softmaxXent
 //
 // cost is the cross-entropy H(P, Q) summed over rows (the trainer scales it
@@ -39,9 +39,23 @@ type graph struct {
 type head struct {
 	lnG, lnB []float32 // [C]
 	eps      float32
-	wuT      []float32 // W_Uᵀ [C,V], row-major
+	un       *unembedding // W_U, prepared for both products
 	c, v     int
 }
+
+// newHead prepares ln_f and the unembedding W_U [V,C] for the graphs.
+func newHead(gamma, beta []float32, eps float32, wu []float32, c, v int) *head {
+	wuT := make([]float32, c*v) // W_Uᵀ, for the gradient's product
+	for i := range v {
+		for j := range c {
+			wuT[j*v+i] = wu[i*c+j]
+		}
+	}
+	return &head{lnG: gamma, lnB: beta, eps: eps, un: newUnembedding(wu, wuT, c, v), c: c, v: v}
+}
+
+// close frees the prepared unembedding.
+func (hd *head) close() { hd.un.close() }
 
 // layerNorm builds ln_f(x) = (x − mean)/sqrt(var + eps)·γ + β over the last axis.
 func layerNorm(x, gamma, beta *G.Node, eps float32) (*G.Node, error) {
@@ -94,7 +108,7 @@ func newGraph(hd *head, n int, bias bool) (*graph, error) {
 	gr.h = G.NewMatrix(g, tensor.Float32, G.WithShape(n, c), G.WithName("h"), G.WithValue(gr.hVal))
 	gr.p = G.NewMatrix(g, tensor.Float32, G.WithShape(n, v), G.WithName("p"), G.WithValue(gr.pVal))
 	gr.wt = G.NewMatrix(g, tensor.Float32, G.WithShape(c, c), G.WithName("wt"), G.WithValue(gr.wtVal))
-	gamma, beta, wuT := headNodes(g, hd)
+	gamma, beta := headNodes(g, hd)
 
 	must := func(n *G.Node, err error) *G.Node {
 		if err != nil {
@@ -108,7 +122,7 @@ func newGraph(hd *head, n int, bias bool) (*graph, error) {
 		x = must(G.BroadcastAdd(x, gr.b, nil, []byte{0}))
 	}
 	y := must(layerNorm(x, gamma, beta, hd.eps)) //                [N,C]
-	logits := must(G.Mul(y, wuT))                //                [N,C]·[C,V] -> [N,V]
+	logits := must(hd.un.apply(y))               //                [N,C]·[C,V] -> [N,V]
 	gr.cost = must(crossEntropy(logits, gr.p))   //                −Σ p·log_softmax(logits)
 
 	wrt := G.Nodes{gr.wt}
@@ -156,7 +170,7 @@ func newForwardGraph(hd *head, n int) (*forwardGraph, error) {
 	h := G.NewMatrix(g, tensor.Float32, G.WithShape(n, c), G.WithName("h"), G.WithValue(f.hVal))
 	wt := G.NewMatrix(g, tensor.Float32, G.WithShape(c, c), G.WithName("wt"), G.WithValue(f.wtVal))
 	b := G.NewVector(g, tensor.Float32, G.WithShape(c), G.WithName("b"), G.WithValue(f.bVal))
-	gamma, beta, wuT := headNodes(g, hd)
+	gamma, beta := headNodes(g, hd)
 	x, err := G.Mul(h, wt)
 	if err == nil {
 		x, err = G.Add(h, x)
@@ -168,7 +182,7 @@ func newForwardGraph(hd *head, n int) (*forwardGraph, error) {
 		x, err = layerNorm(x, gamma, beta, hd.eps)
 	}
 	if err == nil {
-		f.logits, err = G.Mul(x, wuT)
+		f.logits, err = hd.un.apply(x)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tune: forward graph: %w", err)
@@ -203,16 +217,14 @@ func (f *forwardGraph) run(h, wt, b, out []float32) error {
 	return nil
 }
 
-// headNodes makes the frozen ln_f and unembedding nodes of a graph.
-func headNodes(g *G.ExprGraph, hd *head) (gamma, beta, wuT *G.Node) {
-	c, v := hd.c, hd.v
+// headNodes makes the frozen ln_f nodes of a graph.
+func headNodes(g *G.ExprGraph, hd *head) (gamma, beta *G.Node) {
+	c := hd.c
 	gamma = G.NewVector(g, tensor.Float32, G.WithShape(c), G.WithName("ln_f.g"),
 		G.WithValue(tensor.New(tensor.WithShape(c), tensor.WithBacking(hd.lnG))))
 	beta = G.NewVector(g, tensor.Float32, G.WithShape(c), G.WithName("ln_f.b"),
 		G.WithValue(tensor.New(tensor.WithShape(c), tensor.WithBacking(hd.lnB))))
-	wuT = G.NewMatrix(g, tensor.Float32, G.WithShape(c, v), G.WithName("wu_t"),
-		G.WithValue(tensor.New(tensor.WithShape(c, v), tensor.WithBacking(hd.wuT))))
-	return gamma, beta, wuT
+	return gamma, beta
 }
 
 // run computes the cost of one micro-batch for one translator and adds its

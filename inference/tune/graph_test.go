@@ -14,7 +14,7 @@ import (
 // refCost computes the cost and its gradients in float64 by the formulas:
 // cost = −scale Σ_r Σ_v p log q, ∂cost/∂logits = scale·(Σ_v p)·q − scale·p,
 // back through ln_f and the translator by hand.
-func refCost(hd *head, n int, h, p, wt, b []float32, scale float64) (cost float64, dwt, db []float64) {
+func refCost(hd *testHead, n int, h, p, wt, b []float32, scale float64) (cost float64, dwt, db []float64) {
 	C, V := hd.c, hd.v
 	dwt, db = make([]float64, C*C), make([]float64, C)
 	for r := range n {
@@ -47,7 +47,7 @@ func refCost(hd *head, n int, h, p, wt, b []float32, scale float64) (cost float6
 		mx := math.Inf(-1)
 		for v := range V {
 			for j := range C {
-				logits[v] += y[j] * float64(hd.wuT[j*V+v])
+				logits[v] += y[j] * float64(hd.wu[v*C+j])
 			}
 			mx = max(mx, logits[v])
 		}
@@ -65,7 +65,7 @@ func refCost(hd *head, n int, h, p, wt, b []float32, scale float64) (cost float6
 		for v := range V {
 			dl := scale * (psum*math.Exp(logits[v]-lse) - float64(p[r*V+v]))
 			for j := range C {
-				dy[j] += dl * float64(hd.wuT[j*V+v])
+				dy[j] += dl * float64(hd.wu[v*C+j])
 			}
 		}
 		// layer norm backward: dx = inv·(dxn − mean(dxn) − xn·mean(dxn·xn))
@@ -89,16 +89,20 @@ func refCost(hd *head, n int, h, p, wt, b []float32, scale float64) (cost float6
 	return cost, dwt, db
 }
 
-func randHead(rng *rand.Rand, c, v int) *head {
-	hd := &head{c: c, v: v, eps: 1e-5, lnG: make([]float32, c), lnB: make([]float32, c), wuT: make([]float32, c*v)}
+// testHead is a head with its unembedding W_U [V,C] kept for refCost.
+type testHead struct {
+	*head
+	wu []float32
+}
+
+func randHead(rng *rand.Rand, c, v int) *testHead {
+	hd := &head{c: c, v: v, eps: 1e-5, lnG: make([]float32, c), lnB: make([]float32, c)}
 	for j := range c {
 		hd.lnG[j] = 1 + 0.3*float32(rng.NormFloat64())
 		hd.lnB[j] = 0.1 * float32(rng.NormFloat64())
 	}
-	for i := range hd.wuT {
-		hd.wuT[i] = float32(rng.NormFloat64())
-	}
-	return hd
+	wu := randn(rng, v*c, 1)
+	return &testHead{newHead(hd.lnG, hd.lnB, hd.eps, wu, c, v), wu}
 }
 
 func randn(rng *rand.Rand, n int, s float64) []float32 {
@@ -117,7 +121,7 @@ func TestGraphGradient(t *testing.T) {
 	const n, c, v = 5, 8, 11
 	hd := randHead(rng, c, v)
 	for _, bias := range []bool{true, false} {
-		gr, err := newGraph(hd, n, bias)
+		gr, err := newGraph(hd.head, n, bias)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +176,7 @@ func TestGraphGradient(t *testing.T) {
 // floor, the two bare GEMMs of the unembedding it must do (logits, and the
 // gradient back through W_U). Compare the two in one run: the ratio is the
 // graph's overhead.
-func benchHead(b *testing.B) (*head, []float32) {
+func benchHead(b *testing.B) (*testHead, []float32) {
 	sgemm.Use()
 	rng := rand.New(rand.NewPCG(1, 2))
 	const n, c, v = 64, 128, 50257
@@ -181,7 +185,7 @@ func benchHead(b *testing.B) (*head, []float32) {
 
 func BenchmarkGraphRunN64C128(b *testing.B) {
 	hd, h := benchHead(b)
-	gr, err := newGraph(hd, 64, true)
+	gr, err := newGraph(hd.head, 64, true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -198,20 +202,20 @@ func BenchmarkGraphRunN64C128(b *testing.B) {
 func BenchmarkUnembedGEMMsN64C128(b *testing.B) {
 	hd, h := benchHead(b)
 	x := tensor.New(tensor.WithShape(64, hd.c), tensor.WithBacking(h))
-	wuT := tensor.New(tensor.WithShape(hd.c, hd.v), tensor.WithBacking(hd.wuT))
+	wu := tensor.New(tensor.WithShape(hd.v, hd.c), tensor.WithBacking(hd.wu))
+	wuT := wu.ShallowClone()
+	if err := wuT.T(); err != nil {
+		b.Fatal(err)
+	}
 	logits := tensor.New(tensor.WithShape(64, hd.v), tensor.Of(tensor.Float32))
 	dx := tensor.New(tensor.WithShape(64, hd.c), tensor.Of(tensor.Float32))
 	for b.Loop() {
-		if _, err := tensor.MatMul(x, wuT, tensor.WithReuse(logits)); err != nil {
+		if _, err := tensor.MatMul(x, wuT, tensor.WithReuse(logits)); err != nil { // [N,C] @ [C,V]
 			b.Fatal(err)
 		}
-		if err := wuT.T(); err != nil {
+		if _, err := tensor.MatMul(logits, wu, tensor.WithReuse(dx)); err != nil { // [N,V] @ [V,C]
 			b.Fatal(err)
 		}
-		if _, err := tensor.MatMul(logits, wuT, tensor.WithReuse(dx)); err != nil {
-			b.Fatal(err)
-		}
-		wuT.UT()
 	}
 }
 

@@ -140,6 +140,7 @@ func Train(ctx context.Context, m Model, corpus *Corpus, opts Options) (*tunedle
 	if err := t.setup(cfg); err != nil {
 		return nil, err
 	}
+	defer t.hd.close()
 	resumed, err := t.resume()
 	if err != nil {
 		return nil, err
@@ -157,18 +158,14 @@ func (t *trainer) setup(cfg weights.Config) error {
 	if len(gamma) != C || len(beta) != C || len(wu) != V*C {
 		return fmt.Errorf("tune: head of %d, %d and %d values for C = %d, V = %d", len(gamma), len(beta), len(wu), C, V)
 	}
-	t.hd = &head{lnG: gamma, lnB: beta, eps: float32(cfg.LayerNormEpsilon), c: C, v: V, wuT: make([]float32, C*V)}
-	for v := range V { // W_Uᵀ once, so no graph run transposes 150 MB (stack.md)
-		for c := range C {
-			t.hd.wuT[c*V+v] = wu[v*C+c]
-		}
-	}
+	t.hd = newHead(gamma, beta, float32(cfg.LayerNormEpsilon), wu, C, V)
 	rows := min(microRows, t.corpus.Window)
 	var err error
-	if t.fwd, err = newForwardGraph(t.hd, rows); err != nil {
-		return err
+	if t.fwd, err = newForwardGraph(t.hd, rows); err == nil {
+		t.gr, err = newGraph(t.hd, rows, true)
 	}
-	if t.gr, err = newGraph(t.hd, rows, true); err != nil {
+	if err != nil {
+		t.hd.close()
 		return err
 	}
 	for range t.L {

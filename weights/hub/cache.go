@@ -108,9 +108,11 @@ func cacheBlobsSize(blobs string) int64 {
 	return n
 }
 
-// cacheRepoFolder is huggingface_hub's repo_folder_name for a model.
-func cacheRepoFolder(repo string) string {
-	return "models--" + strings.ReplaceAll(repo, "/", "--")
+// cacheRepoFolder is huggingface_hub's repo_folder_name:
+// "<type>s--ORG--NAME", e.g. models--openai-community--gpt2 or
+// spaces--AlignmentResearch--tuned-lens.
+func cacheRepoFolder(kind RepoType, repo string) string {
+	return string(kind) + "s--" + strings.ReplaceAll(repo, "/", "--")
 }
 
 func cacheSnapshotDir(repoDir, commit string) string {

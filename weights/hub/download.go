@@ -144,7 +144,7 @@ func (r *resolver) download(ctx context.Context, meta fileMeta, file, snapPath s
 
 // lockPath is the lock file of a blob, where huggingface_hub puts it.
 func (r *resolver) lockPath(etag string) string {
-	return filepath.Join(r.opt.CacheDir, ".locks", cacheRepoFolder(r.repo), etag+".lock")
+	return filepath.Join(r.opt.CacheDir, ".locks", cacheRepoFolder(r.kind, r.repo), etag+".lock")
 }
 
 // blobDownload is the state of one blob's transfer across attempts.

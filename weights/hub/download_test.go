@@ -15,7 +15,7 @@ import (
 // modelPaths returns the blob, .incomplete and snapshot paths of the
 // fake model's weights.
 func modelPaths(opt Options, repo, commit string, data []byte) (blob, inc, link string) {
-	repoDir := filepath.Join(opt.CacheDir, cacheRepoFolder(repo))
+	repoDir := filepath.Join(opt.CacheDir, cacheRepoFolder(Model, repo))
 	blob = filepath.Join(repoDir, "blobs", sha256Hex(data))
 	return blob, blob + ".incomplete", filepath.Join(repoDir, "snapshots", commit, "model.safetensors")
 }

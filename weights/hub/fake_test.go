@@ -97,7 +97,9 @@ func sha256Hex(data []byte) string {
 }
 
 // hubFakeIsLFS: the hub stores weights in LFS.
-func fakeIsLFS(file string) bool { return strings.HasSuffix(file, ".safetensors") }
+func fakeIsLFS(file string) bool {
+	return strings.HasSuffix(file, ".safetensors") || strings.HasSuffix(file, ".pt")
+}
 
 // hubFakeEtag is the blob name huggingface_hub would use for file.
 func fakeEtag(file string, data []byte) string {

@@ -233,21 +233,7 @@ func Resolve(ctx context.Context, spec string, opt Options) (Snapshot, error) {
 	if ps.local != "" {
 		return Snapshot{Repo: ps.local, Dir: ps.local, Local: true}, nil
 	}
-	if opt.Endpoint == "" || opt.CacheDir == "" {
-		def := optionsFrom(func(k string) string {
-			if k == "HF_TOKEN" || k == "HUGGING_FACE_HUB_TOKEN" || k == "HF_TOKEN_PATH" {
-				return ""
-			}
-			return os.Getenv(k)
-		})
-		if opt.Endpoint == "" {
-			opt.Endpoint = def.Endpoint
-		}
-		if opt.CacheDir == "" {
-			opt.CacheDir = def.CacheDir
-		}
-	}
-	opt.Endpoint = strings.TrimRight(opt.Endpoint, "/")
+	opt = withDefaults(opt)
 	r := newHubResolver(opt, ps.repo, ps.revision)
 	if opt.Offline {
 		snap, err := r.fromCache()

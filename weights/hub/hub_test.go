@@ -271,7 +271,7 @@ func TestHubMissingFiles(t *testing.T) {
 			!strings.Contains(err.Error(), tc.repo) {
 			t.Errorf("%s: %v, want ErrEntryNotFound naming %q", tc.repo, err, tc.want)
 		}
-		if _, err := os.Stat(filepath.Join(opt.CacheDir, cacheRepoFolder(tc.repo), "refs", "main")); err == nil {
+		if _, err := os.Stat(filepath.Join(opt.CacheDir, cacheRepoFolder(Model, tc.repo), "refs", "main")); err == nil {
 			t.Errorf("%s: refs/main written for an incomplete model", tc.repo)
 		}
 	}

@@ -20,14 +20,19 @@ import (
 // resolver resolves one repo@revision against the hub and the cache.
 type resolver struct {
 	opt       Options
+	kind      RepoType
 	repo, rev string
-	repoDir   string // <cache>/models--ORG--NAME
+	repoDir   string // <cache>/models--ORG--NAME (spaces--, datasets--)
 	client    *http.Client
 	commit    string // pinned by the first HEAD, or the revision itself when it is a commit
 }
 
 func newHubResolver(opt Options, repo, rev string) *resolver {
-	r := &resolver{opt: opt, repo: repo, rev: rev, repoDir: filepath.Join(opt.CacheDir, cacheRepoFolder(repo))}
+	return newResolver(opt, Model, repo, rev)
+}
+
+func newResolver(opt Options, kind RepoType, repo, rev string) *resolver {
+	r := &resolver{opt: opt, kind: kind, repo: repo, rev: rev, repoDir: filepath.Join(opt.CacheDir, cacheRepoFolder(kind, repo))}
 	r.client = noRedirectClient(opt.Client)
 	if isCommit(rev) {
 		r.commit = rev
@@ -38,10 +43,11 @@ func newHubResolver(opt Options, repo, rev string) *resolver {
 // spec is the model as the user named it, fit for a message (the
 // revision may hold any printable character).
 func (r *resolver) spec() string {
+	s := r.kind.urlPrefix() + r.repo
 	if r.rev == "main" {
-		return r.repo
+		return s
 	}
-	return r.repo + "@" + display.SafeN(r.rev, 0)
+	return s + "@" + display.SafeN(r.rev, 0)
 }
 
 // fetchAll makes sure the snapshot holds every file the model needs.
@@ -149,7 +155,7 @@ func (r *resolver) fromCache() (Snapshot, error) {
 
 func (r *resolver) offlineErr(cause error) error {
 	hint := fmt.Sprintf("run `logitlens download %s` while online", r.spec())
-	if r.opt.Downloading {
+	if r.opt.Downloading || r.kind != Model {
 		hint = "unset HF_HUB_OFFLINE to download"
 	}
 	return &Error{Repo: r.repo, Revision: r.rev, kinds: []error{ErrOffline}, err: cause,
@@ -164,7 +170,7 @@ func (r *resolver) unreachableErr(cause error) error {
 		status = he.Status
 	}
 	hint := fmt.Sprintf("run `logitlens download %s` when the hub is reachable", r.spec())
-	if r.opt.Downloading {
+	if r.opt.Downloading || r.kind != Model {
 		hint = "try again when the hub is reachable"
 	}
 	return &Error{Repo: r.repo, Revision: r.rev, Status: status, kinds: []error{ErrUnreachable}, err: cause,
@@ -207,7 +213,7 @@ func (r *resolver) head(ctx context.Context, file string) (fileMeta, error) {
 	if r.commit != "" {
 		rev = r.commit
 	}
-	u := r.opt.Endpoint + "/" + r.repo + "/resolve/" + escapeSegment(rev) + "/" + escapePath(file)
+	u := r.opt.Endpoint + "/" + r.kind.urlPrefix() + r.repo + "/resolve/" + escapeSegment(rev) + "/" + escapePath(file)
 	hctx, cancel := context.WithTimeout(ctx, headTimeout)
 	defer cancel()
 	var resp *http.Response

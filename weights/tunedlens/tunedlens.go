@@ -60,6 +60,10 @@ type Translator struct {
 type Lens struct {
 	Config      Config
 	Translators []Translator
+	// Source says where the lens came from, for status lines and exports
+	// (Source.String: "published", a folder, REPO/FOLDER, "built-in");
+	// set by whoever loaded it.
+	Source string
 }
 
 // ParseConfig parses config.json as TunedLensConfig.from_dict does: unknown

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/logitlens/logitlens/export"
+	"github.com/logitlens/logitlens/weights/testmodel"
+)
+
+// The compare flags: one run B at a time, the metric that colours a
+// comparison by default, and the metrics that cannot colour it.
+func TestCompareFlags(t *testing.T) {
+	o, err := parseLens(t, "", "-p", "Paris", "--compare-prompt", "Rome", "-o", "x.svg")
+	if err != nil || !o.compare.on() || o.compare.differs() != "prompt" || o.compare.prompt != "Rome" || o.figure.Metric != export.MetricKLAB {
+		t.Errorf("--compare-prompt: %+v, %v", o, err)
+	}
+	o, err = parseLens(t, "", "-p", "Paris", "--compare-lens", "tuned:lenses/gpt2", "--format", "json")
+	if err != nil || o.compare.differs() != "lens" || !o.compare.lens.tuned {
+		t.Errorf("--compare-lens: %+v, %v", o.compare, err)
+	}
+	o, err = parseLens(t, "", "-p", "Paris", "--compare-model", "distilgpt2", "--format", "json")
+	if err != nil || o.compare.differs() != "model" || o.compare.model != "distilgpt2" {
+		t.Errorf("--compare-model: %+v, %v", o, err)
+	}
+	if o, err = parseLens(t, "", "--bos", "--compare-prompt", "", "-p", "x"); err != nil || !o.compare.promptSet {
+		t.Errorf("an empty run B prompt after <|endoftext|>: %v", err)
+	}
+	if o, err = parseLens(t, "", "-p", "x"); err != nil || o.compare.on() {
+		t.Errorf("no run B: %+v, %v", o.compare, err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-p", "x", "--compare-prompt", "y", "--compare-model", "m"}, "give one of"},
+		{[]string{"-p", "x", "--compare-lens", "tuned", "--compare-model", "m"}, "give one of"},
+		{[]string{"-p", "x", "--compare-lens", "sideways"}, "--compare-lens"},
+		{[]string{"-p", "x", "--compare-lens", "tuned", "--sublayers"}, "--compare-lens logit"},
+		{[]string{"-p", "x", "--compare-prompt", ""}, "--compare-prompt is empty"},
+		{[]string{"-p", "x", "--compare-model", " "}, "--compare-model is empty"},
+		{[]string{"-p", "x", "--metric", "kl-ab", "-o", "x.svg"}, "colours a comparison"},
+		{[]string{"-p", "x", "--compare-prompt", "y", "--metric", "prob", "-o", "x.svg"}, "colours one lens"},
+		{[]string{"-p", "x", "--compare-prompt", "y", "--metric", "delta-target", "-o", "x.svg"}, "give --target"},
+	} {
+		_, err := parseLens(t, "", c.args...)
+		var ue usageError
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.As(err, &ue) {
+			t.Errorf("%v: error %v, want a usage error containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+// `lens --compare-prompt/--compare-model --format json` carries the
+// reference's comparison (lens_ref.py --compare-*, float64,
+// inference/testdata/compare) at the tolerances of issue 16.
+func TestLensCompareMatchesReference(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		args   func(g *compareGoldenDoc) []string
+	}{
+		{"prompt-longer", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
+		{"prompt-shorter", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
+		{"prompt-bos", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt, "--bos"} }},
+		{"model-seed11", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-model", testmodel.Dir(t, *g.Compare.B.Model)}
+		}},
+		{"model-bf16", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-model", testmodel.Dir(t, *g.Compare.B.Model)}
+		}},
+		{"lens-tuned", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-lens", "tuned:" + testLens(*g.Compare.B.Tuned)}
+		}},
+		{"lens-logit", func(g *compareGoldenDoc) []string {
+			return []string{"--lens", "tuned:" + testLens(g.Tuned), "--compare-lens", *g.Compare.B.Tuned}
+		}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("inference", "testdata", "compare", tc.golden+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g compareGoldenDoc
+			if err := json.Unmarshal(b, &g); err != nil {
+				t.Fatal(err)
+			}
+			dir := testmodel.Dir(t, g.Model)
+			testmodel.CheckPin(t, g.Model, tc.golden+".json", g.SHA256)
+			args := append([]string{"lens", "--model", dir, "--prompt", g.Prompt, "--format", "json"}, tc.args(&g)...)
+			out, _, err := runCmd(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Compare struct {
+					Alignment string `json:"alignment"`
+					Columns   int    `json:"columns"`
+					IDsB      []int  `json:"ids_b"`
+					Cells     [][]struct {
+						KL    float64 `json:"kl_ab"`
+						Top1B int     `json:"top1_b"`
+						ProbB float64 `json:"prob_b_of_top1_a"`
+					} `json:"cells"`
+				} `json:"compare"`
+			}
+			if err := json.Unmarshal([]byte(out), &doc); err != nil {
+				t.Fatal(err)
+			}
+			c := doc.Compare
+			if c.Alignment != "right" || c.Columns != g.Compare.Columns || !slices.Equal(c.IDsB, g.Compare.IDsB) || len(c.Cells) != len(g.Compare.KL) {
+				t.Fatalf("compare block: alignment %q, %d columns, ids_b %v, %d rows; reference %d columns, ids_b %v, %d rows",
+					c.Alignment, c.Columns, c.IDsB, len(c.Cells), g.Compare.Columns, g.Compare.IDsB, len(g.Compare.KL))
+			}
+			var maxKL, maxP float64
+			for l, row := range c.Cells {
+				for j, cell := range row {
+					maxKL = math.Max(maxKL, math.Abs(cell.KL-g.Compare.KL[l][j]))
+					maxP = math.Max(maxP, math.Abs(cell.ProbB-g.Compare.ProbB[l][j]))
+					if cell.Top1B != g.Compare.Top1B[l][j] {
+						t.Errorf("row %d column %d: top1_b %d, reference %d", l, j, cell.Top1B, g.Compare.Top1B[l][j])
+					}
+				}
+			}
+			t.Logf("max |ΔKL| %.2e, |Δprob_b_of_top1_a| %.2e", maxKL, maxP)
+			if maxKL > 1e-3 || maxP > 1e-4 {
+				t.Errorf("outside tolerance: |ΔKL| %.2e (≤ 1e-3), |Δp| %.2e (≤ 1e-4)", maxKL, maxP)
+			}
+		})
+	}
+}
+
+// compareGoldenDoc is the part of a comparison golden the CLI test reads.
+type compareGoldenDoc struct {
+	Model   string `json:"model_dir"`
+	Tuned   string `json:"tuned_lens"`
+	SHA256  string `json:"model_safetensors_sha256"`
+	Prompt  string `json:"prompt"`
+	Compare struct {
+		IDsB    []int `json:"ids_b"`
+		Columns int   `json:"columns"`
+		B       struct {
+			Prompt *string `json:"prompt"`
+			Model  *string `json:"model_dir"`
+			Tuned  *string `json:"tuned"`
+		} `json:"b"`
+		KL    [][]float64 `json:"kl_ab"`
+		Top1B [][]int     `json:"top1_b"`
+		ProbB [][]float64 `json:"prob_b_of_top1_a"`
+	} `json:"compare"`
+}
+
+// testLens is the folder of one of the tuned lenses written for tiny-f32
+// (weights/tunedlens/testdata/lenses).
+func testLens(name string) string {
+	return filepath.Join("weights", "tunedlens", "testdata", "lenses", name)
+}
+
+// A checkpoint with another number of layers is refused with both names.
+func TestLensCompareRefusesOtherShape(t *testing.T) {
+	a, b := testmodel.Dir(t, "tiny-f32"), testmodel.Dir(t, "small-shape")
+	_, _, err := runCmd(t, "lens", "--model", a, "--prompt", "Hi", "--compare-model", b)
+	if err == nil || !strings.Contains(err.Error(), "tiny-f32") || !strings.Contains(err.Error(), "small-shape") || !strings.Contains(err.Error(), "layers") {
+		t.Errorf("tiny-f32 against small-shape: %v", err)
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights/builtin"
+	"github.com/logitlens/logitlens/weights/hub"
+	"github.com/logitlens/logitlens/weights/tunedlens"
+)
+
+// lensChoice is --lens: which lens decodes the rows. Shared by lens, the
+// explorer and serve.
+type lensChoice struct {
+	value string           // as given
+	tuned bool             // tuned or tuned:SOURCE
+	src   tunedlens.Source // where the tuned lens comes from
+}
+
+func (f *lensChoice) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.value, "lens", "logit", `which lens decodes the rows: logit, tuned (the model's published tuned lens; the demo model's built-in one), tuned:DIR or tuned:REPO[@REV]/FOLDER (spaces/ORG/NAME/… for a Space)`)
+	cmd.RegisterFlagCompletionFunc("lens", completeFixed([]string{"logit", "tuned", "tuned:"}))
+}
+
+// check parses --lens, before anything loads.
+func (f *lensChoice) check() error {
+	kind, src, hasSrc := strings.Cut(f.value, ":")
+	switch {
+	case kind == "logit" && !hasSrc:
+		return nil
+	case kind == "tuned":
+		s, err := tunedlens.ParseSource(src)
+		if err != nil {
+			return flagError("--lens", err)
+		}
+		if hasSrc && s.Published() {
+			return usagef("--lens tuned: needs a folder or REPO/FOLDER after the colon (or use --lens tuned)")
+		}
+		f.tuned, f.src = true, s
+		return nil
+	}
+	return usagef("--lens %q: want logit, tuned, tuned:DIR or tuned:REPO[@REV]/FOLDER", display.Safe(f.value))
+}
+
+// load returns the tuned lens for m (nil for the logit lens): the demo
+// model's built-in lens, else resolved through the hub cache with the
+// model's download options, checked against the model's shape; the
+// package's unembed_hash warning goes to warn.
+func (f *lensChoice) load(ctx context.Context, m *inference.Model, opt hub.Options, warn func(string)) (*tunedlens.Lens, error) {
+	if !f.tuned {
+		return nil, nil
+	}
+	cfg := m.Config()
+	id := m.Info().ID
+	var dir, source string
+	switch {
+	case f.src.Published() && id == builtin.Name:
+		return nil, errors.New("the built-in model's tuned lens is not in this build yet: train one with `logitlens tune -m demo` and give --lens tuned:DIR")
+	default:
+		d, err := tunedlens.Resolve(ctx, f.src, hubID(m), opt)
+		if err != nil {
+			return nil, err
+		}
+		dir, source = d, f.src.String()
+	}
+	l, err := tunedlens.Load(dir, cfg.NEmbd, cfg.NLayer)
+	if err != nil {
+		return nil, err
+	}
+	l.Source = source
+	wu := m.Checkpoint().LMHead()
+	if w := l.HashWarning(wu.Data, wu.Shape[0], wu.Shape[1]); w != "" && warn != nil {
+		warn(fmt.Sprintf("tuned lens %s: %s", display.Safe(source), w))
+	}
+	return l, nil
+}
+
+// hubID is the hub id a model was loaded as, "" for a folder.
+func hubID(m *inference.Model) string {
+	id := m.Info().ID
+	if strings.HasPrefix(id, "/") || strings.HasPrefix(id, ".") || id == builtin.Name {
+		return ""
+	}
+	id, _, _ = strings.Cut(id, "@")
+	return id
+}

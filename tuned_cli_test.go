@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logitlens/logitlens/weights/tunedlens"
+)
+
+// serveRepos is a minimal hub serving several repositories, each from a
+// local folder, files by their path in the repo: "spaces/ORG/NAME" is a
+// Space, as the hub's URLs name it.
+func serveRepos(t *testing.T, repos map[string]string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for repo, dir := range repos {
+			prefix := "/" + repo + "/resolve/"
+			rest, ok := strings.CutPrefix(r.URL.Path, prefix)
+			if !ok {
+				continue
+			}
+			rev, file, _ := strings.Cut(rest, "/")
+			commit := fmt.Sprintf("%040x", sha1.Sum([]byte(repo)))
+			if rev != "main" && rev != commit {
+				w.Header().Set("X-Error-Code", "RevisionNotFound")
+				w.WriteHeader(http.StatusNotFound)
+				return
+			}
+			w.Header().Set("X-Repo-Commit", commit)
+			data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(file)))
+			if err != nil || path.Clean(file) != file || strings.HasPrefix(file, "..") {
+				w.Header().Set("X-Error-Code", "EntryNotFound")
+				w.WriteHeader(http.StatusNotFound)
+				return
+			}
+			if strings.HasSuffix(file, ".safetensors") || strings.HasSuffix(file, ".pt") { // LFS
+				sum := sha256.Sum256(data)
+				w.Header().Set("X-Linked-Etag", `"`+hex.EncodeToString(sum[:])+`"`)
+				w.Header().Set("X-Linked-Size", strconv.Itoa(len(data)))
+			}
+			oid := sha1.Sum(append(fmt.Appendf(nil, "blob %d\x00", len(data)), data...))
+			w.Header().Set("ETag", `"`+hex.EncodeToString(oid[:])+`"`)
+			http.ServeContent(w, r, file, time.Time{}, bytes.NewReader(data))
+			return
+		}
+		w.Header().Set("X-Error-Code", "RepoNotFound")
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// --lens tuned takes the published lens from the tuned-lens Space
+// (lens/<model>/), into the Hugging Face cache as huggingface_hub would put
+// it, and works offline afterwards; its cells are the reference's.
+func TestLensTunedFromSpace(t *testing.T) {
+	model := fixture(t, "tiny-f32")
+	space := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(space, "lens", "gpt2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "params.pt"} {
+		b, err := os.ReadFile(filepath.Join("weights", "tunedlens", "testdata", "lenses", "f32", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(space, "lens", "gpt2", f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := serveRepos(t, map[string]string{"gpt2": model, "acme/tiny": model, "spaces/AlignmentResearch/tuned-lens": space})
+	cache := t.TempDir()
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_OFFLINE", "")
+	args := []string{"lens", "-m", "gpt2", "--lens", "tuned", "--format", "json", "-p", "The Eiffel Tower is in the city of"}
+	online, errOut, err := execArgs(t, "", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut, "downloaded lens/gpt2/params.pt") {
+		t.Errorf("no download progress for the lens: %q", errOut)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(cache, "spaces--AlignmentResearch--tuned-lens", "snapshots", "*", "lens", "gpt2", "params.pt"))
+	if len(snaps) != 1 {
+		t.Errorf("params.pt in the cache: %v", snaps)
+	}
+	var doc struct {
+		Lens  struct{ Kind, Source string }
+		Cells [][]struct {
+			Top []struct{ ID int }
+		}
+	}
+	if err := json.Unmarshal([]byte(online), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Lens.Kind != "tuned" || doc.Lens.Source != "published" {
+		t.Errorf("lens %+v", doc.Lens)
+	}
+	// the reference's top-1 ids (lens_ref.py --tuned, inference/testdata/golden/tuned-f32.json)
+	gb, err := os.ReadFile(filepath.Join("inference", "testdata", "golden", "tuned-f32.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Results struct {
+			F64 struct {
+				TopIDs [][][]int `json:"top_ids"`
+			} `json:"float64"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(gb, &g); err != nil {
+		t.Fatal(err)
+	}
+	for r, row := range g.Results.F64.TopIDs {
+		for p, ids := range row {
+			if doc.Cells[r][p].Top[0].ID != ids[0] {
+				t.Errorf("row %d pos %d: top-1 %d, reference %d", r, p, doc.Cells[r][p].Top[0].ID, ids[0])
+			}
+		}
+	}
+
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	offline, _, err := execArgs(t, "", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offline != online {
+		t.Error("offline output differs from online")
+	}
+
+	// a model the Space has no lens for
+	t.Setenv("HF_HUB_OFFLINE", "")
+	_, _, err = execArgs(t, "", "lens", "-m", "acme/tiny", "--lens", "tuned", "-p", "Hello")
+	if err == nil || !strings.Contains(err.Error(), "no published tuned lens for acme/tiny") || !strings.Contains(err.Error(), "gpt2, gpt2-large, gpt2-xl") {
+		t.Errorf("no published lens: %v", err)
+	}
+	// any repo's folder: tuned:REPO/FOLDER
+	out, _, err := execArgs(t, "", "lens", "-m", "acme/tiny", "--lens", "tuned:spaces/AlignmentResearch/tuned-lens/lens/gpt2", "-p", "Hello")
+	if err != nil || !strings.Contains(out, "tuned lens (spaces/AlignmentResearch/tuned-lens/lens/gpt2)") {
+		t.Errorf("tuned:REPO/FOLDER: %v\n%s", err, out)
+	}
+}
+
+// tune trains on a text file and writes a lens that --lens tuned:DIR reads;
+// a lens of another width is refused with both shapes named.
+func TestTuneThenLens(t *testing.T) {
+	model := fixture(t, "tiny-f32")
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text.txt")
+	if err := os.WriteFile(text, []byte(strings.Repeat("The man said that he would come to the city in the morning. ", 60)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "lens")
+	stdout, stderr, err := runCmd(t, "tune", "-m", model, "--data", text, "--steps", "2", "--tokens-per-step", "128", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "wrote "+out) || !strings.Contains(stderr, "step 2/2") || !strings.Contains(stderr, "KL per layer") {
+		t.Errorf("stdout %q\nstderr %q", stdout, stderr)
+	}
+	l, err := tunedlens.Load(out, 64, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Config.UnembedHash == nil || l.Config.BaseModel != model || l.Config.LensType != "linear_tuned_lens" {
+		t.Errorf("config %+v", l.Config)
+	}
+	if _, err := os.Stat(filepath.Join(out, "checkpoint")); !os.IsNotExist(err) {
+		t.Errorf("the checkpoint is left behind: %v", err)
+	}
+	lensOut, _, err := runCmd(t, "lens", "-m", model, "--lens", "tuned:"+out, "-p", "Hello world")
+	if err != nil || !strings.Contains(lensOut, "tuned lens ("+out+")") {
+		t.Errorf("lens with it: %v\n%s", err, lensOut)
+	}
+	wide := tunedlens.Identity("x", 32, 3, true)
+	if err := tunedlens.Save(filepath.Join(dir, "wide"), wide); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCmd(t, "lens", "-m", model, "--lens", "tuned:"+filepath.Join(dir, "wide"), "-p", "Hello")
+	if err == nil || !strings.Contains(err.Error(), "d_model 32 and 3 layers, but this model has d_model 64 and 2 layers") {
+		t.Errorf("a lens of another shape: %v", err)
+	}
+}
