@@ -65,6 +65,9 @@ type Device interface {
 	// A field of req the device cannot honour gets ErrUnsupported, never
 	// a cell computed without it.
 	Lens(ctx context.Context, req LensRequest, out [][]Cell) error
+	// Residual copies the stored residual stream of row at positions
+	// from..to−1 back to the host: [to−from, C], row-major.
+	Residual(row Row, from, to int) ([]float32, error)
 	// Logits decodes the stored rows req.Rows at positions req.From..
 	// req.To−1 as Lens does (ln_f, the unembedding, req.Tuned's
 	// translators) and copies their logits to the host, reduced to

@@ -214,6 +214,15 @@ func (d *cpuDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) err
 	return nil
 }
 
+// Residual implements Device.
+func (d *cpuDevice) Residual(row Row, from, to int) ([]float32, error) {
+	if from < 0 || from > to || to > d.filled {
+		return nil, fmt.Errorf("inference: residual of positions %d..%d, but %d are computed", from, to, d.filled)
+	}
+	C := d.w.cfg.NEmbd
+	return slices.Clone(d.streams[row.stream()][from*C : to*C]), nil
+}
+
 // decode puts the logits of the stored rows req.Rows at positions a..b-1
 // in d.logits, [R·n, V] row-major (row r, position a+t at r·n+t): the rows
 // gathered, translated by a tuned lens, through ln_f and the unembedding in

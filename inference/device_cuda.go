@@ -295,6 +295,17 @@ func (d *cudaDevice) classifyNonFinite(st *cuda.State, streams []int, req LensRe
 	return nil
 }
 
+// Residual implements Device.
+func (d *cudaDevice) Residual(row Row, from, to int) ([]float32, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st, err := d.state()
+	if err != nil {
+		return nil, err
+	}
+	return st.Stream(row.stream(), from, to)
+}
+
 // Close implements Device.
 func (d *cudaDevice) Close() error {
 	d.b.mu.Lock()

@@ -3,7 +3,9 @@ package inference
 import (
 	"context"
 	"math/rand/v2"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // benchModel opens the small-shape fixture (GPT-2 small's shape) for the
@@ -20,18 +22,21 @@ func benchIDs(m *Model, T int) []int {
 	return ids
 }
 
-// benchLens times the full lens of T tokens from scratch.
-func benchLens(b *testing.B, T int) {
+// benchLens times the full lens of T tokens from scratch, with the next
+// token's statistics when next is set.
+func benchLens(b *testing.B, T int, next bool) {
 	m := benchModel(b)
 	s := m.NewSession()
 	ids := benchIDs(m, T)
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		ids[0] = i & 1 // nothing reusable
-		if _, err := s.Lens(context.Background(), Request{IDs: ids, TopK: 10, Target: 5}, nil); err != nil {
+		if _, err := s.Lens(context.Background(), Request{IDs: ids, TopK: 10, Target: 5, NextToken: next}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpuTime()-cpu0)
 }
 
 // benchAppend times one token appended to a cached prefix of T−1.
@@ -40,24 +45,29 @@ func benchAppend(b *testing.B, T int) {
 	s := m.NewSession()
 	ids := benchIDs(m, T)
 	req := func(ids []int) Request { return Request{IDs: ids, TopK: 10, Target: 5} }
+	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		if _, err := s.Lens(context.Background(), req(ids[:T-1]), nil); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+		cpu0 := cpuTime()
 		if _, err := s.Lens(context.Background(), req(ids), nil); err != nil {
 			b.Fatal(err)
 		}
+		cpu += cpuTime() - cpu0
 	}
+	reportCPU(b, cpu)
 }
 
-func BenchmarkLensT16(b *testing.B)    { benchLens(b, 16) }
-func BenchmarkLensT64(b *testing.B)    { benchLens(b, 64) }
-func BenchmarkLensT128(b *testing.B)   { benchLens(b, 128) }
-func BenchmarkAppendT16(b *testing.B)  { benchAppend(b, 16) }
-func BenchmarkAppendT64(b *testing.B)  { benchAppend(b, 64) }
-func BenchmarkAppendT128(b *testing.B) { benchAppend(b, 128) }
+func BenchmarkLensT16(b *testing.B)     { benchLens(b, 16, false) }
+func BenchmarkLensT64(b *testing.B)     { benchLens(b, 64, false) }
+func BenchmarkLensT128(b *testing.B)    { benchLens(b, 128, false) }
+func BenchmarkLensNextT64(b *testing.B) { benchLens(b, 64, true) }
+func BenchmarkAppendT16(b *testing.B)   { benchAppend(b, 16) }
+func BenchmarkAppendT64(b *testing.B)   { benchAppend(b, 64) }
+func BenchmarkAppendT128(b *testing.B)  { benchAppend(b, 128) }
 
 // BenchmarkUnembedStats times the lens of 64 positions (ln_f, the
 // unembedding GEMM and every statistic) on stored rows; its gemm part the
@@ -116,6 +126,19 @@ func BenchmarkGELU(b *testing.B) {
 		copy(y, x)
 		gelu(y)
 	}
+}
+
+// cpuTime is the user+system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time (all threads) per op: on a shared machine
+// it is less disturbed by other load than the wall time.
+func reportCPU(b *testing.B, cpu time.Duration) {
+	b.ReportMetric(float64(cpu)/1e6/float64(b.N), "cpu-ms/op")
 }
 
 func randSlice(n int) []float32 {

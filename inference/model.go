@@ -3,7 +3,6 @@ package inference
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/logitlens/logitlens/display"
 	"github.com/logitlens/logitlens/weights/tokenizer"
@@ -22,10 +21,6 @@ type Model struct {
 	info     Info
 	eos      int
 	vocabTok int // tokens the tokenizer knows; ids at or above are padding rows of wte
-
-	hostOnce sync.Once // host: a CPU backend for Residuals when the model runs on a GPU
-	host     *cpuBackend
-	hostErr  error
 }
 
 // NewBackend places a checkpoint's weights where they run: NewCPUBackend,
@@ -91,11 +86,7 @@ func (m *Model) Checkpoint() *weights.Checkpoint { return m.ckpt }
 // Close frees the backend's weights (and any session still open on it)
 // and releases the checkpoint's mapped files.
 func (m *Model) Close() error {
-	errs := []error{m.backend.Close()}
-	if m.host != nil {
-		errs = append(errs, m.host.Close())
-	}
-	return errors.Join(append(errs, m.ckpt.Close())...)
+	return errors.Join(m.backend.Close(), m.ckpt.Close())
 }
 
 // Rows lists the lens rows for a request: the embedding, then for each block

@@ -61,8 +61,7 @@ func SelfCheck(ctx context.Context, m *Model, cpu Backend) *SelfCheckError {
 	req := Request{IDs: ids, TopK: 5, Target: -1}
 	fail := &SelfCheckError{Device: m.backend.Name()}
 	run := func(b Backend) (*Lens, error) {
-		s := &Model{cfg: m.cfg, backend: b, tok: m.tok, ckpt: m.ckpt, info: m.info, eos: m.eos, vocabTok: m.vocabTok}
-		sess := s.NewSession()
+		sess := m.sessionOn(b)
 		defer sess.Close()
 		return sess.Lens(ctx, req, nil)
 	}
@@ -90,12 +89,9 @@ func SelfCheck(ctx context.Context, m *Model, cpu Backend) *SelfCheckError {
 			if c.NonFinite != Finite {
 				continue
 			}
-			d := math.Abs(c.FinalTop1Prob - g.FinalTop1Prob)
+			d := probDiff(c.FinalTop1Prob, g.FinalTop1Prob)
 			for j := range min(len(c.Top), len(g.Top)) {
-				d = max(d, math.Abs(c.Top[j].Prob-g.Top[j].Prob))
-			}
-			if math.IsNaN(d) {
-				d = math.Inf(1)
+				d = max(d, probDiff(c.Top[j].Prob, g.Top[j].Prob))
 			}
 			top1 := len(c.Top) > 0 && len(g.Top) > 0 && c.Top[0].ID != g.Top[0].ID &&
 				math.Abs(c.Top[0].Prob-g.Top[0].Prob) > 1e-6
@@ -111,4 +107,17 @@ func SelfCheck(ctx context.Context, m *Model, cpu Backend) *SelfCheckError {
 		return fail
 	}
 	return nil
+}
+
+// probDiff is |a − b|, 0 when both are NaN (a statistic neither device
+// has, e.g. the final top-1's probability where the final row is not
+// finite) and +Inf when only one is.
+func probDiff(a, b float64) float64 {
+	switch an, bn := math.IsNaN(a), math.IsNaN(b); {
+	case an && bn:
+		return 0
+	case an || bn:
+		return math.Inf(1)
+	}
+	return math.Abs(a - b)
 }

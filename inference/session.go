@@ -38,11 +38,15 @@ type cellKey struct {
 
 // NewSession starts an empty session on the model's backend. It allocates
 // nothing until the first lens.
-func (m *Model) NewSession() *Session {
+func (m *Model) NewSession() *Session { return m.sessionOn(m.backend) }
+
+// sessionOn starts a session of m on backend b, which holds m's weights
+// (the self-check runs one prompt on two backends).
+func (m *Model) sessionOn(b Backend) *Session {
 	S := 2*m.cfg.NLayer + 1
 	return &Session{
 		m:     m,
-		dev:   m.backend.NewDevice(),
+		dev:   b.NewDevice(),
 		cells: make([][]Cell, S),
 		valid: make([]int, S),
 		key:   cellKey{topK: -1, target: -1},

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,18 +13,10 @@ import (
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
-// openModel opens a test checkpoint on the CPU (testdata/fixtures.sh makes
-// them), skipping when it is missing, failing under CI.
+// openModel opens a weights/testmodel checkpoint on the CPU.
 func openModel(t testing.TB, name string) *inference.Model {
 	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
-		}
-		t.Skipf("fixture %s missing: run testdata/fixtures.sh", name)
-	}
-	m, err := inference.OpenDir(dir, name, inference.NewCPUBackend)
+	m, err := inference.OpenDir(testmodel.Dir(t, name), name, inference.NewCPUBackend)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +69,55 @@ func TestReportShape(t *testing.T) {
 	}
 }
 
+// On a GPU the report is the device's: times from its events, the
+// unembedding alone run there, no host memory floor. The emulated GPU's
+// events are 1 ms apart, which no host clock would give for every
+// measurement, the bare unembedding's included.
+func TestReportOnEmulatedGPU(t *testing.T) {
+	dev, emu, err := cuda.NewEmulatedDevice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	m, err := inference.OpenDir(testmodel.Dir(t, "tiny-f32"), "tiny-f32", inference.CUDABackend(dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), m, Options{Tokens: []int{3, 9}, Runs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rep.Device, "cuda: emulated") || rep.MemReadGB != 0 {
+		t.Errorf("report %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if r.IncFloorRatio != 0 {
+			t.Errorf("%d tokens: a host memory floor on a GPU", r.Tokens)
+		}
+		for name, tm := range map[string]Times{"full": r.Full, "incremental": r.Incremental, "unembed": r.Unembed, "lens": r.Lens} {
+			if tm != (Times{Median: 1, Min: 1, Max: 1}) {
+				t.Errorf("%d tokens, %s: %+v, not the events' 1 ms", r.Tokens, name, tm)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "device   cuda: emulated") || strings.Contains(buf.String(), "blas ") {
+		t.Errorf("text report:\n%s", buf.String())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := emu.Allocated(); n != 0 {
+		t.Errorf("%d bytes left on the emulated GPU after the bench", n)
+	}
+	if n := emu.Events(); n != 0 {
+		t.Errorf("%d events left on the emulated GPU after the bench", n)
+	}
+}
+
 // go test -run SmallShape -v ./inference/bench with LOGITLENS_BENCH=1
 // prints the report for the small-shape fixture.
 func TestSmallShape(t *testing.T) {
@@ -92,45 +132,4 @@ func TestSmallShape(t *testing.T) {
 	var buf bytes.Buffer
 	rep.WriteText(&buf)
 	t.Log("\n" + buf.String())
-}
-
-// On a GPU every time is the device's own, read from CUDA events, and the
-// unembedding timed is the device's ln_f and GEMM: the emulated GPU's
-// events are 1 ms apart, which no host clock would give for every
-// measurement.
-func TestCUDATimesWithEvents(t *testing.T) {
-	dev, emu, err := cuda.NewEmulatedDevice()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	m, err := inference.OpenDir(testmodel.Dir(t, "tiny-f32"), "tiny-f32", inference.CUDABackend(dev))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	rep, err := Run(context.Background(), m, Options{Tokens: []int{3, 9}, Runs: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(rep.Device, "cuda: emulated") || rep.MemReadGB != 0 {
-		t.Errorf("device %q, host bandwidth %g", rep.Device, rep.MemReadGB)
-	}
-	for _, r := range rep.Results {
-		for name, tm := range map[string]Times{"full": r.Full, "incremental": r.Incremental, "unembed": r.Unembed, "lens": r.Lens} {
-			if tm != (Times{Median: 1, Min: 1, Max: 1}) {
-				t.Errorf("%d tokens, %s: %+v, not the events' 1 ms", r.Tokens, name, tm)
-			}
-		}
-	}
-	var buf bytes.Buffer
-	if err := rep.WriteText(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), "device   cuda: emulated") || strings.Contains(buf.String(), "blas ") {
-		t.Errorf("text report:\n%s", buf.String())
-	}
-	if emu.Events() != 0 {
-		t.Errorf("%d events left", emu.Events())
-	}
 }

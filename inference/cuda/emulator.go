@@ -35,12 +35,13 @@ type Emulator struct {
 	events  int             // events created
 	live    map[Event]bool  // events not yet destroyed
 	broken  map[string]bool // kernels that do nothing (Break)
+	faulty  map[string]bool // kernels that fault (Fault)
 	sticky  error           // a kernel's fault, returned by every later call
 }
 
 // NewEmulator returns an emulated GPU with nothing allocated.
 func NewEmulator() *Emulator {
-	return &Emulator{next: 0x10000, mem: map[DevicePtr][]byte{}, broken: map[string]bool{}, live: map[Event]bool{}}
+	return &Emulator{next: 0x10000, mem: map[DevicePtr][]byte{}, broken: map[string]bool{}, faulty: map[string]bool{}, live: map[Event]bool{}}
 }
 
 // NewEmulatedDevice returns a Device on a new Emulator, and the Emulator.
@@ -71,6 +72,14 @@ func (e *Emulator) Break(kernel string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.broken[kernel] = true
+}
+
+// Fault makes a kernel fault from now on, as one that reads out of bounds
+// does on a GPU: CUDA_ERROR_ILLEGAL_ADDRESS, and the context lost.
+func (e *Emulator) Fault(kernel string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faulty[kernel] = true
 }
 
 func (e *Emulator) log(format string, args ...any) {
@@ -299,6 +308,9 @@ func (e *Emulator) Launch(f Function, grid, block Dim3, shared int, args []Arg) 
 			err = e.sticky
 		}
 	}()
+	if e.faulty[name] {
+		panic("a deliberate fault (Emulator.Fault)")
+	}
 	k(e, grid, shared, args)
 	return nil
 }

@@ -84,6 +84,7 @@ func Run(t *testing.T, opt Options) {
 		opt.OwnTol = 1e-5
 	}
 	s := &suite{opt: opt}
+	t.Run("Forward", s.forward)
 	t.Run("Reference", s.reference)
 	t.Run("SublayerRows", s.sublayerRows)
 	t.Run("TargetRank", s.targetRank)
@@ -186,6 +187,54 @@ func (s *suite) reference(t *testing.T) {
 			req.NextToken = !gap
 			l := lens(t, m, req)
 			checkAgainstGolden(t, g, l, req.NextToken)
+		})
+	}
+}
+
+// tolResid bounds the relative difference of a residual row's norm and
+// first values from the reference's.
+const tolResid = 1e-4
+
+// forward compares the residual stream the device stores, every block row
+// at every position, with the reference's norms and first four values.
+func (s *suite) forward(t *testing.T) {
+	slow := s.opt.Slow || testing.Short()
+	for _, tc := range referenceCases {
+		if slow && tc.model == "small-shape" || tc.golden == "eiffel-bos" || tc.golden == "unicode" {
+			continue
+		}
+		t.Run(tc.golden, func(t *testing.T) {
+			g, dir := readGolden(t, tc.golden, tc.model)
+			m := s.open(t, dir)
+			ids := promptIDs(t, m, g)
+			if slow && tc.model == "xl-1layer" {
+				ids = ids[:128]
+			}
+			hs, err := m.Residuals(context.Background(), ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			C := m.Config().NEmbd
+			r := g.Results.F64
+			worst := 0.0
+			for l, h := range hs {
+				for p := range ids {
+					x := h[p*C : (p+1)*C]
+					var ss float64
+					for _, v := range x {
+						ss += float64(v) * float64(v)
+					}
+					want := r.ResidNorm[l][p]
+					worst = max(worst, math.Abs(math.Sqrt(ss)-want)/want)
+					for j, w := range r.ResidHead[l][p] {
+						worst = max(worst, math.Abs(float64(x[j])-w)/max(1, math.Abs(w)))
+					}
+				}
+			}
+			t.Logf("residuals within %.2e (relative) of the reference's", worst)
+			if worst > tolResid || math.IsNaN(worst) {
+				t.Errorf("residuals differ from the reference by up to %.2e (relative; ≤ %g)", worst, tolResid)
+			}
 		})
 	}
 }

@@ -40,6 +40,8 @@ type golden struct {
 			NextProb      [][]*float64  `json:"next_prob"` // null at the last position
 			NextRank      [][]*int      `json:"next_rank"`
 			ProbeLogits   [][][]float64 `json:"probe_logits"`
+			ResidNorm     [][]float64   `json:"resid_norm"` // ‖h[l][t]‖₂
+			ResidHead     [][][]float64 `json:"resid_head"` // h[l][t][:4]
 		} `json:"float64"`
 	} `json:"results"`
 }

@@ -122,7 +122,7 @@ func TestSgemmMatchesReferenceRandom(t *testing.T) {
 	}
 }
 
-// The installed BLAS (whichever UseBestBLAS chose) agrees too, through
+// The installed BLAS (whichever Use chose) agrees too, through
 // tensor's Sgemm with a transposed view, as the lens calls it.
 func TestInstalledBLASMatchesReference(t *testing.T) {
 	Use()

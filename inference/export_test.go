@@ -1,0 +1,4 @@
+package inference
+
+// OpenCUDA lets the external tests replace how OpenOn opens a GPU.
+var OpenCUDA = &openCUDA
