@@ -68,6 +68,9 @@ gpt2 is neither cached nor reachable.`,
 			if o.metric, err = export.ParseMetric(metric); err != nil {
 				return flagError("--metric", err)
 			}
+			if o.metric.Pairwise() {
+				return usagef("--metric %s colours a comparison of two runs; the explorer shows one lens: %s", o.metric, strings.Join(lensMetricNames(), ", "))
+			}
 			if o.metric == export.MetricTarget && o.lens.target == "" {
 				return usagef("--metric target needs a token to track: give --target")
 			}
@@ -93,8 +96,8 @@ gpt2 is neither cached nor reachable.`,
 	o.lens.register(cmd, "predictions in the cursor panel")
 	registerPalette(cmd, &o.palette, "colour scale")
 	fs := cmd.Flags()
-	fs.StringVar(&metric, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(export.MetricNames(), ", "))
-	cmd.RegisterFlagCompletionFunc("metric", completeFixed(export.MetricNames()))
+	fs.StringVar(&metric, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(lensMetricNames(), ", "))
+	cmd.RegisterFlagCompletionFunc("metric", completeFixed(lensMetricNames()))
 	registerScale(cmd, &scale, "scale of the kl and ce colours (K toggles)")
 	fs.IntVar(&o.cellWidth, "cell-width", 0, fmt.Sprintf("grid column width in cells, %d..%d; 0 widens columns to fill the space", tui.MinCellWidth, tui.MaxCellWidth))
 	sortFlagsAsRegistered(cmd)
@@ -161,4 +164,13 @@ func checkExplorerPrompt(prompt string) error {
 			display.Bytes(int64(len(prompt))), display.Bytes(tui.MaxPromptBytes), display.Bytes(maxPromptFile))
 	}
 	return nil
+}
+
+// lensMetricNames names the metrics of one lens (not a comparison's).
+func lensMetricNames() []string {
+	var names []string
+	for _, m := range export.Metrics() {
+		names = append(names, m.String())
+	}
+	return names
 }

@@ -30,7 +30,7 @@ type focus int
 const (
 	focusPrompt focus = iota
 	focusGrid
-	focusTarget
+	focusInput
 )
 
 // Model is the root model: it owns the message loop, the focus and the
@@ -53,15 +53,18 @@ type Model struct {
 	backend   Backend
 	info      inference.Info
 
-	focus    focus
-	prompt   prompt
-	target   prompt
-	grid     grid
-	panel    panel
-	status   statusBar
-	help     helpView
-	showHelp bool
-	spin     spinner.Model
+	focus     focus
+	prompt    prompt
+	input     prompt    // the one-line input (target, find, go to)
+	inputKind inputKind // what the input is for
+	query     string    // the last token searched for (/)
+	topScroll int       // first top-k entry the panel shows
+	grid      grid
+	panel     panel
+	status    statusBar
+	help      helpView
+	showHelp  bool
+	spin      spinner.Model
 
 	bos        bool
 	sublayers  bool
@@ -82,6 +85,7 @@ type Model struct {
 	lensErr     string // why the newest lens failed; "" if it did not
 
 	tokText map[int]string // printable token text, memoised
+	tokRaw  map[int]string // raw token bytes, memoised
 }
 
 // newModel builds the root model; loading starts in Init.
@@ -96,6 +100,7 @@ func newModel(opts Options) *Model {
 		topK:      opts.TopK,
 		targetID:  -1,
 		tokText:   map[int]string{},
+		tokRaw:    map[int]string{},
 	}
 	if m.topK <= 0 {
 		m.topK = 10
@@ -123,9 +128,9 @@ func newModel(opts Options) *Model {
 	m.prompt = newPrompt("› ", initial, m.keys, m.styles)
 	m.prompt.placeholder = "type a prompt (enter: new line · tab: grid · f1: keys)"
 	m.prompt.Focus()
-	m.target = newPrompt("target › ", "", m.keys, m.styles)
-	m.target.single = true
-	m.target.limit = 1 << 10
+	m.input = newPrompt(inputLabels[inputTarget], "", m.keys, m.styles)
+	m.input.single = true
+	m.input.limit = 1 << 10
 	m.spin = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = helpView{keys: m.keys, styles: m.styles}
 	m.status.model = display.Safe(opts.ModelID)
@@ -172,6 +177,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd = m.handlePaste(msg)
 	case clipboardMsg:
 		cmd = m.handleClipboard(msg)
+	case copiedMsg:
+		cmd = m.handleCopied(msg)
 	case tea.MouseClickMsg:
 		cmd = m.handleClick(msg)
 	case tea.MouseWheelMsg:
@@ -206,7 +213,7 @@ func (m *Model) setProfile(p theme.Profile) {
 	m.profile = p
 	m.styles = newStyles(m.scale, p)
 	m.prompt.SetStyles(m.styles)
-	m.target.SetStyles(m.styles)
+	m.input.SetStyles(m.styles)
 	m.help.styles = m.styles
 }
 
@@ -217,7 +224,7 @@ func (m *Model) setProfile(p theme.Profile) {
 func (m *Model) handleModeReport(msg tea.ModeReportMsg) {
 	if msg.Mode == ansi.ModeUnicodeCore && (msg.Value == ansi.ModeReset || msg.Value == ansi.ModeSet || msg.Value == ansi.ModePermanentlySet) {
 		m.prompt.SetMethod(ansi.GraphemeWidth)
-		m.target.SetMethod(ansi.GraphemeWidth)
+		m.input.SetMethod(ansi.GraphemeWidth)
 	}
 }
 
@@ -288,8 +295,8 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	switch m.focus {
-	case focusTarget:
-		return m.targetKey(k)
+	case focusInput:
+		return m.inputKey(k)
 	case focusPrompt:
 		return m.promptKey(k)
 	}
@@ -351,8 +358,8 @@ func (m *Model) handlePaste(msg tea.PasteMsg) tea.Cmd {
 		if m.loadErr == nil {
 			return m.editPrompt(msg)
 		}
-	case focusTarget:
-		if res := m.target.Update(msg); res.notice != "" {
+	case focusInput:
+		if res := m.input.Update(msg); res.notice != "" {
 			m.status.setNotice(res.notice)
 		}
 	}
@@ -401,6 +408,11 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 		m.status.setNotice("colour: " + m.metric.Label())
 	case key.Matches(k, km.Numbers):
 		g.numbers = !g.numbers
+	case key.Matches(k, km.LockIn):
+		g.locks = !g.locks
+		if g.locks {
+			m.status.setNotice("▲ marks each column's lock-in row (L hides them)")
+		}
 	case key.Matches(k, km.Scale):
 		m.fixed = !m.fixed
 		if m.fixed {
@@ -409,8 +421,21 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 			m.status.setNotice("kl and ce scaled to this lens's largest value")
 		}
 	case key.Matches(k, km.Target):
-		m.target.SetValue(m.opts.Target)
-		return m.setFocus(focusTarget)
+		return m.openInput(inputTarget, m.opts.Target)
+	case key.Matches(k, km.Search):
+		return m.openInput(inputSearch, "")
+	case key.Matches(k, km.NextMatch):
+		m.stepMatch(+1)
+	case key.Matches(k, km.PrevMatch):
+		m.stepMatch(-1)
+	case key.Matches(k, km.Jump):
+		return m.openInput(inputJump, "")
+	case key.Matches(k, km.CopyJSON):
+		return m.copyCellJSON()
+	case key.Matches(k, km.TopKUp):
+		m.scrollTopK(-m.topKPage())
+	case key.Matches(k, km.TopKDown):
+		m.scrollTopK(m.topKPage())
 	case key.Matches(k, km.Sublayers):
 		m.sublayers = !m.sublayers
 		m.status.setNotice(onOff("sublayer rows", m.sublayers))
@@ -420,7 +445,7 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 		m.status.setNotice(onOff("BOS <|endoftext|>", m.bos))
 		return m.requestLens()
 	case key.Matches(k, km.Copy):
-		return m.copyCell()
+		return m.copyTop1()
 	case key.Matches(k, km.Export):
 		return m.snapshot()
 	}
@@ -443,19 +468,28 @@ func (m *Model) setFocus(f focus) tea.Cmd {
 	}
 	m.focus = f
 	m.prompt.Blur()
-	m.target.Blur()
+	m.input.Blur()
 	switch f {
 	case focusPrompt:
 		m.prompt.Focus()
-	case focusTarget:
-		m.target.Focus()
+	case focusInput:
+		m.input.Focus()
 	}
 	return cmd
 }
 
+// topKPage is how far [ and ] scroll the top-k list: a few entries, fewer
+// than the panel shows on the smallest screen, so none is skipped.
+func (m *Model) topKPage() int { return 4 }
+
+// scrollTopK moves the panel's top-k list by n entries.
+func (m *Model) scrollTopK(n int) {
+	m.topScroll = clampInt(m.topScroll+n, 0, max(0, m.topK-1))
+}
+
 // regions is where each component sits on the screen.
 type regions struct {
-	promptH                        int
+	promptH, statusH               int
 	bodyY, bodyH                   int
 	gridX, gridY, gridW, gridH     int
 	panelX, panelY, panelW, panelH int
@@ -469,20 +503,25 @@ func promptRows(height int) int { return clampInt((height-2)/4, 1, 8) }
 // layout places the prompt at the top (as many lines as its text needs, up
 // to promptRows), the status line at the bottom, and the grid and the
 // panel between them: the panel to the right from 100 columns, else below
-// the grid, taking what the grid does not need.
+// the grid, taking what the grid does not need (at least 8 lines, or half
+// the height).
 func (m *Model) layout() regions {
 	m.prompt.SetWidth(m.width)
 	ph := clampInt(m.prompt.Rows(), 1, promptRows(m.height))
-	body := max(0, m.height-ph-1)
-	r := regions{promptH: ph, bodyY: ph, bodyH: body}
+	sh := 1
+	if m.focus != focusInput {
+		sh = len(m.status.Lines(m.width))
+	}
+	body := max(0, m.height-ph-sh)
+	r := regions{promptH: ph, statusH: sh, bodyY: ph, bodyH: body}
 	if m.width >= 100 {
 		pw := clampInt(m.width*3/10, 34, 48)
 		r.gridX, r.gridY, r.gridW, r.gridH = 0, ph, m.width-pw-1, body
 		r.panelX, r.panelY, r.panelW, r.panelH, r.side = m.width-pw, ph, pw, body, true
 		return r
 	}
-	need := m.grid.rows + 1
-	panelH := clampInt(body-need-1, min(8, body/2), 12)
+	need := m.grid.rows + 2 // the rows and the two header lines
+	panelH := max(body-need-1, min(8, body/2))
 	panelH = clampInt(panelH, 0, max(0, body-3))
 	gh := body - panelH
 	r.gridX, r.gridY, r.gridW, r.gridH = 0, ph, m.width, gh
@@ -498,15 +537,20 @@ func (m *Model) helpArea() (int, int) {
 
 // sync hands every component the state it draws.
 func (m *Model) sync() {
+	m.syncStatus()
 	r := m.layout()
-	m.target.SetWidth(m.width)
+	m.input.SetWidth(m.width)
 	m.grid.data, m.grid.styles, m.grid.metric, m.grid.text, m.grid.fixed = m.data, m.styles, m.metric, m.tokenText, m.fixed
 	m.grid.resize(r.gridW, r.gridH)
 	m.panel = panel{data: m.data, styles: m.styles, metric: m.metric, fixed: m.fixed, text: m.tokenText,
-		row: m.grid.row, col: m.grid.col, targetText: m.targetText, side: r.side, note: display.Safe(m.info.Note)}
+		row: m.grid.row, col: m.grid.col, scroll: m.topScroll, targetText: m.targetText, side: r.side, note: display.Safe(m.info.Note)}
 	if !m.computing {
 		m.panel.err = m.lensErr
 	}
+}
+
+// syncStatus hands the status bar its state.
+func (m *Model) syncStatus() {
 	m.status.styles = m.styles
 	m.status.computing = m.computing
 	m.status.spinner = m.spin.View()
@@ -529,6 +573,19 @@ func (m *Model) tokenText(id int) string {
 		_ = protect(func() error { s = display.Token(m.backend.TokenBytes(id)); return nil })
 	}
 	m.tokText[id] = s
+	return s
+}
+
+// tokenRaw returns the raw bytes of a token id.
+func (m *Model) tokenRaw(id int) string {
+	if s, ok := m.tokRaw[id]; ok {
+		return s
+	}
+	var s string
+	if m.backend != nil {
+		_ = protect(func() error { s = string(m.backend.TokenBytes(id)); return nil })
+	}
+	m.tokRaw[id] = s
 	return s
 }
 
@@ -584,10 +641,10 @@ func (m *Model) render() (string, *tea.Cursor) {
 		body = overlay(body, m.help.View(w, r.bodyH), w, r.bodyH)
 		cursor = nil
 	}
-	bottom := m.status.View(w, 1)
-	if m.focus == focusTarget {
+	bottom := m.status.View(w, r.statusH)
+	if m.focus == focusInput {
 		var tc *tea.Cursor
-		bottom, tc = m.target.View(w, 1)
+		bottom, tc = m.input.View(w, 1)
 		if tc != nil && !m.showHelp {
 			tc.Y = h - 1
 			cursor = tc
