@@ -42,9 +42,13 @@ const Alias = "builtin"
 // and notices.
 const Description = "built-in demo model: a 4-layer GPT-2 (7.3 M parameters) trained on the Brown corpus, 1960s American English"
 
-// payload holds the model files, each either as is or gzip-compressed with a
-// ".gz" suffix (the text files), and SHA256SUMS.
-var payload = model.Files
+// payload holds the model's text files, gzip-compressed with a ".gz"
+// suffix, and SHA256SUMS; weightsFS holds model.safetensors as is (apart,
+// so that GPT2Vocabulary does not link the weights: see package model).
+var (
+	payload   = model.Text
+	weightsFS = model.Weights
+)
 
 // sumsFile lists "<sha256>  <name>" of the extracted (decompressed) files,
 // as sha256sum(1) writes it.
@@ -218,12 +222,16 @@ func extractFile(dir, name, want string) error {
 	return nil
 }
 
-// openEmbedded opens the embedded file name, decompressing name.gz when the
-// payload holds that instead.
+// openEmbedded opens the embedded file name: the weights, or a text file.
 func openEmbedded(name string) (io.ReadCloser, error) {
-	if f, err := payload.Open(name); err == nil {
-		return f, nil
+	if name == model.WeightsFile {
+		return weightsFS.Open(name)
 	}
+	return openText(name)
+}
+
+// openText opens the embedded text file name, decompressing name.gz.
+func openText(name string) (io.ReadCloser, error) {
 	f, err := payload.Open(name + ".gz")
 	if err != nil {
 		return nil, err

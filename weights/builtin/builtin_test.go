@@ -31,16 +31,18 @@ func TestIsName(t *testing.T) {
 
 func TestPayloadSize(t *testing.T) {
 	var total int64
-	err := fs.WalkDir(payload, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	for _, fsys := range []fs.FS{payload, weightsFS} {
+		err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			info, err := d.Info()
+			total += info.Size()
 			return err
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		info, err := d.Info()
-		total += info.Size()
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if total > 16<<20 {
 		t.Errorf("embedded payload is %d bytes, over the 16 MiB budget", total)

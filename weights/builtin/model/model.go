@@ -18,14 +18,26 @@ import (
 	"io"
 )
 
-// Files holds the model's files at its root.
+// Text holds SHA256SUMS and the gzip-compressed text files, at its root.
 //
-//go:embed SHA256SUMS *.gz *.safetensors
-var Files embed.FS
+//go:embed SHA256SUMS *.gz
+var Text embed.FS
 
-// SumsFile lists "<sha256>  <name>" of every extracted file, as sha256sum(1)
-// writes it.
-const SumsFile = "SHA256SUMS"
+// Weights holds WeightsFile as is. It is apart from Text so that a program
+// reading only GPT2Vocabulary (one that writes test checkpoints, carried to
+// a GPU box) does not link 14.5 MB of weights: the linker drops an embed no
+// code refers to.
+//
+//go:embed model.safetensors
+var Weights embed.FS
+
+// Names of the embedded files besides the gzip-compressed ones.
+const (
+	// SumsFile lists "<sha256>  <name>" of every extracted file, as
+	// sha256sum(1) writes it.
+	SumsFile    = "SHA256SUMS"
+	WeightsFile = "model.safetensors"
+)
 
 // GPT2Vocabulary returns GPT-2's vocabulary files as the built-in model
 // embeds them: vocab.json and merges.txt, byte for byte OpenAI's
@@ -33,12 +45,12 @@ const SumsFile = "SHA256SUMS"
 // against SHA256SUMS. Test checkpoints reuse them (weights/testmodel), so no
 // other copy of GPT-2's vocabulary is needed.
 func GPT2Vocabulary() (vocabJSON, mergesTXT []byte, err error) {
-	sums, err := Files.ReadFile(SumsFile)
+	sums, err := Text.ReadFile(SumsFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("builtin: embedded %s: %w", SumsFile, err)
 	}
 	read := func(name string) ([]byte, error) {
-		f, err := Files.Open(name + ".gz")
+		f, err := Text.Open(name + ".gz")
 		if err != nil {
 			return nil, fmt.Errorf("builtin: embedded %s: %w", name, err)
 		}
