@@ -197,7 +197,7 @@ func TestExploreFlags(t *testing.T) {
 		stdin string
 		args  []string
 	}{{"", []string{"-k", "99"}}, {"", []string{"--palette", "jet"}}, {"", []string{"frobnicate"}}, {long, []string{"--prompt-file", "-"}},
-		{"", []string{"--metric", "loss"}}, {"", []string{"--metric", "target"}}, {"", []string{"--kl-scale", "log"}},
+		{"", []string{"--metric", "loss"}}, {"", []string{"--metric", "target"}}, {"", []string{"--metric", "kl-ab"}}, {"", []string{"--kl-scale", "log"}},
 		{"", []string{"--cell-width", "2"}}, {"", []string{"--cell-width", "99"}}} {
 		args := c.args
 		got = nil

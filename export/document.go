@@ -30,6 +30,10 @@ type Document struct {
 	FinalTop1   []TokenRef   `json:"final_top1"`
 	Rows        []RowInfo    `json:"rows"`
 	Cells       [][]CellInfo `json:"cells"`
+	// LockIn gives, per position, the row (an index into Rows) from which
+	// the top-1 equals the output's top-1 and stays equal up to the
+	// output; null where the output row has no top-1.
+	LockIn []*int `json:"lock_in"`
 	// NonFinite says where the residual stream stopped being finite, e.g.
 	// "layer 1: activations overflow (inf) at position 3"; empty for a
 	// healthy lens.
@@ -149,6 +153,7 @@ type Conventions struct {
 	Next    string `json:"next"`
 	Top     string `json:"top"`
 	Predict string `json:"positions"`
+	LockIn  string `json:"lock_in"`
 }
 
 var conventions = Conventions{
@@ -159,6 +164,7 @@ var conventions = Conventions{
 	Next:    "next_rank, next_prob: of the prompt's token at position t+1 in the row at position t",
 	Top:     "descending probability, ties by smaller id",
 	Predict: "position t predicts token t+1",
+	LockIn:  "per position, the lowest row (index into rows) from which every row's top-1 equals the last row's top-1",
 }
 
 // Source is what a document needs besides the lens: the model's identity
@@ -201,31 +207,92 @@ func NewDocument(l *inference.Lens, src Source, prompt string, bos bool, topK in
 	if l.NonFinite != nil {
 		d.NonFinite = l.NonFinite.String()
 	}
+	for _, r := range l.LockIns() {
+		if r < 0 {
+			d.LockIn = append(d.LockIn, nil)
+		} else {
+			d.LockIn = append(d.LockIn, &r)
+		}
+	}
 	d.Cells = make([][]CellInfo, len(l.Cells))
 	for r, row := range l.Cells {
 		d.Cells[r] = make([]CellInfo, len(row))
 		for p, c := range row {
-			ci := CellInfo{Entropy: Float(c.Entropy), KLToFinal: Float(c.KLToFinal),
-				FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: Float(c.FinalTop1Prob),
-				Top: make([]TopEntry, 0, len(c.Top))} // [] in JSON even when empty, never null
-			for _, pr := range c.Top {
-				t := tok(pr.ID)
-				ci.Top = append(ci.Top, TopEntry{ID: t.ID, Text: t.Text, Display: t.Display, Prob: Float(pr.Prob)})
-			}
-			if l.Target >= 0 {
-				rank, prob := c.TargetRank, Float(c.TargetProb)
-				ci.TargetRank, ci.TargetProb = &rank, &prob
-			}
-			if c.NextRank >= 0 || math.IsNaN(c.NextProb) { // NaN: asked for, in a row that is not finite
-				rank, prob := c.NextRank, Float(c.NextProb)
-				ci.NextRank, ci.NextProb = &rank, &prob
-			}
-			ci.NonFinite = nonFiniteReason(c.NonFinite, ci)
-			d.Cells[r][p] = ci
+			d.Cells[r][p] = newCellInfo(src, c, l.Target >= 0)
 		}
 	}
 	return d
 }
+
+// newCellInfo is a cell as documents hold it; hasTarget says whether the
+// lens had a target.
+func newCellInfo(src Source, c inference.Cell, hasTarget bool) CellInfo {
+	ci := CellInfo{Entropy: Float(c.Entropy), KLToFinal: Float(c.KLToFinal),
+		FinalTop1Rank: c.FinalTop1Rank, FinalTop1Prob: Float(c.FinalTop1Prob),
+		Top: make([]TopEntry, 0, len(c.Top))} // [] in JSON even when empty, never null
+	for _, pr := range c.Top {
+		t := tokenRef(src, pr.ID)
+		ci.Top = append(ci.Top, TopEntry{ID: t.ID, Text: t.Text, Display: t.Display, Prob: Float(pr.Prob)})
+	}
+	if hasTarget {
+		rank, prob := c.TargetRank, Float(c.TargetProb)
+		ci.TargetRank, ci.TargetProb = &rank, &prob
+	}
+	if c.NextRank >= 0 || math.IsNaN(c.NextProb) { // NaN: asked for, in a row that is not finite
+		rank, prob := c.NextRank, Float(c.NextProb)
+		ci.NextRank, ci.NextProb = &rank, &prob
+	}
+	ci.NonFinite = nonFiniteReason(c.NonFinite, ci)
+	return ci
+}
+
+// CellSchema names the JSON layout of a single cell (CellDoc).
+const CellSchema = "logitlens.cell/v1"
+
+// CellDoc is one cell of a lens with where it is: the explorer copies a
+// cell as this JSON. Its statistics are a Document cell's, in the same
+// fields and conventions; positions count from 0, as in a Document.
+type CellDoc struct {
+	Schema   string    `json:"schema"`
+	Model    string    `json:"model"`
+	Row      RowInfo   `json:"row"`
+	Position int       `json:"position"`
+	Input    TokenRef  `json:"input"`
+	Next     *TokenRef `json:"next"` // null at the prompt's end
+	Target   *TokenRef `json:"target,omitempty"`
+	// LockIn is the row at which the position's prediction locks in (see
+	// Document.LockIn); null where the output row has no top-1.
+	LockIn *RowInfo `json:"lock_in"`
+	CellInfo
+}
+
+// NewCellDoc describes one cell: c is row's cell at position pos, whose
+// input token is input; next is the token that follows (−1 at the end),
+// target the lens's target (−1 for none), lockIn the position's lock-in
+// row (nil for none).
+func NewCellDoc(src Source, row inference.Row, pos, input, next int, c inference.Cell, target int, lockIn *inference.Row) *CellDoc {
+	d := &CellDoc{
+		Schema: CellSchema, Model: src.Info().ID, Position: pos,
+		Row:      RowInfo{Name: row.Name, Kind: kindName(row.Kind), Layer: row.Layer},
+		Input:    tokenRef(src, input),
+		CellInfo: newCellInfo(src, c, target >= 0),
+	}
+	if next >= 0 {
+		t := tokenRef(src, next)
+		d.Next = &t
+	}
+	if target >= 0 {
+		t := tokenRef(src, target)
+		d.Target = &t
+	}
+	if lockIn != nil {
+		d.LockIn = &RowInfo{Name: lockIn.Name, Kind: kindName(lockIn.Kind), Layer: lockIn.Layer}
+	}
+	return d
+}
+
+// JSON returns the cell as indented JSON (NaN and ±Inf as null).
+func (d *CellDoc) JSON() ([]byte, error) { return json.MarshalIndent(d, "", "  ") }
 
 // nonFiniteReason says why a cell has statistics that are not finite
 // numbers: its own row's kind of breakdown, or else which statistics are

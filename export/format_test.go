@@ -208,9 +208,15 @@ func TestJSONNonFinite(t *testing.T) {
 	var raw struct {
 		NonFinite string `json:"nonfinite"`
 		Cells     [][]map[string]any
+		LockIn    []any `json:"lock_in"`
 	}
 	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
 		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	// Position 0's top-1 is the output's from the embedding up; position
+	// 1's output row has no top-1.
+	if len(raw.LockIn) != 2 || raw.LockIn[0] != 0.0 || raw.LockIn[1] != nil {
+		t.Errorf("lock_in %v, want [0 null]", raw.LockIn)
 	}
 	bad := raw.Cells[1][1]
 	for _, k := range []string{"entropy", "kl_to_final", "final_top1_prob", "target_prob"} {
@@ -386,5 +392,41 @@ func TestWriteLeavesWriterUntouchedOnError(t *testing.T) {
 	}
 	if buf.Len() != 0 {
 		t.Errorf("wrote %d bytes before failing", buf.Len())
+	}
+}
+
+// TestCellDoc: one cell as JSON, with the fields of a document's cell
+// (flattened), where it is, and null for what it lacks.
+func TestCellDoc(t *testing.T) {
+	l, src := hostileLens()
+	out := l.Rows[1]
+	b, err := NewCellDoc(src, l.Rows[0], 0, l.IDs[0], l.IDs[1], l.Cells[0][0], l.Target, &out).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if raw["schema"] != CellSchema || raw["position"] != 0.0 || raw["entropy"] != 1.5 || raw["next_rank"] != 4.0 ||
+		raw["next"].(map[string]any)["id"] != 2.0 || raw["lock_in"].(map[string]any)["name"] != "1" || len(raw["top"].([]any)) != 2 {
+		t.Errorf("cell JSON:\n%s", b)
+	}
+	// The last position's cell: no next token, and a NaN statistic is null.
+	b, err = NewCellDoc(src, l.Rows[0], 1, l.IDs[1], -1, l.Cells[0][1], -1, nil).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = nil
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"next", "lock_in", "kl_to_final", "next_rank"} {
+		if v, ok := raw[k]; !ok || v != nil {
+			t.Errorf("%s = %v (present %v), want null", k, v, ok)
+		}
+	}
+	if _, ok := raw["target"]; ok {
+		t.Errorf("a target without one:\n%s", b)
 	}
 }

@@ -355,3 +355,32 @@ func TestCompareRefuses(t *testing.T) {
 		t.Errorf("sublayer rows against none: %v", err)
 	}
 }
+
+// TestSessionCompare: a session compares with its own run B, which keeps
+// its prefix cache between comparisons and closes with the session.
+func TestSessionCompare(t *testing.T) {
+	m := openTestModel(t, "tiny-f32", "", testmodel.SHA256(t, "tiny-f32"))
+	enc := m.Tokenizer().EncodeIDs
+	s := m.NewSession()
+	ra := inference.Request{IDs: enc("The Eiffel Tower is in the city of"), TopK: 5, Target: -1}
+	rb := ra
+	rb.IDs = enc("The Colosseum is in the city of")
+	ctx := context.Background()
+	if _, err := s.Compare(ctx, ra, rb, nil); err != nil {
+		t.Fatal(err)
+	}
+	rb.IDs = enc("The Colosseum is in the city at")
+	c, err := s.Compare(ctx, ra, rb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.B.Reused != len(rb.IDs)-1 || c.A.Reused != len(ra.IDs) {
+		t.Errorf("an edit of B's last token reused %d of B's positions and %d of A's", c.B.Reused, c.A.Reused)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Compare(ctx, ra, rb, nil); err == nil {
+		t.Error("a closed session compared")
+	}
+}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/logitlens/logitlens/display"
 
-	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/atotto/clipboard"
 	"github.com/charmbracelet/x/ansi"
@@ -53,7 +52,7 @@ func (m *Model) pasteClipboard() tea.Cmd {
 		return nil
 	}
 	return func() tea.Msg {
-		text, err := clipboard.ReadAll()
+		text, err := readClipboard()
 		return clipboardMsg{text, err}
 	}
 }
@@ -77,6 +76,16 @@ func (m *Model) handleWheel(msg tea.MouseWheelMsg) {
 	if m.backend == nil || m.showHelp {
 		return
 	}
+	if r := m.layout(); msg.X >= r.panelX && msg.Y >= r.panelY && msg.Y < r.panelY+r.panelH && msg.X < r.panelX+r.panelW {
+		// Over the panel: the wheel scrolls the top-k list.
+		switch msg.Button {
+		case tea.MouseWheelUp:
+			m.scrollTopK(-1)
+		case tea.MouseWheelDown:
+			m.scrollTopK(1)
+		}
+		return
+	}
 	horizontal := msg.Mod&tea.ModShift != 0
 	switch msg.Button {
 	case tea.MouseWheelUp:
@@ -98,112 +107,77 @@ func (m *Model) handleWheel(msg tea.MouseWheelMsg) {
 	}
 }
 
-// targetKey handles the target editor: enter pins (empty clears), esc
-// cancels.
-func (m *Model) targetKey(k tea.KeyPressMsg) tea.Cmd {
-	switch {
-	case key.Matches(k, m.keys.Accept):
-		text := m.target.Value()
-		m.target.Record()
-		m.setFocus(focusGrid)
-		if text == "" {
-			m.opts.Target = ""
-			m.targetID, m.targetText = -1, ""
-			if m.metric == export.MetricTarget {
-				m.metric = export.MetricProb
-			}
-			m.status.setNotice("target cleared")
-			return m.requestLens()
-		}
-		return resolveTarget(m.backend, text)
-	case key.Matches(k, m.keys.Cancel):
-		m.setFocus(focusGrid)
-		return nil
-	}
-	if res := m.target.Update(k); res.notice != "" {
-		m.status.setNotice(res.notice)
-	}
-	return nil
-}
+// The system clipboard, a variable so that tests need not touch the
+// machine's.
+var (
+	readClipboard  = clipboard.ReadAll
+	writeClipboard = clipboard.WriteAll
+)
 
-// targetMsg is a tokenised target string.
-type targetMsg struct {
-	text   string // what the user typed
-	id     int    // its first token
-	tokens int    // how many tokens it has
-	shown  string // printable form of the first token
-	err    error
-}
-
-// resolveTarget tokenises the target text off the UI goroutine.
-func resolveTarget(b Backend, text string) tea.Cmd {
-	return func() tea.Msg {
-		msg := targetMsg{text: text}
-		msg.err = protect(func() error {
-			toks := b.Encode(text)
-			if len(toks) == 0 {
-				return errors.New("target is empty after tokenising")
-			}
-			msg.id, msg.tokens = toks[0].ID, len(toks)
-			msg.shown = display.Token(b.TokenBytes(msg.id))
-			return nil
-		})
-		return msg
-	}
-}
-
-// handleTarget pins a resolved target, colours by it and recomputes.
-func (m *Model) handleTarget(msg targetMsg) tea.Cmd {
-	if msg.err != nil {
-		m.status.setError("target: " + msg.err.Error())
-		return nil
-	}
-	m.opts.Target = msg.text
-	m.targetID, m.targetText = msg.id, msg.shown
-	m.metric = export.MetricTarget
-	if msg.tokens > 1 {
-		m.status.setNotice(fmt.Sprintf("%q is %d tokens; using the first, %s", msg.text, msg.tokens, msg.shown))
-	} else {
-		m.status.setNotice("target " + msg.shown)
-	}
-	return m.requestLens()
-}
-
-// cellText describes the cursor cell in plain text for the clipboard.
-func (m *Model) cellText() string {
-	d := m.data
-	c, ok := d.cell(m.grid.row, m.grid.col)
+// copyTop1 puts the raw text of the cursor cell's top-1 token on the
+// clipboard: its bytes, not the display form (a space, not ␣).
+func (m *Model) copyTop1() tea.Cmd {
+	c, ok := m.data.cell(m.grid.row, m.grid.col)
 	if !ok {
-		return ""
-	}
-	var b strings.Builder
-	row := d.rows[m.grid.row]
-	fmt.Fprintf(&b, "layer %s pos %d input %s", rowLabel(row, m.grid.row == len(d.rows)-1), m.grid.col, d.headers[m.grid.col])
-	if m.grid.col+1 < d.columns() {
-		fmt.Fprintf(&b, " next %s", d.headers[m.grid.col+1])
-	}
-	b.WriteString("\ntop:")
-	for _, p := range c.Top {
-		fmt.Fprintf(&b, " %s %s", m.tokenText(p.ID), display.Prob(p.Prob))
-	}
-	fmt.Fprintf(&b, "\nentropy %.4f nats, KL to final %.4f nats, final top-1 rank %d p %.4g",
-		c.Entropy, c.KLToFinal, c.FinalTop1Rank, c.FinalTop1Prob)
-	if m.targetID >= 0 && c.TargetRank >= 0 {
-		fmt.Fprintf(&b, ", target %s rank %d p %.4g", m.targetText, c.TargetRank, c.TargetProb)
-	}
-	return b.String()
-}
-
-// copyCell puts the cursor cell on the clipboard with OSC 52, which the
-// terminal (also at the far end of SSH) applies.
-func (m *Model) copyCell() tea.Cmd {
-	t := m.cellText()
-	if t == "" {
 		m.status.setNotice("nothing to copy yet")
 		return nil
 	}
-	m.status.setNotice("copied the cell (OSC 52)")
-	return tea.SetClipboard(t)
+	id := c.Top[0].ID
+	return m.copyText(fmt.Sprintf("the top-1's text (%s, %d bytes)", m.tokenText(id), len(m.tokenRaw(id))), m.tokenRaw(id))
+}
+
+// copyCellJSON puts the cursor cell on the clipboard as JSON: its
+// statistics as the lens command writes them, with where it is.
+func (m *Model) copyCellJSON() tea.Cmd {
+	d, g := m.data, m.grid
+	c, ok := d.cell(g.row, g.col)
+	if !ok {
+		m.status.setNotice("nothing to copy yet")
+		return nil
+	}
+	var lock *inference.Row
+	if r := d.lockIn(g.col); r >= 0 {
+		lock = &d.rows[r]
+	}
+	var b []byte
+	err := protect(func() error {
+		var err error
+		b, err = export.NewCellDoc(m.backend, d.rows[g.row], g.col, d.ids[g.col], d.nextID(g.col), c, d.req.target, lock).JSON()
+		return err
+	})
+	if err != nil {
+		m.status.setError("copy: " + err.Error())
+		return nil
+	}
+	return m.copyText("the cell as JSON", string(b))
+}
+
+// copiedMsg reports a write to the system clipboard.
+type copiedMsg struct {
+	what, text string
+	err        error
+}
+
+// copyText puts text on the clipboard. Locally the system clipboard is
+// tried first, off the UI goroutine; over SSH, or where there is none
+// (no xclip, xsel or wl-copy), the terminal's clipboard through OSC 52,
+// which a terminal may refuse without telling: the notice says so.
+func (m *Model) copyText(what, text string) tea.Cmd {
+	if m.opts.Remote {
+		m.status.setNotice("copied " + what + " with OSC 52: your terminal must allow it")
+		return tea.SetClipboard(text)
+	}
+	return func() tea.Msg { return copiedMsg{what, text, writeClipboard(text)} }
+}
+
+// handleCopied says what was copied, falling back to OSC 52.
+func (m *Model) handleCopied(msg copiedMsg) tea.Cmd {
+	if msg.err == nil {
+		m.status.setNotice("copied " + msg.what)
+		return nil
+	}
+	m.status.setNotice("no system clipboard: sent " + msg.what + " with OSC 52 (if nothing arrives, the terminal refused it)")
+	return tea.SetClipboard(msg.text)
 }
 
 // snapshotMsg reports the files a snapshot wrote.

@@ -29,6 +29,9 @@ type fakeBackend struct {
 	oracle bool
 	// refuseNext refuses next-token statistics, as the GPU device does.
 	refuseNext bool
+	// settle makes position p's rows from p mod rows up predict the
+	// output's top-1, so columns lock in at different rows.
+	settle bool
 
 	mu      sync.Mutex
 	lenses  []*inference.Lens // every completed lens, in order
@@ -179,6 +182,11 @@ func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn 
 			*top = append([]inference.Prediction{{ID: req.IDs[p+1], Prob: 0.9}}, (*top)[:len(*top)-1]...)
 		}
 		final := col.Cells[R-1].Top[0].ID
+		if f.settle {
+			for r := p % R; r < R-1; r++ {
+				col.Cells[r].Top[0].ID = final
+			}
+		}
 		l.FinalTop1[p] = final
 		for r := range R {
 			c := &col.Cells[r]

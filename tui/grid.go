@@ -39,6 +39,7 @@ type grid struct {
 	numbers bool // cells show the metric's value instead of the top-1 token
 	fit     bool // fit all rows in the height by striding
 	fixed   bool // kl and ce on 0..ln V rather than up to the lens's largest value
+	locks   bool // mark each column's lock-in cell
 	text    func(id int) string
 	// cellWidth fixes the column width (--cell-width); 0 sizes columns to
 	// the space.
@@ -246,8 +247,9 @@ func rowLabel(r inference.Row, last bool) string {
 
 // View draws the grid in width×height cells: the input tokens and the next
 // tokens above the rows; each cell's top-1 (or value), coloured by the
-// metric, underlined and bold where it is the next token, and the cursor
-// cell framed in brackets.
+// metric, underlined and bold where it is the next token, with ▲ where the
+// column locks in (when those marks are on), and the cursor cell framed in
+// brackets.
 func (g grid) View(width, height int) string {
 	g.resize(width, height)
 	d := g.data
@@ -296,6 +298,12 @@ func (g grid) View(width, height int) string {
 
 	o := g.order()
 	scale := export.NewScale(g.metric, d.vocab, d.maxValue(g.metric), g.fixed)
+	var lockRows []int
+	if g.locks {
+		for p := g.left; p < g.left+n && p < g.cols; p++ {
+			lockRows = append(lockRows, d.lockIn(p))
+		}
+	}
 	h := g.bodyHeight()
 	for i := g.top; i < len(o) && i < g.top+h; i++ {
 		row := o[i]
@@ -319,6 +327,7 @@ func (g grid) View(width, height int) string {
 		b.WriteByte(' ')
 		for p := g.left; p < g.left+n && p < g.cols; p++ {
 			cursor := row == g.row && p == g.col
+			lock := g.locks && lockRows[p-g.left] == row
 			c, ok := d.cell(row, p)
 			if !ok {
 				b.WriteString(st.pending(cw, cursor))
@@ -329,7 +338,7 @@ func (g grid) View(width, height int) string {
 			if g.numbers {
 				text = g.metric.Format(v)
 			}
-			b.WriteString(st.cell(scale.T(v), text, cw, cellMarks{cursor: cursor, next: c.Top[0].ID == d.nextID(p)}))
+			b.WriteString(st.cell(scale.T(v), text, cw, cellMarks{cursor: cursor, next: c.Top[0].ID == d.nextID(p), lock: lock}))
 		}
 	}
 	return b.String()

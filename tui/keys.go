@@ -58,12 +58,25 @@ type KeyMap struct {
 	Metric    key.Binding
 	Numbers   key.Binding
 	Scale     key.Binding
+	LockIn    key.Binding
 	Target    key.Binding
 	Sublayers key.Binding
 	BOS       key.Binding
+	Search    key.Binding
+	NextMatch key.Binding
+	PrevMatch key.Binding
+	Jump      key.Binding
+	TopKUp    key.Binding
+	TopKDown  key.Binding
 	Copy      key.Binding
+	CopyJSON  key.Binding
 	Export    key.Binding
 	QuitGrid  key.Binding
+
+	// Compare mode (grid).
+	Compare      key.Binding
+	Swap         key.Binding
+	LeaveCompare key.Binding
 
 	// One-line inputs (target).
 	Accept key.Binding
@@ -127,14 +140,26 @@ func DefaultKeyMap() KeyMap {
 		PageDown:  b(ks("pgdown"), "pgdn", "page down"),
 		Fit:       b(ks("f"), "f", "fit height"),
 		Metric:    b(ks("m"), "m", "colour metric"),
-		Numbers:   b(ks("n"), "n", "tokens/numbers"),
+		Numbers:   b(ks("v"), "v", "tokens/values"),
 		Scale:     b(ks("K"), "K", "kl/ce scale"),
+		LockIn:    b(ks("L"), "L", "mark lock-in ▲"),
 		Target:    b(ks("t"), "t", "pin target"),
 		Sublayers: b(ks("s"), "s", "sublayers"),
 		BOS:       b(ks("b"), "b", "BOS"),
-		Copy:      b(ks("y"), "y", "copy cell"),
+		Search:    b(ks("/"), "/", "find a top-1 token"),
+		NextMatch: b(ks("n"), "n", "next match"),
+		PrevMatch: b(ks("N"), "N", "previous match"),
+		Jump:      b(ks(":"), ":", "go to layer/position"),
+		TopKUp:    b(ks("["), "[", "scroll top-k up"),
+		TopKDown:  b(ks("]"), "]", "scroll top-k down"),
+		Copy:      b(ks("y"), "y", "copy top-1's text"),
+		CopyJSON:  b(ks("Y"), "Y", "copy cell as JSON"),
 		Export:    b(ks("e"), "e", "snapshot"),
 		QuitGrid:  b(ks("q"), "q", "quit"),
+
+		Compare:      b(ks("c"), "c", "compare"),
+		Swap:         b(ks("x"), "x", "swap A and B"),
+		LeaveCompare: b(ks("C"), "C", "leave compare"),
 
 		Accept: b(ks("enter"), "enter", "accept"),
 		Cancel: b(ks("esc"), "esc", "cancel"),
@@ -163,9 +188,11 @@ func (k KeyMap) groups() []keyGroup {
 			k.DeleteWordBack, k.DeleteWordForward, k.DeleteToStart, k.DeleteToEnd, k.Undo, k.Redo,
 			k.HistPrev, k.HistNext, k.Paste}},
 		{"grid: move", []key.Binding{k.Up, k.Down, k.Left, k.Right, k.Top, k.Bottom, k.Home, k.End, k.PageUp, k.PageDown}},
-		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Scale, k.Fit, k.Target, k.Sublayers, k.BOS}},
-		{"grid: act", []key.Binding{k.Copy, k.Export, k.QuitGrid}},
-		{"target input", []key.Binding{k.Accept, k.Cancel}},
+		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Scale, k.LockIn, k.Fit, k.Target, k.Sublayers, k.BOS, k.TopKUp, k.TopKDown}},
+		{"grid: find", []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Jump}},
+		{"grid: act", []key.Binding{k.Copy, k.CopyJSON, k.Export, k.QuitGrid}},
+		{"grid: compare", []key.Binding{k.Compare, k.Swap, k.LeaveCompare}},
+		{"target, find, go to", []key.Binding{k.Accept, k.Cancel}},
 		{"this help", []key.Binding{k.HelpUp, k.HelpDown, k.HelpPgUp, k.HelpPgDn, k.HelpExit}},
 	}
 }
@@ -175,8 +202,10 @@ func (k KeyMap) shortHelp(f focus) []key.Binding {
 	switch f {
 	case focusPrompt:
 		return []key.Binding{k.Leave, k.Newline, k.HistPrev, k.Undo, k.Help}
-	case focusTarget:
+	case focusInput:
 		return []key.Binding{k.Accept, k.Cancel}
+	case focusCompare:
+		return []key.Binding{k.Leave, k.Undo, k.Help}
 	}
-	return []key.Binding{k.GridHelp, k.Metric, k.Target, k.QuitGrid}
+	return []key.Binding{k.GridHelp, k.Metric, k.Target, k.Compare, k.QuitGrid}
 }

@@ -86,6 +86,20 @@ func (d *lensData) maxValue(m export.Metric) float64 {
 	return top
 }
 
+// lockIn is the row at which position p's prediction locks in (see
+// inference.LockIn), or -1 while its column has not arrived or when its
+// output row has no top-1.
+func (d *lensData) lockIn(p int) int {
+	if d == nil || p < 0 || p >= len(d.done) || !d.done[p] {
+		return -1
+	}
+	column := make([]inference.Cell, len(d.cells))
+	for r := range d.cells {
+		column[r] = d.cells[r][p]
+	}
+	return inference.LockIn(column)
+}
+
 // nextID is the id of the token position p predicts: the next id of the
 // prompt, the first unread one at the last column of a prompt past
 // n_positions, or -1 at the end.

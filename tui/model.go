@@ -30,7 +30,8 @@ type focus int
 const (
 	focusPrompt focus = iota
 	focusGrid
-	focusTarget
+	focusInput
+	focusCompare // run B's prompt (compare mode)
 )
 
 // Model is the root model: it owns the message loop, the focus and the
@@ -53,15 +54,18 @@ type Model struct {
 	backend   Backend
 	info      inference.Info
 
-	focus    focus
-	prompt   prompt
-	target   prompt
-	grid     grid
-	panel    panel
-	status   statusBar
-	help     helpView
-	showHelp bool
-	spin     spinner.Model
+	focus     focus
+	prompt    prompt
+	input     prompt    // the one-line input (target, find, go to)
+	inputKind inputKind // what the input is for
+	query     string    // the last token searched for (/)
+	topScroll int       // first top-k entry the panel shows
+	grid      grid
+	panel     panel
+	status    statusBar
+	help      helpView
+	showHelp  bool
+	spin      spinner.Model
 
 	bos        bool
 	sublayers  bool
@@ -82,6 +86,9 @@ type Model struct {
 	lensErr     string // why the newest lens failed; "" if it did not
 
 	tokText map[int]string // printable token text, memoised
+	tokRaw  map[int]string // raw token bytes, memoised
+
+	cmp compareState // compare mode (compare.go)
 }
 
 // newModel builds the root model; loading starts in Init.
@@ -96,6 +103,7 @@ func newModel(opts Options) *Model {
 		topK:      opts.TopK,
 		targetID:  -1,
 		tokText:   map[int]string{},
+		tokRaw:    map[int]string{},
 	}
 	if m.topK <= 0 {
 		m.topK = 10
@@ -123,12 +131,13 @@ func newModel(opts Options) *Model {
 	m.prompt = newPrompt("› ", initial, m.keys, m.styles)
 	m.prompt.placeholder = "type a prompt (enter: new line · tab: grid · f1: keys)"
 	m.prompt.Focus()
-	m.target = newPrompt("target › ", "", m.keys, m.styles)
-	m.target.single = true
-	m.target.limit = 1 << 10
+	m.input = newPrompt(inputLabels[inputTarget], "", m.keys, m.styles)
+	m.input.single = true
+	m.input.limit = 1 << 10
 	m.spin = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = helpView{keys: m.keys, styles: m.styles}
 	m.status.model = display.Safe(opts.ModelID)
+	m.initCompare()
 	m.sync()
 	return m
 }
@@ -172,6 +181,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd = m.handlePaste(msg)
 	case clipboardMsg:
 		cmd = m.handleClipboard(msg)
+	case copiedMsg:
+		cmd = m.handleCopied(msg)
 	case tea.MouseClickMsg:
 		cmd = m.handleClick(msg)
 	case tea.MouseWheelMsg:
@@ -191,7 +202,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case lensStreamMsg:
 		cmd = m.handleLensStream(msg)
 	case lensDoneMsg:
-		cmd = m.handleLensDone(msg)
+		cmd = tea.Batch(m.handleLensDone(msg), m.afterLens(msg))
+	case compareDebounceMsg:
+		cmd = m.handleCompareDebounce(msg)
+	case compareDoneMsg:
+		m.handleCompareDone(msg)
 	case targetMsg:
 		cmd = m.handleTarget(msg)
 	case snapshotMsg:
@@ -206,7 +221,8 @@ func (m *Model) setProfile(p theme.Profile) {
 	m.profile = p
 	m.styles = newStyles(m.scale, p)
 	m.prompt.SetStyles(m.styles)
-	m.target.SetStyles(m.styles)
+	m.input.SetStyles(m.styles)
+	m.cmp.prompt.SetStyles(m.styles)
 	m.help.styles = m.styles
 }
 
@@ -217,7 +233,8 @@ func (m *Model) setProfile(p theme.Profile) {
 func (m *Model) handleModeReport(msg tea.ModeReportMsg) {
 	if msg.Mode == ansi.ModeUnicodeCore && (msg.Value == ansi.ModeReset || msg.Value == ansi.ModeSet || msg.Value == ansi.ModePermanentlySet) {
 		m.prompt.SetMethod(ansi.GraphemeWidth)
-		m.target.SetMethod(ansi.GraphemeWidth)
+		m.input.SetMethod(ansi.GraphemeWidth)
+		m.cmp.prompt.SetMethod(ansi.GraphemeWidth)
 	}
 }
 
@@ -234,7 +251,7 @@ func (m *Model) handleHistory(msg historyMsg) {
 // handleSpin advances the spinner while something runs, and lets it stop
 // otherwise so an idle explorer does not redraw.
 func (m *Model) handleSpin(msg spinner.TickMsg) tea.Cmd {
-	if !m.computing && (m.backend != nil || m.loadErr != nil) {
+	if !m.computing && !m.cmp.computing && (m.backend != nil || m.loadErr != nil) {
 		return nil
 	}
 	var cmd tea.Cmd
@@ -288,10 +305,12 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	switch m.focus {
-	case focusTarget:
-		return m.targetKey(k)
+	case focusInput:
+		return m.inputKey(k)
 	case focusPrompt:
 		return m.promptKey(k)
+	case focusCompare:
+		return m.compareKey(k)
 	}
 	return m.gridKey(k)
 }
@@ -351,16 +370,21 @@ func (m *Model) handlePaste(msg tea.PasteMsg) tea.Cmd {
 		if m.loadErr == nil {
 			return m.editPrompt(msg)
 		}
-	case focusTarget:
-		if res := m.target.Update(msg); res.notice != "" {
+	case focusInput:
+		if res := m.input.Update(msg); res.notice != "" {
 			m.status.setNotice(res.notice)
 		}
+	case focusCompare:
+		return m.editCompare(msg)
 	}
 	return nil
 }
 
 // gridKey handles navigation and actions while the grid has focus.
 func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
+	if cmd, ok := m.compareGridKey(k); ok {
+		return cmd
+	}
 	g := &m.grid
 	km := m.keys
 	switch {
@@ -401,6 +425,11 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 		m.status.setNotice("colour: " + m.metric.Label())
 	case key.Matches(k, km.Numbers):
 		g.numbers = !g.numbers
+	case key.Matches(k, km.LockIn):
+		g.locks = !g.locks
+		if g.locks {
+			m.status.setNotice("▲ marks each column's lock-in row (L hides them)")
+		}
 	case key.Matches(k, km.Scale):
 		m.fixed = !m.fixed
 		if m.fixed {
@@ -409,8 +438,21 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 			m.status.setNotice("kl and ce scaled to this lens's largest value")
 		}
 	case key.Matches(k, km.Target):
-		m.target.SetValue(m.opts.Target)
-		return m.setFocus(focusTarget)
+		return m.openInput(inputTarget, m.opts.Target)
+	case key.Matches(k, km.Search):
+		return m.openInput(inputSearch, "")
+	case key.Matches(k, km.NextMatch):
+		m.stepMatch(+1)
+	case key.Matches(k, km.PrevMatch):
+		m.stepMatch(-1)
+	case key.Matches(k, km.Jump):
+		return m.openInput(inputJump, "")
+	case key.Matches(k, km.CopyJSON):
+		return m.copyCellJSON()
+	case key.Matches(k, km.TopKUp):
+		m.scrollTopK(-m.topKPage())
+	case key.Matches(k, km.TopKDown):
+		m.scrollTopK(m.topKPage())
 	case key.Matches(k, km.Sublayers):
 		m.sublayers = !m.sublayers
 		m.status.setNotice(onOff("sublayer rows", m.sublayers))
@@ -420,7 +462,7 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 		m.status.setNotice(onOff("BOS <|endoftext|>", m.bos))
 		return m.requestLens()
 	case key.Matches(k, km.Copy):
-		return m.copyCell()
+		return m.copyTop1()
 	case key.Matches(k, km.Export):
 		return m.snapshot()
 	}
@@ -443,19 +485,32 @@ func (m *Model) setFocus(f focus) tea.Cmd {
 	}
 	m.focus = f
 	m.prompt.Blur()
-	m.target.Blur()
+	m.input.Blur()
+	m.cmp.prompt.Blur()
 	switch f {
 	case focusPrompt:
 		m.prompt.Focus()
-	case focusTarget:
-		m.target.Focus()
+	case focusInput:
+		m.input.Focus()
+	case focusCompare:
+		m.cmp.prompt.Focus()
 	}
 	return cmd
 }
 
+// topKPage is how far [ and ] scroll the top-k list: a few entries, fewer
+// than the panel shows on the smallest screen, so none is skipped.
+func (m *Model) topKPage() int { return 4 }
+
+// scrollTopK moves the panel's top-k list by n entries.
+func (m *Model) scrollTopK(n int) {
+	m.topScroll = clampInt(m.topScroll+n, 0, max(0, m.topK-1))
+}
+
 // regions is where each component sits on the screen.
 type regions struct {
-	promptH                        int
+	promptH, statusH               int
+	compareH                       int // run B's prompt, under A's, in compare mode
 	bodyY, bodyH                   int
 	gridX, gridY, gridW, gridH     int
 	panelX, panelY, panelW, panelH int
@@ -469,20 +524,27 @@ func promptRows(height int) int { return clampInt((height-2)/4, 1, 8) }
 // layout places the prompt at the top (as many lines as its text needs, up
 // to promptRows), the status line at the bottom, and the grid and the
 // panel between them: the panel to the right from 100 columns, else below
-// the grid, taking what the grid does not need.
+// the grid, taking what the grid does not need (at least 8 lines, or half
+// the height).
 func (m *Model) layout() regions {
 	m.prompt.SetWidth(m.width)
 	ph := clampInt(m.prompt.Rows(), 1, promptRows(m.height))
-	body := max(0, m.height-ph-1)
-	r := regions{promptH: ph, bodyY: ph, bodyH: body}
+	sh := 1
+	if m.focus != focusInput {
+		sh = len(m.status.Lines(m.width))
+	}
+	bh := m.compareRows()
+	body := max(0, m.height-ph-bh-sh)
+	r := regions{promptH: ph, statusH: sh, compareH: bh, bodyY: ph + bh, bodyH: body}
+	ph += bh // the grid and the panel start under both prompts
 	if m.width >= 100 {
 		pw := clampInt(m.width*3/10, 34, 48)
 		r.gridX, r.gridY, r.gridW, r.gridH = 0, ph, m.width-pw-1, body
 		r.panelX, r.panelY, r.panelW, r.panelH, r.side = m.width-pw, ph, pw, body, true
 		return r
 	}
-	need := m.grid.rows + 1
-	panelH := clampInt(body-need-1, min(8, body/2), 12)
+	need := m.grid.rows + 2 // the rows and the two header lines
+	panelH := max(body-need-1, min(8, body/2))
 	panelH = clampInt(panelH, 0, max(0, body-3))
 	gh := body - panelH
 	r.gridX, r.gridY, r.gridW, r.gridH = 0, ph, m.width, gh
@@ -498,17 +560,22 @@ func (m *Model) helpArea() (int, int) {
 
 // sync hands every component the state it draws.
 func (m *Model) sync() {
+	m.syncStatus()
 	r := m.layout()
-	m.target.SetWidth(m.width)
+	m.input.SetWidth(m.width)
 	m.grid.data, m.grid.styles, m.grid.metric, m.grid.text, m.grid.fixed = m.data, m.styles, m.metric, m.tokenText, m.fixed
 	m.grid.resize(r.gridW, r.gridH)
 	m.panel = panel{data: m.data, styles: m.styles, metric: m.metric, fixed: m.fixed, text: m.tokenText,
-		row: m.grid.row, col: m.grid.col, targetText: m.targetText, side: r.side, note: display.Safe(m.info.Note)}
+		row: m.grid.row, col: m.grid.col, scroll: m.topScroll, targetText: m.targetText, side: r.side, note: display.Safe(m.info.Note)}
 	if !m.computing {
 		m.panel.err = m.lensErr
 	}
+}
+
+// syncStatus hands the status bar its state.
+func (m *Model) syncStatus() {
 	m.status.styles = m.styles
-	m.status.computing = m.computing
+	m.status.computing = m.computing || m.cmp.computing
 	m.status.spinner = m.spin.View()
 	m.status.tokens, m.status.total, m.status.capped = 0, 0, false
 	if m.data != nil {
@@ -517,6 +584,7 @@ func (m *Model) sync() {
 	m.status.elapsed, m.status.reused = m.lastElapsed, m.lastReused
 	h, f := m.help, m.focus
 	m.status.hint = func(w int) string { return h.short(f, w) }
+	m.syncCompare()
 }
 
 // tokenText returns the printable text of a token id.
@@ -529,6 +597,19 @@ func (m *Model) tokenText(id int) string {
 		_ = protect(func() error { s = display.Token(m.backend.TokenBytes(id)); return nil })
 	}
 	m.tokText[id] = s
+	return s
+}
+
+// tokenRaw returns the raw bytes of a token id.
+func (m *Model) tokenRaw(id int) string {
+	if s, ok := m.tokRaw[id]; ok {
+		return s
+	}
+	var s string
+	if m.backend != nil {
+		_ = protect(func() error { s = string(m.backend.TokenBytes(id)); return nil })
+	}
+	m.tokRaw[id] = s
 	return s
 }
 
@@ -561,6 +642,14 @@ func (m *Model) render() (string, *tea.Cursor) {
 	// The prompt's lines are exactly w cells as the terminal measures
 	// them: they are not padded again (lipgloss may measure differently).
 	promptLines, cursor := m.prompt.View(w, r.promptH)
+	if r.compareH > 0 {
+		bLines, bCursor := m.cmp.prompt.View(w, r.compareH)
+		promptLines += "\n" + bLines
+		if m.focus == focusCompare && bCursor != nil {
+			bCursor.Y += r.promptH
+			cursor = bCursor
+		}
+	}
 	if m.backend == nil {
 		// Loading: the prompt can be written meanwhile.
 		return promptLines + "\n" + block(m.loadingView(w, h-r.promptH), w, h-r.promptH), cursor
@@ -569,13 +658,13 @@ func (m *Model) render() (string, *tea.Cursor) {
 	if r.side {
 		gridBlock := block(m.gridView(r.gridW, r.gridH), r.gridW, r.gridH)
 		rule := strings.TrimSuffix(strings.Repeat(m.styles.Muted.Render("│")+"\n", r.gridH), "\n")
-		body = lipgloss.JoinHorizontal(lipgloss.Top, gridBlock, rule, block(m.panel.View(r.panelW, r.panelH), r.panelW, r.panelH))
+		body = lipgloss.JoinHorizontal(lipgloss.Top, gridBlock, rule, block(m.panelView(r.panelW, r.panelH), r.panelW, r.panelH))
 	} else {
 		body = block(m.gridView(r.gridW, r.gridH), w, r.gridH)
 		if r.panelH > 0 {
 			body += "\n" + m.styles.Muted.Render(strings.Repeat("─", w))
 			if r.panelH > 1 {
-				body += "\n" + block(m.panel.View(w, r.panelH-1), w, r.panelH-1)
+				body += "\n" + block(m.panelView(w, r.panelH-1), w, r.panelH-1)
 			}
 		}
 	}
@@ -584,22 +673,34 @@ func (m *Model) render() (string, *tea.Cursor) {
 		body = overlay(body, m.help.View(w, r.bodyH), w, r.bodyH)
 		cursor = nil
 	}
-	bottom := m.status.View(w, 1)
-	if m.focus == focusTarget {
+	bottom := m.status.View(w, r.statusH)
+	if m.focus == focusInput {
 		var tc *tea.Cursor
-		bottom, tc = m.target.View(w, 1)
+		bottom, tc = m.input.View(w, 1)
 		if tc != nil && !m.showHelp {
 			tc.Y = h - 1
 			cursor = tc
 		}
-	} else if m.focus != focusPrompt {
+	} else if m.focus != focusPrompt && m.focus != focusCompare {
 		cursor = nil
 	}
 	return promptLines + "\n" + body + "\n" + bottom, cursor
 }
 
+// panelView draws the panel: the cursor cell's, or in compare mode the
+// aligned cell's.
+func (m *Model) panelView(w, h int) string {
+	if m.cmp.on {
+		return m.comparePanelView(w, h)
+	}
+	return m.panel.View(w, h)
+}
+
 // gridView draws the grid, or a hint while there is nothing to show.
 func (m *Model) gridView(w, h int) string {
+	if m.cmp.on && m.data != nil && m.data.columns() > 0 {
+		return m.compareGridView(w, h)
+	}
 	if m.data == nil || m.data.columns() == 0 {
 		if m.computing {
 			return m.styles.Muted.Render("  computing…")

@@ -81,7 +81,7 @@ func TestNextTokenFlow(t *testing.T) {
 			})
 
 			// m: colour by p(next token); n: its values in the cells.
-			x.keys("m", "n")
+			x.keys("m", "v")
 			x.waitFor(t, "the next-token values", func(s string) bool {
 				out := line(s, "3 out")
 				for p := range len(ids) - 1 {

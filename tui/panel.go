@@ -23,6 +23,7 @@ type panel struct {
 	fixed      bool // kl and ce on 0..ln V
 	text       func(id int) string
 	row, col   int
+	scroll     int    // first top-k entry shown when they do not all fit
 	targetText string // printable pinned target; "" for none
 	side       bool   // beside the grid (else below)
 	note       string // why this model (e.g. a fallback); "" for none
@@ -51,52 +52,55 @@ func (p panel) stats(width int) []string {
 		where = "embedding"
 	}
 	if last {
-		where = fmt.Sprintf("layer %s (model output)", d.rows[p.row].Name)
+		where = fmt.Sprintf("layer %s (output)", d.rows[p.row].Name)
 	}
+	mu := st.Muted.Render
 	// Positions count from 1 on screen, as the status bar's token count.
-	lines := []string{
-		st.Title.Render(where) + st.Muted.Render(fmt.Sprintf(" · pos %d of %d", p.col+1, d.columns())),
-		st.Muted.Render("input  ") + d.headers[p.col] + st.Muted.Render(fmt.Sprintf(" #%d", d.ids[p.col])),
-	}
+	lines := flow(width, "  ", st.Title.Render(where), mu(fmt.Sprintf("· pos %d of %d", p.col+1, d.columns())))
+	lines = append(lines, flow(width, "       ", mu("input  ")+d.headers[p.col], mu(fmt.Sprintf("#%d", d.ids[p.col])))...)
 	c, ok := d.cell(p.row, p.col)
-	next := st.Muted.Render("next   ")
+	next := []string{mu("next   ")}
 	switch id := d.nextID(p.col); {
 	case id < 0:
-		next += st.Muted.Render("(end of prompt)")
+		next[0] += mu("(end of prompt)")
 	case p.col+1 < d.columns():
-		next += d.headers[p.col+1] + st.Muted.Render(fmt.Sprintf(" #%d", id))
+		next[0] += d.headers[p.col+1]
+		next = append(next, mu(fmt.Sprintf("#%d", id)))
 	default:
-		next += d.unread + st.Muted.Render(fmt.Sprintf(" #%d", id)) + st.Warn.Render(" (not read)")
+		next[0] += d.unread
+		next = append(next, mu(fmt.Sprintf("#%d", id)), st.Warn.Render("(not read)"))
 	}
 	if ok && c.NextRank >= 0 {
-		next += st.Muted.Render(" rank ") + fmt.Sprint(c.NextRank) + st.Muted.Render(" p ") + display.Prob(c.NextProb)
+		next = append(next, mu("rank ")+fmt.Sprint(c.NextRank), mu("p ")+display.Prob(c.NextProb))
 		if len(c.Top) > 0 && c.Top[0].ID == d.nextID(p.col) {
-			next += st.OK.Render(" = top-1")
+			next = append(next, st.OK.Render("= top-1"))
 		}
 	}
-	lines = append(lines, next)
+	lines = append(lines, flow(width, "       ", next...)...)
 	switch {
 	case !ok && p.err != "":
 		// The status bar cuts a long error; here it wraps.
 		return append(lines, strings.Split(st.Error.Render(lipgloss.Wrap(p.err, max(10, width), " ")), "\n")...)
 	case !ok:
-		return append(lines, st.Muted.Render("computing…"))
+		return append(lines, mu("computing…"))
 	}
-	lines = append(lines,
-		st.Muted.Render("entropy ")+fmt.Sprintf("%.2f", c.Entropy)+st.Muted.Render(" nats  KL→final ")+fmt.Sprintf("%.2f", c.KLToFinal))
+	lines = append(lines, flow(width, "  ", mu("entropy ")+fmt.Sprintf("%.2f", c.Entropy)+mu(" nats"), mu(" KL→final ")+fmt.Sprintf("%.2f", c.KLToFinal))...)
 	if final := d.cells[len(d.rows)-1][p.col]; len(final.Top) > 0 {
-		lines = append(lines, st.Muted.Render("final  ")+p.text(final.Top[0].ID)+
-			st.Muted.Render(" rank ")+fmt.Sprint(c.FinalTop1Rank)+st.Muted.Render(" p ")+display.Prob(c.FinalTop1Prob))
+		lines = append(lines, flow(width, "       ", mu("final  ")+p.text(final.Top[0].ID),
+			mu("rank ")+fmt.Sprint(c.FinalTop1Rank), mu("p ")+display.Prob(c.FinalTop1Prob))...)
 	}
+	lines = append(lines, flow(width, "  ", p.lockInLine()...)...)
 	if p.targetText != "" && c.TargetRank >= 0 {
-		lines = append(lines, st.Muted.Render("target ")+p.targetText+
-			st.Muted.Render(" rank ")+fmt.Sprint(c.TargetRank)+st.Muted.Render(" p ")+display.Prob(c.TargetProb))
+		lines = append(lines, flow(width, "       ", mu("target ")+p.targetText,
+			mu("rank ")+fmt.Sprint(c.TargetRank), mu("p ")+display.Prob(c.TargetProb))...)
 	}
 	return lines
 }
 
 // topK returns up to n lines of the cursor cell's predictions in width
-// cells: rank, token, bar, probability.
+// cells: rank, token, id (when there is room), bar, probability. When the
+// top-k is longer than n lines it scrolls from p.scroll, with a line saying
+// how many more are above or below.
 func (p panel) topK(width, n int) []string {
 	c, ok := p.data.cell(p.row, p.col)
 	if !ok || n <= 0 {
@@ -104,15 +108,41 @@ func (p panel) topK(width, n int) []string {
 	}
 	st := p.styles
 	tokW := clampInt(width/3, 6, 14)
-	barW := max(0, width-3-1-tokW-1-1-6)
-	var lines []string
-	for i, pr := range c.Top {
-		if i == n {
-			break
+	idW := 0
+	if width >= 40 {
+		idW = 7 // " #50256"
+	}
+	barW := max(0, width-3-1-tokW-idW-1-1-6)
+	k := len(c.Top)
+	first, last := 0, k // entries shown: [first, last)
+	if k > n {
+		// The last page needs only the line above; the others may need
+		// both lines.
+		first = clampInt(p.scroll, 0, max(0, k-(n-1)))
+		room := n
+		if first > 0 {
+			room--
 		}
-		line := st.Muted.Render(fmt.Sprintf("%2d ", i+1)) + fit(p.text(pr.ID), tokW) + " " +
-			st.Bar.Render(bar(pr.Prob, barW)) + " " + fitLeft(display.Prob(pr.Prob), 6)
+		if first+room < k {
+			room--
+		}
+		last = min(k, first+max(1, room))
+	}
+	var lines []string
+	if first > 0 {
+		lines = append(lines, st.Muted.Render(fmt.Sprintf("   ▲ %d more ([)", first)))
+	}
+	for i := first; i < last; i++ {
+		pr := c.Top[i]
+		line := st.Muted.Render(fmt.Sprintf("%2d ", i+1)) + fit(p.text(pr.ID), tokW)
+		if idW > 0 {
+			line += st.Muted.Render(fitLeft(fmt.Sprintf("#%d", pr.ID), idW))
+		}
+		line += " " + st.Bar.Render(bar(pr.Prob, barW)) + " " + fitLeft(display.Prob(pr.Prob), 6)
 		lines = append(lines, line)
+	}
+	if last < k {
+		lines = append(lines, st.Muted.Render(fmt.Sprintf("   ▼ %d more (])", k-last)))
 	}
 	return lines
 }
@@ -214,3 +244,46 @@ func bar(p float64, w int) string {
 }
 
 func clamp01(v float64) float64 { return min(max(v, 0), 1) }
+
+// lockInLine says where the cursor column's prediction locks in: the
+// lowest row from which the top-1 is the output's (parts for flow).
+func (p panel) lockInLine() []string {
+	st, d := p.styles, p.data
+	r := d.lockIn(p.col)
+	out := len(d.rows) - 1
+	switch {
+	case r < 0:
+		return []string{st.Muted.Render("no lock-in:"), st.Muted.Render("the output has no top-1")}
+	case r == out:
+		return []string{st.Muted.Render("locks in only at the output")}
+	}
+	where := "layer " + d.rows[r].Name
+	if r == 0 {
+		where = "the embedding"
+	}
+	parts := []string{st.Muted.Render("locks in at ") + where}
+	if r <= p.row && p.row < out {
+		parts = append(parts, st.Muted.Render("· row agrees"))
+	}
+	return parts
+}
+
+// flow joins styled parts with spaces into lines of at most width cells,
+// starting a new line, after indent, where the next part does not fit; a
+// part longer than a line is cut later by the panel.
+func flow(width int, indent string, parts ...string) []string {
+	var lines []string
+	cur := ""
+	for i, part := range parts {
+		switch {
+		case i == 0:
+			cur = part
+		case lipgloss.Width(cur)+1+lipgloss.Width(part) <= width:
+			cur += " " + part
+		default:
+			lines = append(lines, cur)
+			cur = indent + part
+		}
+	}
+	return append(lines, cur)
+}

@@ -79,7 +79,7 @@ func TestRealBackend(t *testing.T) {
 			t.Errorf("panel lacks probability %s:\n%s", w, s)
 		}
 	}
-	if !strings.Contains(s, "(model output)") || !strings.Contains(s, "cpu") {
+	if !strings.Contains(s, "(output)") || !strings.Contains(s, "cpu") {
 		t.Errorf("panel or status:\n%s", s)
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/charmbracelet/x/ansi"
 )
 
-// statusBar is the bottom line: model, device and BLAS, token count, last
-// compute time, a spinner while computing, then a notice or error and the
-// key hint.
+// statusBar is the bottom of the screen: model, device and BLAS, token
+// count, last compute time, a spinner while computing, then a notice or an
+// error, or else the key hint. A notice or error that does not fit beside
+// the model line gets lines of its own (up to maxStatusLines), so nothing
+// the user is told is cut; the model line gives way first.
 type statusBar struct {
 	styles    Styles
 	model     string
@@ -28,6 +30,9 @@ type statusBar struct {
 	hint      func(width int) string // key hint fitted to the room left
 }
 
+// maxStatusLines bounds the status bar's height.
+const maxStatusLines = 3
+
 // setError shows an error until the next successful lens.
 func (s *statusBar) setError(e string) { s.err = e }
 
@@ -37,63 +42,106 @@ func (s *statusBar) clearError() { s.err = "" }
 // setNotice shows a message until the next key.
 func (s *statusBar) setNotice(n string) { s.notice = n }
 
-// View draws the bar in width cells; height is always one line.
-func (s statusBar) View(width, height int) string {
-	if width <= 0 || height <= 0 {
-		return ""
-	}
+// left is the model line: model, device, tokens, time.
+func (s statusBar) left(width int) string {
 	st := s.styles
 	sep := st.Muted.Render(" │ ")
 	name := s.model
 	if w := lipgloss.Width(name); w > 24 {
 		name = ansi.TruncateLeft(name, w-23, "…")
 	}
-	parts := []string{st.Accent.Render(name)}
-	if s.device != "" {
-		parts = append(parts, s.device)
-	}
+	var toks string
 	switch {
 	case s.total > s.tokens && s.capped:
-		parts = append(parts, st.Warn.Render(fmt.Sprintf("%d of over %d tok", s.tokens, s.total)))
+		toks = st.Warn.Render(fmt.Sprintf("%d of over %d tok", s.tokens, s.total))
 	case s.total > s.tokens:
-		parts = append(parts, st.Warn.Render(fmt.Sprintf("%d of %d tok", s.tokens, s.total)))
+		toks = st.Warn.Render(fmt.Sprintf("%d of %d tok", s.tokens, s.total))
 	default:
-		parts = append(parts, fmt.Sprintf("%d tok", s.tokens))
+		toks = fmt.Sprintf("%d tok", s.tokens)
 	}
+	var run string
 	switch {
 	case s.computing:
-		parts = append(parts, st.Accent.Render(s.spinner)+" computing")
+		run = st.Accent.Render(s.spinner) + " computing"
 	case s.elapsed > 0:
-		t := formatDuration(s.elapsed)
+		run = formatDuration(s.elapsed)
 		if s.reused > 0 {
-			t += st.Muted.Render(fmt.Sprintf(" (%d reused)", s.reused))
+			run += st.Muted.Render(fmt.Sprintf(" (%d reused)", s.reused))
 		}
-		parts = append(parts, t)
 	}
-	left := strings.Join(parts, sep)
-	var right string
+	// Drop parts from the least needed until the line fits: the device,
+	// then the model name, then the reuse count.
+	for _, parts := range [][]string{
+		{st.Accent.Render(name), s.device, toks, run},
+		{st.Accent.Render(name), toks, run},
+		{toks, run},
+	} {
+		var kept []string
+		for _, p := range parts {
+			if p != "" {
+				kept = append(kept, p)
+			}
+		}
+		if line := strings.Join(kept, sep); lipgloss.Width(line) <= width {
+			return line
+		}
+	}
+	return fitStyled(toks, width)
+}
+
+// Lines draws the bar in width cells: one line, or more when a notice or
+// error needs them.
+func (s statusBar) Lines(width int) []string {
+	if width <= 0 {
+		return []string{""}
+	}
+	st := s.styles
+	msg := ""
 	switch {
 	case s.err != "":
-		right = st.Error.Render(s.err)
+		msg = st.Error.Render(s.err)
 	case s.notice != "":
-		right = st.Warn.Render(s.notice)
-	case s.hint != nil:
-		right = s.hint(max(0, width-lipgloss.Width(left)-2))
+		msg = st.Warn.Render(s.notice)
 	}
-	lw, rw := lipgloss.Width(left), lipgloss.Width(right)
-	if lw+2+rw > width {
-		switch {
-		case s.err != "":
-			// An error matters more than the model line.
-			left = fitStyled(left, max(0, width-rw-2))
-		case s.notice != "":
-			// A notice may take up to 60% of the line.
-			left = fitStyled(left, min(lw, max(width*2/5, width-rw-2)))
+	left := s.left(width)
+	lw := lipgloss.Width(left)
+	if msg == "" {
+		right := ""
+		if s.hint != nil && width-lw-2 > 0 {
+			right = s.hint(width - lw - 2)
 		}
-		right = fitStyled(right, max(0, width-lipgloss.Width(left)-2))
+		gap := max(0, width-lw-lipgloss.Width(right))
+		return []string{fitStyled(left+strings.Repeat(" ", gap)+right, width)}
 	}
-	gap := max(0, width-lipgloss.Width(left)-lipgloss.Width(right))
-	return fitStyled(left+strings.Repeat(" ", gap)+right, width)
+	if lw+2+lipgloss.Width(msg) <= width {
+		gap := width - lw - lipgloss.Width(msg)
+		return []string{left + strings.Repeat(" ", gap) + msg}
+	}
+	// The message on lines of its own, wrapped; the model line above it
+	// unless the message needs every line.
+	wrapped := strings.Split(lipgloss.Wrap(msg, width, " "), "\n")
+	if len(wrapped) > maxStatusLines {
+		wrapped = wrapped[:maxStatusLines]
+		last := len(wrapped) - 1
+		wrapped[last] = fitStyled(wrapped[last], width-1) + "…"
+	}
+	var lines []string
+	if len(wrapped) < maxStatusLines {
+		lines = append(lines, fitStyled(left, width))
+	}
+	for _, l := range wrapped {
+		lines = append(lines, fitStyled(l, width))
+	}
+	return lines
+}
+
+// View draws the bar in width×height cells (its last height lines).
+func (s statusBar) View(width, height int) string {
+	lines := s.Lines(width)
+	if len(lines) > height {
+		lines = lines[len(lines)-height:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // formatDuration prints a compute time with a sensible unit.

@@ -92,6 +92,7 @@ func (s Styles) glyphs() bool { return s.profile < theme.ANSI256 }
 type cellMarks struct {
 	cursor bool // the cursor is on it
 	next   bool // its top-1 is the token that comes next
+	lock   bool // its column's prediction locks in here
 }
 
 // cell draws one heatmap cell of width w for value t in [0,1]: a lead cell,
@@ -99,7 +100,8 @@ type cellMarks struct {
 // without colour; a NaN t (no value, e.g. the next token at the last
 // position) is drawn without colour. The marks never rely on colour alone,
 // so they show in every palette and without colour: a top-1 that is the
-// next token is bold and underlined; the cursor cell is framed in brackets
+// next token is bold and underlined; a column's lock-in cell has ▲ for its
+// lead; the cursor cell is framed in brackets
 // ("[" for the lead cell, "]" for the last) and drawn in reverse video.
 func (s Styles) cell(t float64, text string, w int, mk cellMarks) string {
 	if w <= 0 {
@@ -115,6 +117,9 @@ func (s Styles) cell(t float64, text string, w int, mk cellMarks) string {
 		lead = theme.Glyph(t)
 	default:
 		st = st.Background(s.scale.Color(t, s.profile)).Foreground(s.scale.TextOn(t, s.profile))
+	}
+	if mk.lock {
+		lead = "▲" // in place of the value glyph: the panel gives the value
 	}
 	textSt := st
 	if mk.next {
