@@ -54,7 +54,6 @@ type Options struct {
 	Slow bool
 }
 
-
 // Tolerances against the float64 reference.
 const (
 	tolProb   = 1e-4
