@@ -47,9 +47,13 @@ func NewEmulator() *Emulator {
 // NewEmulatedDevice returns a Device on a new Emulator, and the Emulator.
 func NewEmulatedDevice() (*Device, *Emulator, error) {
 	e := NewEmulator()
-	d, err := newDevice(e, e, false)
+	d, err := e.NewDevice(false)
 	return d, e, err
 }
+
+// NewDevice opens another Device on the emulated GPU, with cuBLAS's TF32
+// mode as asked (the emulated products stay float32 either way).
+func (e *Emulator) NewDevice(tf32 bool) (*Device, error) { return newDevice(e, e, tf32) }
 
 // Allocated returns the device memory allocated and not yet freed, in bytes.
 func (e *Emulator) Allocated() int64 {
@@ -219,13 +223,14 @@ func (e *Emulator) Record(ev Event) error {
 	return nil
 }
 
-// Elapsed implements the driver API (cuEventElapsedTime) with a made-up,
-// positive time.
+// Elapsed implements the driver API (cuEventElapsedTime) with a made-up
+// time: 1 ms between any two events, so that a test can tell a time
+// measured with events from one read off the host's clock.
 func (e *Emulator) Elapsed(a, b Event) (float32, error) {
 	if !e.eventLive(a) || !e.eventLive(b) {
 		return 0, errBadEvent
 	}
-	return float32(b - a), nil
+	return 1, nil
 }
 
 // DestroyEvent implements the driver API (cuEventDestroy). Destroying an

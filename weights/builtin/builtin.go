@@ -42,11 +42,20 @@ const Alias = "builtin"
 // and notices.
 const Description = "built-in demo model: a 4-layer GPT-2 (7.3 M parameters) trained on the Brown corpus, 1960s American English"
 
-// payload holds the model files, each either as is or gzip-compressed with a
-// ".gz" suffix (the text files), and SHA256SUMS.
+// payload holds the model's text files, gzip-compressed with a ".gz"
+// suffix, and SHA256SUMS; weightsFS holds model.safetensors as is. They
+// are apart so that a program reading only GPT2Vocabulary (one that writes
+// test checkpoints, carried to a GPU box) does not link 14.5 MB of weights:
+// only Dir's extraction refers to weightsFS.
 //
-//go:embed model
+//go:embed model/SHA256SUMS model/*.gz
 var payload embed.FS
+
+//go:embed model/model.safetensors
+var weightsFS embed.FS
+
+// weightsName is the one file weightsFS holds.
+const weightsName = "model.safetensors"
 
 // payloadDir is the embedded directory; sumsFile lists "<sha256>  <name>" of
 // the extracted (decompressed) files, as sha256sum(1) writes it.
@@ -190,7 +199,7 @@ func GPT2Vocabulary() (vocabJSON, mergesTXT []byte, err error) {
 		return nil, nil, err
 	}
 	read := func(name string) ([]byte, error) {
-		f, err := openEmbedded(name)
+		f, err := openText(name)
 		if err != nil {
 			return nil, fmt.Errorf("builtin: embedded %s: %w", name, err)
 		}
@@ -250,12 +259,16 @@ func extractFile(dir, name, want string) error {
 	return nil
 }
 
-// openEmbedded opens the embedded file name, decompressing name.gz when the
-// payload holds that instead.
+// openEmbedded opens the embedded file name: the weights, or a text file.
 func openEmbedded(name string) (io.ReadCloser, error) {
-	if f, err := payload.Open(payloadDir + "/" + name); err == nil {
-		return f, nil
+	if name == weightsName {
+		return weightsFS.Open(payloadDir + "/" + name)
 	}
+	return openText(name)
+}
+
+// openText opens the embedded text file name, decompressing name.gz.
+func openText(name string) (io.ReadCloser, error) {
 	f, err := payload.Open(payloadDir + "/" + name + ".gz")
 	if err != nil {
 		return nil, err
