@@ -18,18 +18,17 @@ import (
 
 // realOptions are an explorer's options on testmodel's tiny-f32 through
 // *inference.Session, which compares; the model closes with the test.
+// It is opened here, before the explorer starts, so that the flows' time
+// limits do not count loading (slow under the race detector).
 func realOptions(t *testing.T, prompt string) Options {
 	t.Helper()
-	dir := testmodel.Dir(t, "tiny-f32")
+	m, err := inference.OpenOn(context.Background(), testmodel.Dir(t, "tiny-f32"), "tiny-f32", "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
 	return Options{ModelID: "tiny-f32", Prompt: prompt, TopK: 5,
-		Load: func(ctx context.Context, _ func(inference.Progress)) (Backend, error) {
-			m, err := inference.OpenOn(ctx, dir, "tiny-f32", "cpu")
-			if err != nil {
-				return nil, err
-			}
-			t.Cleanup(func() { m.Close() })
-			return m.NewSession(), nil
-		}}
+		Load: func(context.Context, func(inference.Progress)) (Backend, error) { return m.NewSession(), nil }}
 }
 
 // wantComparison is the comparison of a and b computed apart from the

@@ -80,6 +80,7 @@ func Run(t *testing.T, opt Options) {
 	t.Run("Overflow", s.overflow)
 	t.Run("Lifetime", s.lifetime)
 	t.Run("Tuned", s.tuned)
+	t.Run("Compare", s.compare)
 }
 
 type suite struct{ opt Options }
