@@ -122,8 +122,7 @@ func (s *suite) compare(t *testing.T) {
 			if g.Tuned != "" {
 				ra.Tuned = loadLens(t, g.Tuned)
 			}
-			_, gap := s.opt.Gaps[NextToken]
-			ra.NextToken = !gap
+			ra.NextToken = true
 			rb := ra
 			if p := g.Compare.B.Prompt; p != nil {
 				rb.IDs = encode(t, mb, *p, g.PrependBOS, g.Compare.IDsB)
