@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logitlens/logitlens/weights/testmodel"
 	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
@@ -66,7 +69,7 @@ func serveRepos(t *testing.T, repos map[string]string) *httptest.Server {
 // (lens/<model>/), into the Hugging Face cache as huggingface_hub would put
 // it, and works offline afterwards; its cells are the reference's.
 func TestLensTunedFromSpace(t *testing.T) {
-	model := fixture(t, "tiny-f32")
+	model := testmodel.Dir(t, "tiny-f32")
 	space := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(space, "lens", "gpt2"), 0o755); err != nil {
 		t.Fatal(err)
@@ -157,7 +160,7 @@ func TestLensTunedFromSpace(t *testing.T) {
 // tune trains on a text file and writes a lens that --lens tuned:DIR reads;
 // a lens of another width is refused with both shapes named.
 func TestTuneThenLens(t *testing.T) {
-	model := fixture(t, "tiny-f32")
+	model := testmodel.Dir(t, "tiny-f32")
 	dir := t.TempDir()
 	text := filepath.Join(dir, "text.txt")
 	if err := os.WriteFile(text, []byte(strings.Repeat("The man said that he would come to the city in the morning. ", 60)), 0o644); err != nil {
@@ -193,4 +196,85 @@ func TestTuneThenLens(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "d_model 32 and 3 layers, but this model has d_model 64 and 2 layers") {
 		t.Errorf("a lens of another shape: %v", err)
 	}
+}
+
+// TestTunedByReference is opt-in (LOGITLENS_TORCH=/usr/bin/python3 and
+// LOGITLENS_REFERENCE=the reference scripts' folder): a lens trained by
+// tune, read by the reference's lens_ref.py --tuned through torch.load,
+// gives the cells our lens gives with it.
+func TestTunedByReference(t *testing.T) {
+	py, ref := os.Getenv("LOGITLENS_TORCH"), os.Getenv("LOGITLENS_REFERENCE")
+	if py == "" || ref == "" {
+		t.Skip("opt-in: set LOGITLENS_TORCH (a python with torch) and LOGITLENS_REFERENCE (shared/reference)")
+	}
+	model := testmodel.Dir(t, "tiny-f32")
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text.txt")
+	if err := os.WriteFile(text, []byte(strings.Repeat("The man said that he would come to the city in the morning. ", 60)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lensDir := filepath.Join(dir, "lens")
+	if _, _, err := runCmd(t, "tune", "-m", model, "--data", text, "--steps", "3", "--tokens-per-step", "128", "--optimizer", "adam", "--lr", "30", "--out", lensDir); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCmd(t, "lens", "-m", model, "--lens", "tuned:"+lensDir, "--format", "json", "-p", "The Eiffel Tower is in the city of")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours struct {
+		Tokens []struct{ ID int }
+		Cells  [][]struct {
+			Top []struct {
+				ID   int
+				Prob float64
+			}
+			Entropy   float64
+			KLToFinal float64 `json:"kl_to_final"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &ours); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, tk := range ours.Tokens {
+		ids = append(ids, strconv.Itoa(tk.ID))
+	}
+	refOut := filepath.Join(dir, "ref.json")
+	cmd := exec.Command(py, filepath.Join(ref, "lens_ref.py"), model, "--ids", strings.Join(ids, ","), "--dtypes", "f64", "--topk", "10", "--tuned", lensDir, "--out", refOut)
+	cmd.Env = append(os.Environ(), "GPT2_BPE_DIR="+model)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("lens_ref.py: %v\n%s", err, b)
+	}
+	rb, err := os.ReadFile(refOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Results struct {
+			F64 struct {
+				TopIDs   [][][]int     `json:"top_ids"`
+				TopProbs [][][]float64 `json:"top_probs"`
+				Entropy  [][]float64   `json:"entropy"`
+				KL       [][]float64   `json:"kl_final_layer"`
+			} `json:"float64"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(rb, &g); err != nil {
+		t.Fatal(err)
+	}
+	r := g.Results.F64
+	var worst float64
+	for l := range r.Entropy {
+		for p := range r.Entropy[l] {
+			c := ours.Cells[l][p]
+			if c.Top[0].ID != r.TopIDs[l][p][0] {
+				t.Errorf("row %d pos %d: top-1 %d, reference %d", l, p, c.Top[0].ID, r.TopIDs[l][p][0])
+			}
+			worst = max(worst, math.Abs(c.Top[0].Prob-r.TopProbs[l][p][0]), math.Abs(c.Entropy-r.Entropy[l][p]), math.Abs(c.KLToFinal-r.KL[l][p]))
+		}
+	}
+	if worst > 1e-3 {
+		t.Errorf("cells differ from the reference's by up to %g", worst)
+	}
+	t.Logf("max difference from lens_ref.py --tuned: %.2e", worst)
 }

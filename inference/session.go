@@ -23,7 +23,12 @@ type Session struct {
 	dev Device
 	mu  sync.Mutex
 
-	ids   []int    // tokens whose keys, values and streams the device holds
+	ids []int // tokens whose keys, values and streams the device holds
+	// sets holds the cells of the last two request options, the current
+	// first (cells, valid and key below are sets[0]'s): the explorer
+	// switching between the logit and a tuned lens, or asking for the
+	// other lens's top-1, recomputes neither.
+	sets  [2]cellSet
 	key   cellKey  // the request options the cached cells were computed for
 	cells [][]Cell // [stream][position] (see Row.stream)
 	// valid marks, per stream and position, the cells that are current;
@@ -32,6 +37,19 @@ type Session struct {
 	// rather than a count of leading ones.
 	valid  [][]bool
 	closed bool
+
+	// pair compares this session's runs with a run B on a second session
+	// of the same model (Compare), opened at its first use; pairMu
+	// serialises comparisons and is never taken while mu is held.
+	pairMu sync.Mutex
+	pair   *Pair
+}
+
+// cellSet is the lens cells of one set of request options.
+type cellSet struct {
+	key   cellKey
+	cells [][]Cell
+	valid [][]bool
 }
 
 type cellKey struct {
@@ -48,25 +66,59 @@ func (m *Model) NewSession() *Session { return m.sessionOn(m.backend) }
 // (the self-check runs one prompt on two backends).
 func (m *Model) sessionOn(b Backend) *Session {
 	S := 2*m.cfg.NLayer + 1
-	return &Session{
-		m:     m,
-		dev:   b.NewDevice(),
-		cells: make([][]Cell, S),
-		valid: make([][]bool, S),
-		key:   cellKey{topK: -1, target: -1},
+	s := &Session{m: m, dev: b.NewDevice()}
+	for i := range s.sets {
+		s.sets[i] = cellSet{key: cellKey{topK: -1, target: -1}, cells: make([][]Cell, S), valid: make([][]bool, S)}
+	}
+	s.key, s.cells, s.valid = s.sets[0].key, s.sets[0].cells, s.sets[0].valid
+	return s
+}
+
+// use makes sets[i] the current cells, moving it first.
+func (s *Session) use(i int) {
+	s.sets[0].key, s.sets[0].cells, s.sets[0].valid = s.key, s.cells, s.valid
+	if i != 0 {
+		s.sets[0], s.sets[i] = s.sets[i], s.sets[0]
+	}
+	s.key, s.cells, s.valid = s.sets[0].key, s.sets[0].cells, s.sets[0].valid
+}
+
+// selectCells makes the cells of key current: the cached set when there is
+// one, else the older set, emptied.
+func (s *Session) selectCells(key cellKey) {
+	if key == s.key {
+		return
+	}
+	if key == s.sets[1].key {
+		s.use(1)
+		return
+	}
+	s.use(1)
+	s.key = key
+	for i := range s.valid {
+		s.valid[i] = s.valid[i][:0]
 	}
 }
 
 // Close frees what the session's device allocated (a GPU's KV cache and
 // residual streams). A call in progress finishes first; later calls fail.
 func (s *Session) Close() error {
+	s.pairMu.Lock()
+	var b *Session
+	if s.pair != nil {
+		b, s.pair = s.pair.b, nil
+	}
+	s.pairMu.Unlock()
+	if b != nil {
+		b.Close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	s.ids, s.cells = nil, nil
+	s.ids, s.cells, s.valid, s.sets = nil, nil, nil, [2]cellSet{}
 	return s.dev.Close()
 }
 
@@ -143,12 +195,7 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 		return nil, errSessionClosed
 	}
 
-	if key := (cellKey{req.TopK, req.Target, req.NextToken, req.Tuned}); key != s.key {
-		s.key = key
-		for i := range s.valid {
-			s.valid[i] = s.valid[i][:0]
-		}
-	}
+	s.selectCells(cellKey{req.TopK, req.Target, req.NextToken, req.Tuned})
 	p := s.keepPrefix(req.IDs)
 	rows := s.m.Rows(req.Sublayers)
 	T := len(req.IDs)
@@ -222,14 +269,17 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 // It returns the prefix's length.
 func (s *Session) keepPrefix(ids []int) int {
 	p := commonPrefix(s.ids, ids)
-	stale := p // cells from here on are stale
-	if s.key.next && p > 0 && (p < len(s.ids) || p < len(ids)) {
-		stale = p - 1 // position p−1 predicts a different next token now
+	s.use(0) // both sets below
+	for _, set := range s.sets {
+		stale := p // cells from here on are stale
+		if set.key.next && p > 0 && (p < len(s.ids) || p < len(ids)) {
+			stale = p - 1 // position p−1 predicts a different next token now
+		}
+		for i, v := range set.valid {
+			set.valid[i] = v[:min(len(v), stale)]
+		}
 	}
 	s.ids = s.ids[:p]
-	for i, v := range s.valid {
-		s.valid[i] = v[:min(len(v), stale)]
-	}
 	return p
 }
 

@@ -33,7 +33,7 @@ func TestTunedMatchesReference(t *testing.T) {
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			g := readGolden(t, tc.golden, "tiny-f32")
-			m := openModel(t, "tiny-f32")
+			m := testModel(t, "tiny-f32")
 			lens := loadTestLens(t, tc.lens)
 			ids := m.tok.EncodeIDs(g.Prompt)
 			if g.PrependBOS {
@@ -98,7 +98,7 @@ func nearTiesTuned(s *Session, lens *tunedlens.Lens, row Row, pos, id int) int {
 // tuned lens recomputes cells, not the forward pass, and each result equals
 // a fresh session's; the final row is the same under both lenses.
 func TestTunedKeepsPrefixCache(t *testing.T) {
-	m := openModel(t, "tiny-f32")
+	m := testModel(t, "tiny-f32")
 	lens := loadTestLens(t, "f32")
 	ids := m.tok.EncodeIDs("The Eiffel Tower is in the city of")
 	fresh := func(tuned *tunedlens.Lens) *Lens {
@@ -142,7 +142,7 @@ func TestTunedKeepsPrefixCache(t *testing.T) {
 }
 
 func TestTunedRefused(t *testing.T) {
-	m := openModel(t, "tiny-f32")
+	m := testModel(t, "tiny-f32")
 	lens := loadTestLens(t, "f32")
 	ids := m.tok.EncodeIDs("Hello")
 	_, err := m.NewSession().Lens(context.Background(), Request{IDs: ids, TopK: 5, Target: -1, Tuned: lens, Sublayers: true}, nil)
@@ -154,4 +154,73 @@ func TestTunedRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "d_model 32 and 2 layers, but this model has d_model 64 and 2 layers") {
 		t.Errorf("a lens for another width: %v", err)
 	}
+}
+
+// countingDevice counts the lens calls that reach the device.
+type countingDevice struct {
+	Device
+	lenses int
+}
+
+func (d *countingDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell) error {
+	d.lenses++
+	return d.Device.Lens(ctx, req, out)
+}
+
+// TestSessionKeepsTwoLenses: a session keeps the cells of its last two
+// request options, so switching between the logit and a tuned lens (the
+// explorer's l, and its panel asking for the other lens's top-1) computes
+// each lens once; an edit invalidates both from where it changes.
+func TestSessionKeepsTwoLenses(t *testing.T) {
+	m := testModel(t, "tiny-f32")
+	lens := loadTestLens(t, "f32")
+	s := m.NewSession()
+	dev := &countingDevice{Device: s.dev}
+	s.dev = dev
+	ids := m.tok.EncodeIDs("The Eiffel Tower is in the city of")
+	run := func(ids []int, tuned *tunedlens.Lens) *Lens {
+		l, err := s.Lens(context.Background(), Request{IDs: ids, TopK: 3, Target: -1, NextToken: true, Tuned: tuned}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	run(ids, nil)
+	run(ids, lens)
+	n := dev.lenses
+	a, b := run(ids, nil), run(ids, lens)
+	if dev.lenses != n {
+		t.Errorf("switching back and forth made %d more device lens calls", dev.lenses-n)
+	}
+	if a.Cells[0][0].Top[0] == b.Cells[0][0].Top[0] && a.Cells[0][0].KLToFinal == b.Cells[0][0].KLToFinal {
+		t.Error("the two lenses' cells are the same")
+	}
+	// an edit at the end: both lenses recompute only from there (the next
+	// token of the position before changes too)
+	edited := append(slices.Clone(ids[:len(ids)-1]), 1234)
+	want := map[bool]*Lens{false: freshLens(t, m, edited, nil), true: freshLens(t, m, edited, lens)}
+	for _, tuned := range []bool{false, true, false} {
+		var tl *tunedlens.Lens
+		if tuned {
+			tl = lens
+		}
+		got := run(edited, tl)
+		for r := range got.Cells {
+			for p := range edited {
+				if !slices.Equal(got.Cells[r][p].Top, want[tuned].Cells[r][p].Top) || got.Cells[r][p].NextProb != want[tuned].Cells[r][p].NextProb {
+					t.Fatalf("tuned %v: row %d pos %d differs from a fresh session after the edit", tuned, r, p)
+				}
+			}
+		}
+	}
+}
+
+// freshLens is the lens of ids on a fresh session.
+func freshLens(t *testing.T, m *Model, ids []int, tuned *tunedlens.Lens) *Lens {
+	t.Helper()
+	l, err := m.NewSession().Lens(context.Background(), Request{IDs: ids, TopK: 3, Target: -1, NextToken: true, Tuned: tuned}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
