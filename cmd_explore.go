@@ -26,6 +26,7 @@ type exploreOptions struct {
 	metric    export.Metric // the first colour
 	fixed     bool          // --kl-scale fixed
 	cellWidth int           // --cell-width; 0 sizes columns to the space
+	compare   string        // --compare-prompt: run B, fixed; "" lets c open compare with B editable
 }
 
 // newExploreCmd is the root command: the explorer. run replaces the
@@ -74,10 +75,13 @@ gpt2 is neither cached nor reachable.`,
 				return flagError("--metric", err)
 			}
 			if o.metric.Pairwise() {
-				return usagef("--metric %s colours a comparison of two runs; the explorer shows one lens: %s", o.metric, strings.Join(lensMetricNames(), ", "))
+				return usagef("--metric %s colours a comparison of two runs: c in the grid opens one (or --compare-prompt), m then cycles its metrics; the grid of one lens takes %s", o.metric, strings.Join(lensMetricNames(), ", "))
 			}
 			if o.metric == export.MetricTarget && o.lens.target == "" {
 				return usagef("--metric target needs a token to track: give --target")
+			}
+			if cmd.Flags().Changed("compare-prompt") && o.compare == "" {
+				return usagef("--compare-prompt is empty: give run B's prompt (or press c in the explorer to type it)")
 			}
 			if o.fixed, err = parseScale(scale); err != nil {
 				return err
@@ -104,6 +108,7 @@ gpt2 is neither cached nor reachable.`,
 	fs := cmd.Flags()
 	fs.StringVar(&metric, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(lensMetricNames(), ", "))
 	cmd.RegisterFlagCompletionFunc("metric", completeFixed(lensMetricNames()))
+	fs.StringVar(&o.compare, "compare-prompt", "", "open in compare mode against this prompt B (c in the grid compares with a prompt you type)")
 	registerScale(cmd, &scale, "scale of the kl and ce colours (K toggles)")
 	fs.IntVar(&o.cellWidth, "cell-width", 0, fmt.Sprintf("grid column width in cells, %d..%d; 0 widens columns to fill the space", tui.MinCellWidth, tui.MaxCellWidth))
 	sortFlagsAsRegistered(cmd)
@@ -120,7 +125,7 @@ func runExplore(ctx context.Context, o *exploreOptions) error {
 		BOS: o.lens.bos, Sublayers: o.lens.sublayers, Palette: o.palette, Tuned: o.tuned.tuned,
 		LoadTuned:   o.tuned.loader(loaded.model, func(p func(hub.Progress)) hub.Options { return o.model.loadOptions(p).Hub }),
 		HistoryFile: tui.DefaultHistoryFile(),
-		Metric:      o.metric, FixedScale: o.fixed, CellWidth: o.cellWidth,
+		Metric:      o.metric, FixedScale: o.fixed, CellWidth: o.cellWidth, ComparePrompt: o.compare,
 		Load: func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
 			m, err := inference.Load(ctx, o.model.spec, o.model.loadOptions(progress))
 			if err != nil {

@@ -59,7 +59,7 @@ func TestCompareFlags(t *testing.T) {
 
 // `lens --compare-prompt/--compare-model --format json` carries the
 // reference's comparison (lens_ref.py --compare-*, float64,
-// inference/testdata/compare) at the tolerances of issue 16.
+// inference/devicetest/testdata/compare) at the tolerances of issue 16.
 func TestLensCompareMatchesReference(t *testing.T) {
 	for _, tc := range []struct {
 		golden string
@@ -82,7 +82,7 @@ func TestLensCompareMatchesReference(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("inference", "testdata", "compare", tc.golden+".json"))
+			b, err := os.ReadFile(filepath.Join("inference", "devicetest", "testdata", "compare", tc.golden+".json"))
 			if err != nil {
 				t.Fatal(err)
 			}

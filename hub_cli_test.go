@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // serveRepo is a minimal Hugging Face hub serving one repo from a local
@@ -54,7 +56,7 @@ func serveRepo(t *testing.T, repo, dir string) *httptest.Server {
 // download fills the cache in huggingface_hub's layout, models lists it,
 // and lens then runs offline from the cache.
 func TestDownloadModelsLensOffline(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	srv := serveRepo(t, "acme/tiny-gpt2", dir)
 	cache := t.TempDir()
 	t.Setenv("HF_HUB_CACHE", cache)
@@ -92,7 +94,7 @@ func TestDownloadModelsLensOffline(t *testing.T) {
 // models --verify finds a cached file damaged after download and fails;
 // --repair downloads it again; --verify then passes.
 func TestModelsVerifyRepair(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	srv := serveRepo(t, "acme/tiny-gpt2", dir)
 	t.Setenv("HF_HUB_CACHE", t.TempDir())
 	t.Setenv("HF_ENDPOINT", srv.URL)

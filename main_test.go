@@ -17,21 +17,10 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/logitlens/logitlens/weights/hub"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-func fixture(t *testing.T, name string) string {
-	t.Helper()
-	dir := filepath.Join("testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
-		}
-		t.Skipf("fixture %s missing: run testdata/fixtures.sh", name)
-	}
-	return dir
-}
 
 // runCmd runs a command line offline with an empty cache and returns its
 // stdout, its stderr and, for a failure, an error holding stderr.
@@ -56,9 +45,9 @@ func execArgs(t *testing.T, stdin string, args ...string) (string, string, error
 }
 
 // The lens command's JSON carries the reference's numbers (lens_ref.py,
-// float64, inference/testdata/golden/eiffel.json) in the documented shape.
+// float64, inference/devicetest/testdata/golden/eiffel.json) in the documented shape.
 func TestLensJSONMatchesReference(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	out, _, err := runCmd(t, "lens", "--model", dir, "--prompt", "The Eiffel Tower is in the city of", "--format", "json", "--target", " Paris")
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +86,8 @@ func TestLensJSONMatchesReference(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var ref struct {
-		IDs     []int `json:"ids"`
+		IDs     []int  `json:"ids"`
+		SHA256  string `json:"model_safetensors_sha256"`
 		Results struct {
 			F64 struct {
 				TopIDs   [][][]int     `json:"top_ids"`
@@ -108,13 +98,14 @@ func TestLensJSONMatchesReference(t *testing.T) {
 			} `json:"float64"`
 		} `json:"results"`
 	}
-	b, err := os.ReadFile("inference/testdata/golden/eiffel.json")
+	b, err := os.ReadFile("inference/devicetest/testdata/golden/eiffel.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &ref); err != nil {
 		t.Fatal(err)
 	}
+	testmodel.CheckPin(t, "tiny-f32", "inference/devicetest/testdata/golden/eiffel.json", ref.SHA256)
 	r := ref.Results.F64
 	if doc.Schema != "logitlens.lens/v1" || doc.Model.NLayer != 2 || doc.Model.VocabSize != 50257 || doc.Device != "cpu" {
 		t.Fatalf("header: %+v", doc)
@@ -147,7 +138,7 @@ func TestLensJSONMatchesReference(t *testing.T) {
 }
 
 func TestLensCSVAndText(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	out, _, err := runCmd(t, "lens", "--model", dir, "--prompt", "Hello world", "--format", "csv", "--sublayers")
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +164,7 @@ func TestLensCSVAndText(t *testing.T) {
 // -o picks the format from the extension, in any case; the writers are
 // tested in export.
 func TestLensWritesFigureByExtension(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	for _, ext := range []string{"svg", "html", "json", "SVG", "Html", "csv"} {
 		path := filepath.Join(t.TempDir(), "lens."+ext)
 		if _, _, err := runCmd(t, "lens", "--model", dir, "--prompt", "Hello world", "-o", path); err != nil {
@@ -244,7 +235,7 @@ func TestBenchJSON(t *testing.T) {
 // Errors after parsing: one line on stderr, the right exit status, nothing
 // on stdout.
 func TestCommandErrors(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	long := strings.Repeat("lens ", 200) // 200 tokens > n_positions 128
 	for _, tc := range []struct {
 		args []string

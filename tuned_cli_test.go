@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logitlens/logitlens/weights/testmodel"
 	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
@@ -68,7 +69,7 @@ func serveRepos(t *testing.T, repos map[string]string) *httptest.Server {
 // (lens/<model>/), into the Hugging Face cache as huggingface_hub would put
 // it, and works offline afterwards; its cells are the reference's.
 func TestLensTunedFromSpace(t *testing.T) {
-	model := fixture(t, "tiny-f32")
+	model := testmodel.Dir(t, "tiny-f32")
 	space := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(space, "lens", "gpt2"), 0o755); err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func TestLensTunedFromSpace(t *testing.T) {
 // tune trains on a text file and writes a lens that --lens tuned:DIR reads;
 // a lens of another width is refused with both shapes named.
 func TestTuneThenLens(t *testing.T) {
-	model := fixture(t, "tiny-f32")
+	model := testmodel.Dir(t, "tiny-f32")
 	dir := t.TempDir()
 	text := filepath.Join(dir, "text.txt")
 	if err := os.WriteFile(text, []byte(strings.Repeat("The man said that he would come to the city in the morning. ", 60)), 0o644); err != nil {
@@ -206,7 +207,7 @@ func TestTunedByReference(t *testing.T) {
 	if py == "" || ref == "" {
 		t.Skip("opt-in: set LOGITLENS_TORCH (a python with torch) and LOGITLENS_REFERENCE (shared/reference)")
 	}
-	model := fixture(t, "tiny-f32")
+	model := testmodel.Dir(t, "tiny-f32")
 	dir := t.TempDir()
 	text := filepath.Join(dir, "text.txt")
 	if err := os.WriteFile(text, []byte(strings.Repeat("The man said that he would come to the city in the morning. ", 60)), 0o644); err != nil {

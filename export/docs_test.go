@@ -3,8 +3,6 @@ package export
 import (
 	"context"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,21 +10,8 @@ import (
 	"github.com/logitlens/logitlens/display"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
-
-// fixture returns a test checkpoint's directory, skipping (or failing in CI)
-// when testdata/fixtures.sh has not made it.
-func fixture(t testing.TB, name string) string {
-	t.Helper()
-	dir := filepath.Join("..", "testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
-		}
-		t.Skipf("fixture %s missing: run testdata/fixtures.sh", name)
-	}
-	return dir
-}
 
 // tinyDoc runs the real lens of the tiny random checkpoint on a prompt with
 // awkward characters (newline, tab, markup, a split multi-byte character),
@@ -44,7 +29,7 @@ var tinyCache *Document
 
 func computeTinyDoc(t testing.TB) *Document {
 	t.Helper()
-	m, err := inference.OpenDir(fixture(t, "tiny-f32"), "tiny-f32", inference.NewCPUBackend)
+	m, err := inference.OpenDir(testmodel.Dir(t, "tiny-f32"), "tiny-f32", inference.NewCPUBackend)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,6 +173,25 @@ func Comparable(a, b *Model) error {
 	return nil
 }
 
+// Compare compares run A, ra on this session, with run B, rb on a second
+// session of the same model that this one opens at the first comparison and
+// closes with itself: run B keeps its own prefix cache, so an edit of B's
+// prompt recomputes only B's changed positions. See Pair.Compare.
+func (s *Session) Compare(ctx context.Context, ra, rb Request, onColumn func(CompareColumn)) (*Comparison, error) {
+	s.pairMu.Lock()
+	defer s.pairMu.Unlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, errSessionClosed
+	}
+	if s.pair == nil {
+		s.pair = &Pair{a: s, b: s.m.NewSession(), key: pairKey{target: -2}}
+	}
+	return s.pair.Compare(ctx, ra, rb, onColumn)
+}
+
 // pairRows bounds the rows of logits one chunk of a comparison holds per
 // run: 64·V floats, 13 MB for GPT-2's vocabulary.
 const pairRows = 64

@@ -7,18 +7,20 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // TestResidualsMatchReference: the rows Residuals returns have the
 // reference's norms and first four values (resid_norm, resid_head).
 func TestResidualsMatchReference(t *testing.T) {
-	readGolden(t, "eiffel", "tiny-f32") // checks the fixture is the golden's
-	b, err := os.ReadFile(filepath.Join("testdata", "golden", "eiffel.json"))
+	b, err := os.ReadFile(filepath.Join("devicetest", "testdata", "golden", "eiffel.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var g struct {
-		IDs     []int `json:"ids"`
+		IDs     []int  `json:"ids"`
+		SHA256  string `json:"model_safetensors_sha256"`
 		Results struct {
 			F64 struct {
 				Norm [][]float64   `json:"resid_norm"`
@@ -29,7 +31,8 @@ func TestResidualsMatchReference(t *testing.T) {
 	if err := json.Unmarshal(b, &g); err != nil {
 		t.Fatal(err)
 	}
-	m := openModel(t, "tiny-f32")
+	testmodel.CheckPin(t, "tiny-f32", "inference/devicetest/testdata/golden/eiffel.json", g.SHA256)
+	m := testModel(t, "tiny-f32")
 	hs, err := m.Residuals(context.Background(), g.IDs)
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,12 @@ type Session struct {
 	cells  [][]Cell // [stream][position] (see Row.stream)
 	valid  []int    // per stream: leading positions whose cells are current
 	closed bool
+
+	// pair compares this session's runs with a run B on a second session
+	// of the same model (Compare), opened at its first use; pairMu
+	// serialises comparisons and is never taken while mu is held.
+	pairMu sync.Mutex
+	pair   *Pair
 }
 
 // cellSet is the lens cells of one set of request options.
@@ -91,6 +97,15 @@ func (s *Session) selectCells(key cellKey) {
 // Close frees what the session's device allocated (a GPU's KV cache and
 // residual streams). A call in progress finishes first; later calls fail.
 func (s *Session) Close() error {
+	s.pairMu.Lock()
+	var b *Session
+	if s.pair != nil {
+		b, s.pair = s.pair.b, nil
+	}
+	s.pairMu.Unlock()
+	if b != nil {
+		b.Close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -33,7 +33,7 @@ func TestTunedMatchesReference(t *testing.T) {
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			g := readGolden(t, tc.golden, "tiny-f32")
-			m := openModel(t, "tiny-f32")
+			m := testModel(t, "tiny-f32")
 			lens := loadTestLens(t, tc.lens)
 			ids := m.tok.EncodeIDs(g.Prompt)
 			if g.PrependBOS {
@@ -98,7 +98,7 @@ func nearTiesTuned(s *Session, lens *tunedlens.Lens, row Row, pos, id int) int {
 // tuned lens recomputes cells, not the forward pass, and each result equals
 // a fresh session's; the final row is the same under both lenses.
 func TestTunedKeepsPrefixCache(t *testing.T) {
-	m := openModel(t, "tiny-f32")
+	m := testModel(t, "tiny-f32")
 	lens := loadTestLens(t, "f32")
 	ids := m.tok.EncodeIDs("The Eiffel Tower is in the city of")
 	fresh := func(tuned *tunedlens.Lens) *Lens {
@@ -142,7 +142,7 @@ func TestTunedKeepsPrefixCache(t *testing.T) {
 }
 
 func TestTunedRefused(t *testing.T) {
-	m := openModel(t, "tiny-f32")
+	m := testModel(t, "tiny-f32")
 	lens := loadTestLens(t, "f32")
 	ids := m.tok.EncodeIDs("Hello")
 	_, err := m.NewSession().Lens(context.Background(), Request{IDs: ids, TopK: 5, Target: -1, Tuned: lens, Sublayers: true}, nil)
@@ -172,7 +172,7 @@ func (d *countingDevice) Lens(ctx context.Context, req LensRequest, out [][]Cell
 // explorer's l, and its panel asking for the other lens's top-1) computes
 // each lens once; an edit invalidates both from where it changes.
 func TestSessionKeepsTwoLenses(t *testing.T) {
-	m := openModel(t, "tiny-f32")
+	m := testModel(t, "tiny-f32")
 	lens := loadTestLens(t, "f32")
 	s := m.NewSession()
 	dev := &countingDevice{Device: s.dev}

@@ -74,6 +74,11 @@ type KeyMap struct {
 	Export    key.Binding
 	QuitGrid  key.Binding
 
+	// Compare mode (grid).
+	Compare      key.Binding
+	Swap         key.Binding
+	LeaveCompare key.Binding
+
 	// One-line inputs (target).
 	Accept key.Binding
 	Cancel key.Binding
@@ -154,6 +159,10 @@ func DefaultKeyMap() KeyMap {
 		Export:    b(ks("e"), "e", "snapshot"),
 		QuitGrid:  b(ks("q"), "q", "quit"),
 
+		Compare:      b(ks("c"), "c", "compare"),
+		Swap:         b(ks("x"), "x", "swap A and B"),
+		LeaveCompare: b(ks("C"), "C", "leave compare"),
+
 		Accept: b(ks("enter"), "enter", "accept"),
 		Cancel: b(ks("esc"), "esc", "cancel"),
 
@@ -184,6 +193,7 @@ func (k KeyMap) groups() []keyGroup {
 		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Scale, k.LockIn, k.Fit, k.Target, k.Sublayers, k.Lens, k.BOS, k.TopKUp, k.TopKDown}},
 		{"grid: find", []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Jump}},
 		{"grid: act", []key.Binding{k.Copy, k.CopyJSON, k.Export, k.QuitGrid}},
+		{"grid: compare", []key.Binding{k.Compare, k.Swap, k.LeaveCompare}},
 		{"target, find, go to", []key.Binding{k.Accept, k.Cancel}},
 		{"this help", []key.Binding{k.HelpUp, k.HelpDown, k.HelpPgUp, k.HelpPgDn, k.HelpExit}},
 	}
@@ -196,6 +206,8 @@ func (k KeyMap) shortHelp(f focus) []key.Binding {
 		return []key.Binding{k.Leave, k.Newline, k.HistPrev, k.Undo, k.Help}
 	case focusInput:
 		return []key.Binding{k.Accept, k.Cancel}
+	case focusCompare:
+		return []key.Binding{k.Leave, k.Undo, k.Help}
 	}
-	return []key.Binding{k.GridHelp, k.Metric, k.Target, k.QuitGrid}
+	return []key.Binding{k.GridHelp, k.Metric, k.Target, k.Compare, k.QuitGrid}
 }

@@ -31,6 +31,7 @@ const (
 	focusPrompt focus = iota
 	focusGrid
 	focusInput
+	focusCompare // run B's prompt (compare mode)
 )
 
 // Model is the root model: it owns the message loop, the focus and the
@@ -88,6 +89,8 @@ type Model struct {
 
 	tokText map[int]string // printable token text, memoised
 	tokRaw  map[int]string // raw token bytes, memoised
+
+	cmp compareState // compare mode (compare.go)
 }
 
 // newModel builds the root model; loading starts in Init.
@@ -137,6 +140,7 @@ func newModel(opts Options) *Model {
 	m.spin = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.help = helpView{keys: m.keys, styles: m.styles}
 	m.status.model = display.Safe(opts.ModelID)
+	m.initCompare()
 	m.sync()
 	return m
 }
@@ -201,7 +205,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case lensStreamMsg:
 		cmd = m.handleLensStream(msg)
 	case lensDoneMsg:
-		cmd = m.handleLensDone(msg)
+		cmd = tea.Batch(m.handleLensDone(msg), m.afterLens(msg))
+	case compareDebounceMsg:
+		cmd = m.handleCompareDebounce(msg)
+	case compareDoneMsg:
+		m.handleCompareDone(msg)
 	case tunedProgressMsg:
 		cmd = m.handleTunedProgress(msg)
 	case tunedLoadedMsg:
@@ -223,6 +231,7 @@ func (m *Model) setProfile(p theme.Profile) {
 	m.styles = newStyles(m.scale, p)
 	m.prompt.SetStyles(m.styles)
 	m.input.SetStyles(m.styles)
+	m.cmp.prompt.SetStyles(m.styles)
 	m.help.styles = m.styles
 }
 
@@ -234,6 +243,7 @@ func (m *Model) handleModeReport(msg tea.ModeReportMsg) {
 	if msg.Mode == ansi.ModeUnicodeCore && (msg.Value == ansi.ModeReset || msg.Value == ansi.ModeSet || msg.Value == ansi.ModePermanentlySet) {
 		m.prompt.SetMethod(ansi.GraphemeWidth)
 		m.input.SetMethod(ansi.GraphemeWidth)
+		m.cmp.prompt.SetMethod(ansi.GraphemeWidth)
 	}
 }
 
@@ -250,7 +260,7 @@ func (m *Model) handleHistory(msg historyMsg) {
 // handleSpin advances the spinner while something runs, and lets it stop
 // otherwise so an idle explorer does not redraw.
 func (m *Model) handleSpin(msg spinner.TickMsg) tea.Cmd {
-	if !m.computing && (m.backend != nil || m.loadErr != nil) {
+	if !m.computing && !m.cmp.computing && (m.backend != nil || m.loadErr != nil) {
 		return nil
 	}
 	var cmd tea.Cmd
@@ -308,6 +318,8 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.inputKey(k)
 	case focusPrompt:
 		return m.promptKey(k)
+	case focusCompare:
+		return m.compareKey(k)
 	}
 	return m.gridKey(k)
 }
@@ -371,12 +383,17 @@ func (m *Model) handlePaste(msg tea.PasteMsg) tea.Cmd {
 		if res := m.input.Update(msg); res.notice != "" {
 			m.status.setNotice(res.notice)
 		}
+	case focusCompare:
+		return m.editCompare(msg)
 	}
 	return nil
 }
 
 // gridKey handles navigation and actions while the grid has focus.
 func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
+	if cmd, ok := m.compareGridKey(k); ok {
+		return cmd
+	}
 	g := &m.grid
 	km := m.keys
 	switch {
@@ -483,11 +500,14 @@ func (m *Model) setFocus(f focus) tea.Cmd {
 	m.focus = f
 	m.prompt.Blur()
 	m.input.Blur()
+	m.cmp.prompt.Blur()
 	switch f {
 	case focusPrompt:
 		m.prompt.Focus()
 	case focusInput:
 		m.input.Focus()
+	case focusCompare:
+		m.cmp.prompt.Focus()
 	}
 	return cmd
 }
@@ -504,6 +524,7 @@ func (m *Model) scrollTopK(n int) {
 // regions is where each component sits on the screen.
 type regions struct {
 	promptH, statusH               int
+	compareH                       int // run B's prompt, under A's, in compare mode
 	bodyY, bodyH                   int
 	gridX, gridY, gridW, gridH     int
 	panelX, panelY, panelW, panelH int
@@ -526,8 +547,10 @@ func (m *Model) layout() regions {
 	if m.focus != focusInput {
 		sh = len(m.status.Lines(m.width))
 	}
-	body := max(0, m.height-ph-sh)
-	r := regions{promptH: ph, statusH: sh, bodyY: ph, bodyH: body}
+	bh := m.compareRows()
+	body := max(0, m.height-ph-bh-sh)
+	r := regions{promptH: ph, statusH: sh, compareH: bh, bodyY: ph + bh, bodyH: body}
+	ph += bh // the grid and the panel start under both prompts
 	if m.width >= 100 {
 		pw := clampInt(m.width*3/10, 34, 48)
 		r.gridX, r.gridY, r.gridW, r.gridH = 0, ph, m.width-pw-1, body
@@ -568,7 +591,7 @@ func (m *Model) sync() {
 func (m *Model) syncStatus() {
 	m.status.styles = m.styles
 	m.status.lens = m.lensName()
-	m.status.computing = m.computing
+	m.status.computing = m.computing || m.cmp.computing
 	m.status.spinner = m.spin.View()
 	m.status.tokens, m.status.total, m.status.capped = 0, 0, false
 	if m.data != nil {
@@ -577,6 +600,7 @@ func (m *Model) syncStatus() {
 	m.status.elapsed, m.status.reused = m.lastElapsed, m.lastReused
 	h, f := m.help, m.focus
 	m.status.hint = func(w int) string { return h.short(f, w) }
+	m.syncCompare()
 }
 
 // tokenText returns the printable text of a token id.
@@ -634,6 +658,14 @@ func (m *Model) render() (string, *tea.Cursor) {
 	// The prompt's lines are exactly w cells as the terminal measures
 	// them: they are not padded again (lipgloss may measure differently).
 	promptLines, cursor := m.prompt.View(w, r.promptH)
+	if r.compareH > 0 {
+		bLines, bCursor := m.cmp.prompt.View(w, r.compareH)
+		promptLines += "\n" + bLines
+		if m.focus == focusCompare && bCursor != nil {
+			bCursor.Y += r.promptH
+			cursor = bCursor
+		}
+	}
 	if m.backend == nil {
 		// Loading: the prompt can be written meanwhile.
 		return promptLines + "\n" + block(m.loadingView(w, h-r.promptH), w, h-r.promptH), cursor
@@ -642,13 +674,13 @@ func (m *Model) render() (string, *tea.Cursor) {
 	if r.side {
 		gridBlock := block(m.gridView(r.gridW, r.gridH), r.gridW, r.gridH)
 		rule := strings.TrimSuffix(strings.Repeat(m.styles.Muted.Render("│")+"\n", r.gridH), "\n")
-		body = lipgloss.JoinHorizontal(lipgloss.Top, gridBlock, rule, block(m.panel.View(r.panelW, r.panelH), r.panelW, r.panelH))
+		body = lipgloss.JoinHorizontal(lipgloss.Top, gridBlock, rule, block(m.panelView(r.panelW, r.panelH), r.panelW, r.panelH))
 	} else {
 		body = block(m.gridView(r.gridW, r.gridH), w, r.gridH)
 		if r.panelH > 0 {
 			body += "\n" + m.styles.Muted.Render(strings.Repeat("─", w))
 			if r.panelH > 1 {
-				body += "\n" + block(m.panel.View(w, r.panelH-1), w, r.panelH-1)
+				body += "\n" + block(m.panelView(w, r.panelH-1), w, r.panelH-1)
 			}
 		}
 	}
@@ -665,14 +697,26 @@ func (m *Model) render() (string, *tea.Cursor) {
 			tc.Y = h - 1
 			cursor = tc
 		}
-	} else if m.focus != focusPrompt {
+	} else if m.focus != focusPrompt && m.focus != focusCompare {
 		cursor = nil
 	}
 	return promptLines + "\n" + body + "\n" + bottom, cursor
 }
 
+// panelView draws the panel: the cursor cell's, or in compare mode the
+// aligned cell's.
+func (m *Model) panelView(w, h int) string {
+	if m.cmp.on {
+		return m.comparePanelView(w, h)
+	}
+	return m.panel.View(w, h)
+}
+
 // gridView draws the grid, or a hint while there is nothing to show.
 func (m *Model) gridView(w, h int) string {
+	if m.cmp.on && m.data != nil && m.data.columns() > 0 {
+		return m.compareGridView(w, h)
+	}
 	if m.data == nil || m.data.columns() == 0 {
 		if m.computing {
 			return m.styles.Muted.Render("  computing…")

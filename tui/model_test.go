@@ -388,7 +388,7 @@ func TestHelpFromKeyMap(t *testing.T) {
 		if !strings.Contains(seen, "logitlens keys") {
 			t.Fatalf("%v: no help:\n%s", size, seen)
 		}
-		for range 40 {
+		for range 60 { // a page is 3 lines at 40×10
 			press(t, m, "pgdown")
 			seen += screen(m)
 		}

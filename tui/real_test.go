@@ -2,35 +2,20 @@ package tui
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/logitlens/logitlens/display"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
-
-// fixture returns the path of a generated test checkpoint, skipping the test
-// when it is missing (failing under CI).
-func fixture(t *testing.T, name string) string {
-	t.Helper()
-	dir := filepath.Join("..", "testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run bash testdata/fixtures.sh", name)
-		}
-		t.Skipf("fixture %s missing: run bash testdata/fixtures.sh", name)
-	}
-	return dir
-}
 
 // TestRealBackend runs the explorer on the tiny checkpoint through
 // *inference.Session and checks the grid and the panel against a lens
 // computed by a second, independent session.
 func TestRealBackend(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	var _ Backend = (*inference.Session)(nil)
 	load := func(ctx context.Context, progress func(inference.Progress)) (Backend, error) {
 		m, err := inference.Load(ctx, dir, inference.LoadOptions{Device: "cpu"})

@@ -92,6 +92,10 @@ type Options struct {
 	// HistoryFile keeps the prompt history between runs (see
 	// DefaultHistoryFile); "" keeps it for the session only.
 	HistoryFile string
+	// ComparePrompt, when not empty, opens compare mode with run B on this
+	// prompt, fixed (the command line's --compare-prompt); else `c` opens
+	// it with B's prompt editable.
+	ComparePrompt string
 	// Remote is set when the explorer runs for a terminal elsewhere (over
 	// SSH): this machine's clipboard is not the user's.
 	Remote bool

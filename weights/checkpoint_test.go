@@ -1,22 +1,16 @@
 package weights
 
 // The golden files under testdata/golden/ are computed independently of this
-// package, from the fixtures testdata/fixtures.sh generates, with
-//
-//	/usr/bin/python3 weights/testdata/safetensors_stats.py testdata/models/NAME > weights/testdata/golden/NAME.json
-//
-// run from the repository root (json + numpy only; each golden's "command"
-// field repeats it). Each names the sha256 of the model.safetensors it was
-// computed on, so a regenerated fixture fails with a hint instead of a
+// package by weights/testdata/safetensors_stats.py (json + numpy only) over
+// the checkpoints weights/testmodel generates; tools/goldens/regen.sh
+// rewrites them. Each names the sha256 of the model.safetensors it was
+// computed on, so a changed generator fails with that hint instead of a
 // confusing numeric difference.
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -27,26 +21,9 @@ import (
 	"unsafe"
 
 	"github.com/x448/float16"
-)
 
-// modelFixture returns testdata/models/<name> under the repository root. A
-// missing fixture skips the test, or fails it when env CI is set.
-func modelFixture(tb testing.TB, name string) string {
-	tb.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dir := filepath.Join(root, "testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		msg := fmt.Sprintf("fixture %s missing: run `bash testdata/fixtures.sh` from the repository root", name)
-		if os.Getenv("CI") != "" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	return dir
-}
+	"github.com/logitlens/logitlens/weights/testmodel"
+)
 
 type goldenTensor struct {
 	Name, Dtype        string
@@ -72,20 +49,6 @@ func readGolden(t *testing.T, fixture string) golden {
 		t.Fatal(err)
 	}
 	return g
-}
-
-func sha256File(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // stats returns Σx, Σx², Σ|x| in float64 with Neumaier compensation, so the
@@ -160,13 +123,10 @@ func checkGolden(t *testing.T, g goldenTensor, shape []int, data []float32) {
 func TestGoldens(t *testing.T) {
 	for _, fixture := range []string{"tiny-f32", "tiny-f16", "tiny-bf16", "tiny-mixed", "tiny-prefix", "tiny-lmhead", "small-shape"} {
 		t.Run(fixture, func(t *testing.T) {
-			dir := modelFixture(t, fixture)
+			dir := testmodel.Dir(t, fixture)
 			g := readGolden(t, fixture)
+			testmodel.CheckPin(t, fixture, "weights/testdata/golden/"+fixture+".json", g.SHA256)
 			path := filepath.Join(dir, "model.safetensors")
-			if got := sha256File(t, path); got != g.SHA256 {
-				t.Fatalf("%s has sha256 %s, golden was computed on %s: regenerate the fixture (rm -r testdata/models/%s; bash testdata/fixtures.sh) or the golden (%s)",
-					path, got, g.SHA256, fixture, g.Command)
-			}
 			f, err := OpenSafetensors(path)
 			if err != nil {
 				t.Fatal(err)
@@ -227,7 +187,7 @@ func TestGoldens(t *testing.T) {
 
 // The shape of small-shape is GPT-2 small's, written out here by hand.
 func TestSmallShape(t *testing.T) {
-	c, err := OpenCheckpoint(modelFixture(t, "small-shape"))
+	c, err := OpenCheckpoint(testmodel.Dir(t, "small-shape"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +218,7 @@ func numel(shape []int) int {
 	return n
 }
 
-// roundBF16 rounds to bfloat16, nearest even, as make_model.py does.
+// roundBF16 rounds to bfloat16, nearest even, as the generator does.
 func roundBF16(x float32) float32 {
 	u := math.Float32bits(x)
 	u = (u + 0x7fff + (u>>16)&1) &^ 0xffff
@@ -268,7 +228,7 @@ func roundBF16(x float32) float32 {
 // The variants are one model stored differently: their canonical tensors must
 // match tiny-f32 exactly, after the same rounding for F16/BF16.
 func TestFixtureVariantsAgree(t *testing.T) {
-	ref, err := OpenCheckpoint(modelFixture(t, "tiny-f32"))
+	ref, err := OpenCheckpoint(testmodel.Dir(t, "tiny-f32"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +240,7 @@ func TestFixtureVariantsAgree(t *testing.T) {
 	}
 	for _, variant := range []string{"tiny-f16", "tiny-bf16", "tiny-mixed", "tiny-prefix", "tiny-lmhead"} {
 		t.Run(variant, func(t *testing.T) {
-			dir := modelFixture(t, variant)
+			dir := testmodel.Dir(t, variant)
 			raw, err := OpenSafetensors(filepath.Join(dir, "model.safetensors"))
 			if err != nil {
 				t.Fatal(err)
@@ -533,7 +493,7 @@ func writeShards(t *testing.T, src string, mutate func(weightMap map[string]stri
 }
 
 func TestSharded(t *testing.T) {
-	src := modelFixture(t, "tiny-mixed")
+	src := testmodel.Dir(t, "tiny-mixed")
 	ref, err := OpenCheckpoint(src)
 	if err != nil {
 		t.Fatal(err)
@@ -597,7 +557,7 @@ func equalBits(a, b []float32) bool {
 func TestZeroCopy(t *testing.T) {
 	for _, fixture := range []string{"tiny-f32", "tiny-mixed"} {
 		t.Run(fixture, func(t *testing.T) {
-			dir := modelFixture(t, fixture)
+			dir := testmodel.Dir(t, fixture)
 			c, err := OpenCheckpoint(dir)
 			if err != nil {
 				t.Fatal(err)
@@ -625,7 +585,7 @@ func TestZeroCopy(t *testing.T) {
 
 // Loading GPT-2 small's shape (~500 MB of F32) must cost almost no heap.
 func TestSmallShapeHeap(t *testing.T) {
-	dir := modelFixture(t, "small-shape")
+	dir := testmodel.Dir(t, "small-shape")
 	if runtime.GOOS == "windows" {
 		t.Skip("no mmap on windows: the file is read into the heap")
 	}
@@ -651,7 +611,7 @@ func TestSmallShapeHeap(t *testing.T) {
 }
 
 func BenchmarkLoadSmallShape(b *testing.B) {
-	dir := modelFixture(b, "small-shape")
+	dir := testmodel.Dir(b, "small-shape")
 	for b.Loop() {
 		c, err := OpenCheckpoint(dir)
 		if err != nil {

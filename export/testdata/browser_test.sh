@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser check of the figures: writes the example figures (a hand-made
-# 12-layer document and the real lens of testdata/models/tiny-f32), opens the
+# 12-layer document and the real lens of the tiny-f32 test checkpoint), opens the
 # HTML pages in headless Chromium with all network requests blocked, hovers
 # cells and compares the panel with each cell's top-1 in the document,
 # pins a cell and moves it with the arrow keys, and saves screenshots. It
@@ -10,7 +10,7 @@
 #
 # Needs: go, node + npm (installs playwright-core into $LOGITLENS_PW_DIR,
 # default /tmp/logitlens-pw), Chromium at $CHROMIUM (default
-# /usr/bin/chromium, Debian's `chromium`), the fixtures (testdata/fixtures.sh).
+# /usr/bin/chromium, Debian's `chromium`).
 # Optional: rsvg-convert (Debian `librsvg2-bin`). Exits non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

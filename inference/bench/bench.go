@@ -352,8 +352,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		errs = append(errs, err)
 	}
 	p("model    %s (%d lens rows)\n", r.Model, r.Rows)
+	p("device   %s\n", r.Device)
 	p("cpu      %s, %d threads\n", r.CPU, r.Threads)
-	p("blas     %s\n", r.BLAS)
+	if r.Device == "cpu" { // a GPU's products are cuBLAS's, named in the device line
+		p("blas     %s\n", r.BLAS)
+	}
 	p("weights  %.0f MB float32; peak RSS %.0f MB (%.2f×)", r.WeightsMB, r.PeakRSSMB, r.PeakRSSMB/r.WeightsMB)
 	if r.LoadMs > 0 {
 		p("; load %.0f ms", r.LoadMs)

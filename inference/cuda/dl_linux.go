@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -375,29 +376,36 @@ const (
 
 // openBLAS loads cuBLAS (its cublasLt first, from the same directory, so an
 // absolute path outside the loader's search still resolves) and creates a
-// handle on the current context.
-func openBLAS(explicit string) (*libBLAS, error) {
-	home, _ := os.UserHomeDir()
-	cands := cublasCandidates(explicit, home)
+// handle on the current context. It takes the first candidate that loads,
+// exports what the engine calls and creates a handle, saying for every
+// earlier one why not; driverMajor (the driver's CUDA major release, 0 if
+// unknown) rules out a cuBLAS too new for the driver.
+func openBLAS(explicit string, driverMajor int) (*libBLAS, error) {
 	hint := "set " + EnvCUBLAS + " to the library or its directory"
-	var h uintptr
-	var path string
 	e := &LibraryError{Lib: "cuBLAS (libcublas.so.13, .12 or .11)", Hint: hint}
-	for _, c := range cands {
+	for _, c := range cublasCandidates(explicit, environment(), driverMajor) {
 		if lt := cublasLtFor(c); lt != "" {
 			purego.Dlopen(lt, purego.RTLD_NOW|purego.RTLD_GLOBAL) //nolint:errcheck // cuBLAS's own open reports it
 		}
-		lh, p, err := dlopenFirst(e.Lib, hint, []string{c}, purego.RTLD_NOW|purego.RTLD_LOCAL)
-		if err == nil {
-			h, path = lh, p
-			break
+		h, path, err := dlopenFirst(e.Lib, hint, []string{c}, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		if err != nil {
+			le := err.(*LibraryError)
+			e.Tried, e.Why = append(e.Tried, le.Tried...), append(e.Why, le.Why...)
+			continue
 		}
-		le := err.(*LibraryError)
-		e.Tried, e.Why = append(e.Tried, le.Tried...), append(e.Why, le.Why...)
+		b, err := newLibBLAS(h, path)
+		if err != nil {
+			purego.Dlclose(h) //nolint:errcheck // the reason is err
+			e.Tried, e.Why = append(e.Tried, path), append(e.Why, strings.TrimPrefix(err.Error(), "cuda: "))
+			continue
+		}
+		return b, nil
 	}
-	if h == 0 {
-		return nil, e
-	}
+	return nil, e
+}
+
+// newLibBLAS binds an opened cuBLAS and creates its handle.
+func newLibBLAS(h uintptr, path string) (*libBLAS, error) {
 	b := &libBLAS{path: path}
 	fns := map[*any][]string{}
 	add := func(f any, names ...string) { fns[&f] = names }
@@ -410,7 +418,7 @@ func openBLAS(explicit string) (*libBLAS, error) {
 		return nil, err
 	}
 	if s := b.create(&b.handle); s != 0 {
-		return nil, &BLASError{Call: "cublasCreate (" + path + ")", Status: int(s)}
+		return nil, &BLASError{Call: "cublasCreate", Status: int(s)}
 	}
 	var v int32
 	if b.getVersion(b.handle, &v) == 0 {
@@ -457,7 +465,7 @@ func platformOpen(opt Options) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	blas, err := openBLAS(opt.CUBLASPath)
+	blas, err := openBLAS(opt.CUBLASPath, info.driverVersion/1000)
 	if err != nil {
 		drv.release() //nolint:errcheck // the cuBLAS error is the one to report
 		return nil, err

@@ -22,7 +22,7 @@ import (
 // on a machine without a GPU.
 
 var fakeDriverSymbols = []string{
-	"cuDriverGetVersion", "cuDeviceGet",
+	"cuDeviceGet",
 	"cuDevicePrimaryCtxRelease_v2", "cuModuleLoadDataEx", "cuModuleGetFunction",
 	"cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2", "cuMemcpyDtoDAsync_v2",
 	"cuMemGetInfo_v2", "cuStreamSynchronize", "cuEventCreate", "cuEventRecord",
@@ -35,6 +35,10 @@ const fakeDriverC = `
 #include <unistd.h>
 #include <sys/syscall.h>
 int cuInit(unsigned f) { return CUINIT; }
+#ifndef DRVVER
+#define DRVVER 13000
+#endif
+int cuDriverGetVersion(int *v) { *v = DRVVER; return 0; }
 int cuDevicePrimaryCtxRetain(void **ctx, int dev) { *ctx = (void *)0xC0; return 0; }
 /* fake_ctx: the context each thread made current last, by thread id */
 long long fake_ctx_tid[256], fake_ctx_val[256];
@@ -74,7 +78,10 @@ const fakeBLASC = `
 #define _GNU_SOURCE
 #include <unistd.h>
 #include <sys/syscall.h>
-int cublasCreate_v2(void **h) { *h = (void *)0x1234; return 0; }
+#ifndef CREATE
+#define CREATE 0
+#endif
+int cublasCreate_v2(void **h) { *h = (void *)0x1234; return CREATE; }
 long long fake_destroy_tid;
 int cublasDestroy_v2(void *h) { fake_destroy_tid = syscall(SYS_gettid); return 0; }
 int cublasGetVersion_v2(void *h, int *v) { *v = 130000; return 0; }
@@ -257,7 +264,7 @@ func TestOpenFakeGPU(t *testing.T) {
 	if d.CUBLASPath != blas || d.DriverPath != drv {
 		t.Errorf("loaded %s and %s", d.DriverPath, d.CUBLASPath)
 	}
-	if got, want := d.String(), "Fake GPU (sm_90, 80 GB, driver 0.0, cuBLAS 13.0.0)"; got != want {
+	if got, want := d.String(), "Fake GPU (sm_90, 80 GB, driver 13.0, cuBLAS 13.0.0)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	read := func(lib, sym string, n int) []int64 { return readFake(t, lib, sym, n) }
@@ -334,5 +341,132 @@ func TestCloseOnContextThread(t *testing.T) {
 	}
 	if err := d.Close(); err != nil { // a second Close does nothing
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// wheelLayout makes a venv whose site-packages hold NVIDIA's cuBLAS
+// wheels' directories, as pip installs them, and returns its root and the
+// two library directories (CUDA 13's nvidia/cu13/lib, CUDA 12's
+// nvidia/cublas/lib). Each call makes a new one: the dynamic loader keeps
+// a library by its path, so a rebuilt fake needs a path of its own.
+func wheelLayout(t *testing.T) (venv, cu13, cu12 string) {
+	t.Helper()
+	venv = filepath.Join(t.TempDir(), "venv")
+	sp := filepath.Join(venv, "lib", "python3.12", "site-packages", "nvidia")
+	cu13, cu12 = filepath.Join(sp, "cu13", "lib"), filepath.Join(sp, "cublas", "lib")
+	for _, d := range []string{cu13, cu12, filepath.Join(venv, "bin")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(venv, "bin", "python3"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return venv, cu13, cu12
+}
+
+// The search finds cuBLAS where pip wheels put it, in the Python on PATH
+// (a venv such as /opt/torch/.venv), an activated venv or conda
+// environment, and the user's site-packages, and in CUDA_HOME's toolkit
+// first.
+func TestCUBLASDirs(t *testing.T) {
+	venv, cu13, cu12 := wheelLayout(t)
+	root := t.TempDir()
+	conda := filepath.Join(root, "conda", "lib", "python3.11", "site-packages", "nvidia", "cublas", "lib")
+	user := filepath.Join(root, "home", ".local", "lib", "python3.10", "site-packages", "nvidia", "cu13", "lib")
+	toolkit := filepath.Join(root, "cuda")
+	for _, d := range []string{conda, user} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := searchEnv{home: filepath.Join(root, "home"), path: "relative/bin:" + filepath.Join(venv, "bin") + ":/nonexistent",
+		condaPrefix: filepath.Join(root, "conda"), cudaHome: toolkit}
+	dirs := cublasDirs(env)
+	at := func(d string) int {
+		i := slices.Index(dirs, d)
+		if i < 0 {
+			t.Errorf("%s not searched; dirs: %v", d, dirs)
+		}
+		return i
+	}
+	if dirs[0] != filepath.Join(toolkit, "lib64") {
+		t.Errorf("CUDA_HOME is not searched first: %v", dirs)
+	}
+	at(cu13)
+	at(cu12)
+	at(conda)
+	at(user)
+}
+
+// Each soname is tried everywhere before an older one, and none newer than
+// the driver's CUDA release.
+func TestCUBLASCandidatesOrder(t *testing.T) {
+	venv, cu13, _ := wheelLayout(t)
+	env := searchEnv{path: filepath.Join(venv, "bin")}
+	c := cublasCandidates("", env, 0)
+	last13 := slices.IndexFunc(c, func(s string) bool { return strings.HasSuffix(s, ".so.12") })
+	for i, s := range c {
+		if strings.HasSuffix(s, ".so.13") && i > last13 {
+			t.Fatalf("%s tried after a libcublas.so.12: %v", s, c)
+		}
+	}
+	if !slices.Contains(c, filepath.Join(cu13, "libcublas.so.13")) || c[0] != "libcublas.so.13" {
+		t.Errorf("candidates %v", c)
+	}
+	for _, s := range cublasCandidates("", env, 12) {
+		if strings.HasSuffix(s, ".so.13") {
+			t.Fatalf("a CUDA 12 driver is offered %s", s)
+		}
+	}
+}
+
+// Open finds a cuBLAS in the site-packages of the Python on PATH. A
+// cuBLAS that loads but cannot create a handle is passed over, and a
+// driver of CUDA 12 never loads CUDA 13's.
+func TestOpenFindsWheelCUBLAS(t *testing.T) {
+	if h, err := purego.Dlopen("libcublas.so.13", purego.RTLD_NOW|purego.RTLD_LOCAL); err == nil {
+		purego.Dlclose(h)
+		t.Skip("this machine's loader finds a libcublas.so.13 before any site-packages")
+	}
+	venv, cu13, cu12 := wheelLayout(t)
+	path := os.Getenv("PATH")
+	t.Setenv("PATH", filepath.Join(venv, "bin")+string(os.PathListSeparator)+path)
+	t.Setenv("CUDA_HOME", "")
+	t.Setenv("CUDA_PATH", "")
+	t.Setenv(EnvCUBLAS, "")
+	want := buildFake(t, cu13, "libcublas.so.13", fakeBLASC)
+	d, err := Open(Options{DriverPath: fakeDriver(t, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.CUBLASPath != want {
+		t.Errorf("loaded %s, want %s", d.CUBLASPath, want)
+	}
+	d.Close()
+
+	// CUDA 13's cuBLAS fails cublasCreate: the search goes on to CUDA 12's.
+	venv, cu13, cu12 = wheelLayout(t)
+	t.Setenv("PATH", filepath.Join(venv, "bin")+string(os.PathListSeparator)+path)
+	buildFake(t, cu13, "libcublas.so.13", fakeBLASC, "-DCREATE=1")
+	old := buildFake(t, cu12, "libcublas.so.12", fakeBLASC)
+	d, err = Open(Options{DriverPath: fakeDriver(t, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.CUBLASPath != old {
+		t.Errorf("loaded %s, want %s", d.CUBLASPath, old)
+	}
+	d.Close()
+
+	// A CUDA 12 driver with only CUDA 13's cuBLAS around: none to load.
+	if err := os.Remove(old); err != nil {
+		t.Fatal(err)
+	}
+	drv12 := buildFake(t, t.TempDir(), "libcuda.so.1", fakeDriverC, "-DCUINIT=0", "-DCOUNT=1", "-DDRVVER=12040")
+	_, err = Open(Options{DriverPath: drv12})
+	var le *LibraryError
+	if !errors.As(err, &le) || slices.ContainsFunc(le.Tried, func(s string) bool { return strings.HasSuffix(s, ".so.13") }) {
+		t.Errorf("a CUDA 12 driver: %v", err)
 	}
 }

@@ -16,16 +16,20 @@
 // GELU, causal attention on the KV cache and the lens reduction. The lens
 // projects every requested row in one (R·n)×C · C×V GEMM against the
 // resident unembedding, then reduces each row on the device to its softmax
-// statistics, two ranks and its top-k: only those cross the bus.
+// statistics, the ranks of the final top-1, a target and each position's
+// next token, and its top-k: only those cross the bus.
 //
 // Libraries are searched for in this order. The driver: LOGITLENS_CUDA_DRIVER
 // if set; else the loader's search for libcuda.so.1, then Debian multiarch,
 // /usr/lib64, WSL and NVIDIA container paths. cuBLAS: LOGITLENS_CUBLAS (a
-// file, or a directory searched for .13, .12, .11); else the loader's search
-// for libcublas.so.13, .12, .11, then /usr/local/cuda*/lib64, multiarch,
-// conda and the NVIDIA wheels PyTorch installs (site-packages/nvidia/*/lib).
-// libcublasLt is preloaded from cuBLAS's directory. Every "cannot use CUDA
-// here" error wraps ErrUnavailable and lists what was tried.
+// file, or a directory searched for .13, .12, .11); else each soname, newest
+// first and none newer than the driver's CUDA release, through the loader's
+// search, then CUDA_HOME, /usr/local/cuda*, multiarch, conda and the NVIDIA
+// wheels PyTorch installs (site-packages/nvidia/*/lib) of the Python on PATH,
+// an activated venv or conda environment and ~/.local; a library that loads
+// but cannot create a handle is passed over. libcublasLt is preloaded from
+// cuBLAS's directory. Every "cannot use CUDA here" error wraps
+// ErrUnavailable and lists what was tried.
 //
 // Context and threads: the device's primary context (cuDevicePrimaryCtxRetain;
 // cuCtxCreate's signature changed in CUDA 13) and the legacy default stream,
@@ -34,14 +38,15 @@
 // are the _v2 ABI every driver since CUDA 4 exports.
 //
 // PTX with nvcc, not NVRTC: gen.sh (go generate) compiles the kernels to PTX
-// for compute_70 with nvcc, and the PTX is committed and embedded; the driver
-// JIT-compiles it for the GPU it finds (PTX is forward-compatible). NVRTC was
+// for compute_75 (the oldest target nvcc 13 accepts) with nvcc, and the PTX
+// is committed and embedded; the driver JIT-compiles it for the GPU it finds
+// (PTX is forward-compatible). NVRTC was
 // rejected: another large run-time library tied to a toolkit version, compile
 // errors that would surface only on GPU boxes, and source that is not the
 // exact code that runs. The cost is that editing a .cu needs nvcc (Debian's
-// nvidia-cuda-toolkit); TestPTXIsCurrent fails when the committed PTX differs
-// from a fresh run of the nvcc release named in its header, and skips without
-// that release.
+// nvidia-cuda-toolkit, 11.8); TestPTXIsCurrent fails when the committed PTX
+// differs from a fresh run of the nvcc release it names (ptxNVCC), and skips
+// without that release; TestPTXAssembles runs ptxas when it is there.
 //
 // Every driver and cuBLAS call goes through two small interfaces (driver.go),
 // so the host-side logic (module loading, launch shapes, buffer sizes, GEMM

@@ -47,9 +47,13 @@ func NewEmulator() *Emulator {
 // NewEmulatedDevice returns a Device on a new Emulator, and the Emulator.
 func NewEmulatedDevice() (*Device, *Emulator, error) {
 	e := NewEmulator()
-	d, err := newDevice(e, e, false)
+	d, err := e.NewDevice(false)
 	return d, e, err
 }
+
+// NewDevice opens another Device on the emulated GPU, with cuBLAS's TF32
+// mode as asked (the emulated products stay float32 either way).
+func (e *Emulator) NewDevice(tf32 bool) (*Device, error) { return newDevice(e, e, tf32) }
 
 // Allocated returns the device memory allocated and not yet freed, in bytes.
 func (e *Emulator) Allocated() int64 {
@@ -219,13 +223,14 @@ func (e *Emulator) Record(ev Event) error {
 	return nil
 }
 
-// Elapsed implements the driver API (cuEventElapsedTime) with a made-up,
-// positive time.
+// Elapsed implements the driver API (cuEventElapsedTime) with a made-up
+// time: 1 ms between any two events, so that a test can tell a time
+// measured with events from one read off the host's clock.
 func (e *Emulator) Elapsed(a, b Event) (float32, error) {
 	if !e.eventLive(a) || !e.eventLive(b) {
 		return 0, errBadEvent
 	}
-	return float32(b - a), nil
+	return 1, nil
 }
 
 // DestroyEvent implements the driver API (cuEventDestroy). Destroying an
@@ -405,7 +410,11 @@ func blockMax(v []float32) float32 {
 func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
 
 // emuKernels returns the Go versions of the kernels, by .entry name. Each
-// runs the whole grid; loops over tid stand for the block's threads. It is
+// runs the whole grid; loops over tid stand for the block's threads. The
+// heavy ones (attention, the lens reductions: a loop per logit) are not
+// instrumented by the race detector (//go:norace), which made them ~30×
+// slower: a kernel runs alone, under the Device's lock, and the copies
+// in and out of device memory that it could race with stay instrumented. It is
 // a function, not a package variable, so that a binary that never launches
 // on an Emulator does not link the kernels in.
 func emuKernels() map[string]func(e *Emulator, grid Dim3, shared int, a []Arg) {
@@ -484,6 +493,7 @@ func emuKernels() map[string]func(e *Emulator, grid Dim3, shared int, a []Arg) {
 	}
 }
 
+//go:norace
 func emuAttention(e *Emulator, grid Dim3, shared int, a []Arg) {
 	T, p0, C, H, scale := a[4].Int(), a[5].Int(), a[6].Int(), a[7].Int(), a[8].Float()
 	D, P := C/H, p0+T
@@ -540,6 +550,7 @@ func emuAttention(e *Emulator, grid Dim3, shared int, a []Arg) {
 	}
 }
 
+//go:norace
 func emuLensFinal(e *Emulator, grid Dim3, _ int, a []Arg) {
 	V, n, rf := a[1].Int(), a[2].Int(), a[3].Int()
 	logits := e.f32(a[0].Ptr(), (rf+1)*n*V)
@@ -569,6 +580,7 @@ func emuLensFinal(e *Emulator, grid Dim3, _ int, a []Arg) {
 	}
 }
 
+//go:norace
 func emuLensStats(e *Emulator, grid Dim3, _ int, a []Arg) {
 	V, n, rf, target, k := a[1].Int(), a[2].Int(), a[3].Int(), a[5].Int(), a[7].Int()
 	rows := grid.X

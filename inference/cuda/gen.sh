@@ -5,9 +5,11 @@
 # PTX for whatever GPU it finds. compute_75 (Turing) is the target: PTX is
 # forward-compatible, so newer GPUs (sm_80, sm_90, sm_100, …) JIT it too,
 # and it is the oldest virtual architecture nvcc 13 still accepts (it
-# refuses compute_70), so every nvcc from 11.8 on regenerates the same
-# kernels. kernels_test.go checks that the committed PTX equals a fresh run
-# when the nvcc release it names (ptxNVCC) is on PATH.
+# refuses compute_70), so every nvcc from 11.8 to 13 can run this script.
+# The committed PTX comes from one release, named by kernels_test.go
+# (ptxNVCC): its PTX ISA decides the oldest driver that loads it, and the
+# test checks that the committed files equal a fresh run of that release
+# when it is on PATH.
 #
 #   NVCC            the compiler (default: nvcc on PATH)
 #   PTX_ARCH        the virtual architecture (default: compute_75)

@@ -45,6 +45,10 @@ type LensRequest struct {
 	// is translated by Translators' layer Translate[r] (−1: none).
 	Translators *Translators
 	Translate   []int
+	// Logits, when not nil, receives the logits of every row on the host,
+	// [len(Streams)][To−From][V] row-major, instead of cells: comparing
+	// two runs needs whole distributions, which meet on the host.
+	Logits []float32
 }
 
 // Lens decodes the stored streams through ln_f and the unembedding and
@@ -66,6 +70,8 @@ func (s *State) Lens(req LensRequest) ([][]Cell, error) {
 		return nil, fmt.Errorf("cuda: top-k %d is outside 1..%d", req.TopK, maxTopK)
 	case req.Target < -1 || req.Target >= V:
 		return nil, fmt.Errorf("cuda: target id %d is outside the vocabulary (0..%d)", req.Target, V-1)
+	case req.Logits != nil && len(req.Logits) != len(req.Streams)*(req.To-req.From)*V:
+		return nil, fmt.Errorf("cuda: logits of %d streams × %d positions into %d floats", len(req.Streams), req.To-req.From, len(req.Logits))
 	case req.Next != nil && len(req.Next) != req.To-req.From:
 		return nil, fmt.Errorf("cuda: %d next tokens for %d positions", len(req.Next), req.To-req.From)
 	}
@@ -91,7 +97,7 @@ func (s *State) Lens(req LensRequest) ([][]Cell, error) {
 	}
 	R := len(req.Streams)
 	var cells [][]Cell
-	if !req.LogitsOnly {
+	if !req.LogitsOnly && req.Logits == nil {
 		cells = make([][]Cell, R)
 		for r := range cells {
 			cells[r] = make([]Cell, req.To-req.From)
@@ -134,6 +140,19 @@ func (s *State) lensChunk(cells [][]Cell, off, a, b, rf int, req LensRequest) er
 	q.launch("layernorm_forward", rg, rb, 0, PtrArg(s.lensIn.p), PtrArg(s.lensIn.p), PtrArg(m.lnFG.p), PtrArg(m.lnFB.p),
 		IntArg(rows), IntArg(C), FloatArg(cfg.LayerNormEpsilon)) // ln_f, once per row
 	q.gemm("gemm lens", gemmRowMajor(s.logits.p, s.lensIn.p, m.unemb.p, rows, V, C, true)) // [R·n,C] @ [C,V] -> [R·n,V]
+	if req.Logits != nil {
+		if q.err != nil {
+			return q.err
+		}
+		N := req.To - req.From
+		for r := range R { // chunk row r·n+t is position a+t of stream r
+			dst := req.Logits[(r*N+a-req.From)*V : (r*N+b-req.From)*V]
+			if err := m.dev.drv.DtoH(f32Bytes(dst), s.logits.at(r*n*V)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if req.LogitsOnly {
 		if q.err != nil {
 			return q.err

@@ -4,27 +4,20 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/testmodel"
 	"github.com/logitlens/logitlens/weights/tokenizer"
 )
 
-// tinyModel opens testdata/models/tiny-f32 (testdata/fixtures.sh) on the
-// CPU. A missing fixture skips the test, or fails it when env CI is set.
+// tinyModel opens the tiny-f32 test checkpoint (weights/testmodel) on the
+// CPU.
 func tinyModel(t *testing.T) *inference.Model {
 	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "models", "tiny-f32")
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("fixture tiny-f32 missing: run testdata/fixtures.sh")
-		}
-		t.Skip("fixture tiny-f32 missing: run testdata/fixtures.sh")
-	}
+	dir := testmodel.Dir(t, "tiny-f32")
 	ck, err := weights.OpenCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)

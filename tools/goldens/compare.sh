@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recomputes the comparison goldens (inference/testdata/compare/*.json) with
+# Recomputes the comparison goldens (inference/devicetest/testdata/compare/*.json) with
 # the independent reference, lens_ref.py --compare-*, over the checkpoints
 # weights/testmodel writes: run A, then run B changed in one thing (the
 # prompt, longer and shorter; the checkpoint, its bf16-rounded copy and
@@ -27,7 +27,7 @@ done
 export GPT2_BPE_DIR=$models/tiny-f32
 lenses=$root/weights/tunedlens/testdata/lenses
 
-out=$root/inference/testdata/compare
+out=$root/inference/devicetest/testdata/compare
 mkdir -p "$out"
 rm -f "$out"/*.json
 compare() { # golden model-dir lens_ref.py-args...

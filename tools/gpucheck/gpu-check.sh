@@ -1,89 +1,86 @@
 #!/bin/sh
-# gpu-check.sh: the CUDA engine's checks and benchmarks on a GPU box with no
-# Go toolchain (seen target: driver 580, CUDA 13, PyTorch; never run yet).
+# gpu-check.sh runs the GPU check on a GPU box with the NVIDIA driver and
+# cuBLAS and nothing else (no Go, no Python, no network), from what
+# build.sh made on a development machine:
 #
-# On a development machine, from the repository root, build what it carries
-# (linux/amd64, no cgo):
+#	sh tools/gpucheck/gpu-check.sh [BUILD_DIR]     (default build/gpucheck)
 #
-#	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o gpucheck ./tools/gpucheck
-#	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o logitlens .
-#	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o testmodel ./tools/testmodel
+# 1. gpucheck: every lens cell of three checkpoints it writes itself
+#    (tiny-f32, small-shape, xl-1layer) on the GPU against the CPU device,
+#    the self-check of --device auto, and GPT-2 small's times with CUDA
+#    events, TF32 off and on, against the goals;
+# 2. the conformance suite (inference/devicetest) on the GPU: every
+#    statistic against the float64 reference's goldens, KV-cache appends,
+#    ties, NaN/Inf rows, cancellation, lifetime;
+# 3. logitlens itself: version (the CUDA status), lens with --device auto
+#    (which must pick the GPU, silently) and --device cuda, and
+#    bench --device cuda.
 #
-# and copy gpucheck, logitlens, testmodel and tools/gpucheck/gpu-check.sh (or
-# a ready GPT-2-small-shape checkpoint directory instead of testmodel) to the
-# box. There:
-#
-#	sh gpu-check.sh [MODEL_DIR]
-#
-# It prints the GPU, then gpucheck's table for T = 16, 128, 1024: the full
-# lens and one appended token timed with CUDA events, the kernel breakdown,
-# and every cell's agreement with the CPU engine (top-k ids, |Δprob| ≤ 1e-4).
-# It also runs `logitlens bench --device cuda` and compares
-# `logitlens lens --format json` on the CPU and on CUDA.
-#
-# Environment: GPUCHECK, LOGITLENS, TESTMODEL (binaries; default ./gpucheck,
-# ./logitlens, ./testmodel),
-# TOKENS (default 16,128,1024), RUNS (default 7), LOGITLENS_CUBLAS (cuBLAS
-# library or directory when it is not found by itself; PyTorch's wheels keep
-# it in site-packages/nvidia/cu13/lib or nvidia/cublas/lib, which are searched).
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-gpucheck=${GPUCHECK:-./gpucheck}
-logitlens=${LOGITLENS:-./logitlens}
-testmodel=${TESTMODEL:-./testmodel}
-tokens=${TOKENS:-16,128,1024}
-runs=${RUNS:-7}
-model=${1:-small-shape}
-
-echo "== GPU"
-nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>/dev/null || echo "(nvidia-smi unavailable)"
-
-if [ ! -f "$model/model.safetensors" ]; then
-	if [ -x "$testmodel" ]; then
-		echo "== writing weights/testmodel's small-shape checkpoint in $model"
-		"$testmodel" small-shape "$model"
-	else
-		ref=""
-		for f in ./make_model.py "$here/make_model.py" "$here/../../../shared/reference/make_model.py"; do
-			[ -f "$f" ] && ref=$f && break
-		done
-		[ -n "$ref" ] || { echo "no checkpoint at $model, and neither $testmodel nor make_model.py to make one" >&2; exit 1; }
-		echo "== making a GPT-2-small-shape checkpoint (make_model.py --size small-shape --seed 1) in $model"
-		python3 "$ref" --out "$model" --size small-shape --seed 1 >/dev/null
+# Each step has its own time limit, so the whole fits one 10-minute device
+# run. Reports go to $OUT (the device tool brings them back) or a temporary
+# directory. Exit status: 0 when every step passed, else 1.
+set -u
+build=${1:-build/gpucheck}
+out=${OUT:-$(mktemp -d)}
+work=$(mktemp -d)
+bin=$work/bin
+mkdir -p "$bin"
+for f in gpucheck cuda.test logitlens; do
+	if ! gzip -dc "$build/$f.gz" >"$bin/$f"; then
+		echo "gpu-check: $build/$f.gz missing: run tools/gpucheck/build.sh first" >&2
+		exit 1
 	fi
-fi
+	chmod +x "$bin/$f"
+done
+status=0
+step() { echo; echo "== $*"; }
+failed() { echo "FAILED: $*"; status=1; }
 
-echo "== gpucheck (CUDA engine vs CPU engine; CUDA events)"
-"$gpucheck" -model "$model" -tokens "$tokens" -runs "$runs"
+step "GPU (built from commit $(cat "$build/commit" 2>/dev/null || echo unknown))"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap,clocks.max.sm --format=csv,noheader 2>&1 || echo "(nvidia-smi unavailable)"
 
-if [ -x "$logitlens" ] && "$logitlens" bench --help 2>&1 | grep -q -- '--device'; then
-	echo "== logitlens bench --device cuda"
-	"$logitlens" bench --device cuda --model "$model" --tokens "$tokens" || echo "(bench failed)"
-	echo "== logitlens lens: CPU vs CUDA"
-	prompt="The quick brown fox jumps over the lazy dog because it was"
-	"$logitlens" lens --device cpu --model "$model" --prompt "$prompt" --format json -o cpu.json
-	if ! "$logitlens" lens --device cuda --model "$model" --prompt "$prompt" --format json -o cuda.json; then
-		echo "(lens --device cuda failed: is the CUDA engine wired into this logitlens?)"
-		exit 0
-	fi
-	python3 - cpu.json cuda.json <<'PY'
-import json, sys
-a, b = (json.load(open(f)) for f in sys.argv[1:3])
-print("devices:", a.get("device"), "vs", b.get("device"))
-dp, mism, n = 0.0, 0, 0
-for ra, rb in zip(a["cells"], b["cells"]):
-    for ca, cb in zip(ra, rb):
-        for ta, tb in zip(ca["top"], cb["top"]):
-            n += 1
-            d = abs(ta["prob"] - tb["prob"])
-            dp = max(dp, d)
-            if ta["id"] != tb["id"] and d > 1e-6:
-                mism += 1
-print("| cells | top-k ids differing | max |dprob| | verdict |")
-print("|---|---|---|---|")
-print("| %d | %d of %d | %.1e | %s |" % (sum(map(len, a["cells"])), mism, n, dp,
-      "PASS" if mism == 0 and dp <= 1e-4 else "FAIL"))
-PY
-else
-	echo "== (skipped) logitlens bench/lens --device cuda: the carried logitlens has no CUDA engine wired in yet"
+step "gpucheck: the CUDA device against the CPU device; CUDA-event times"
+timeout 270 "$bin/gpucheck" -dir "$work/models" -json "$out/gpucheck.json" >"$out/gpucheck.md" 2>&1
+rc=$?
+cat "$out/gpucheck.md"
+if [ "$rc" -eq 2 ]; then
+	echo "FAIL: no GPU to check here (gpucheck says why above)"
+	exit 1
 fi
+[ "$rc" -eq 0 ] || failed "gpucheck exited with $rc (1: disagreement, 124: timed out)"
+
+step "conformance suite on the GPU (go test -run TestGPUConformance ./inference/cuda)"
+(cd "$work" && timeout 150 "$bin/cuda.test" -test.run '^TestGPUConformance$' -test.v -test.timeout 140s) >"$out/conformance.txt" 2>&1
+rc=$?
+grep -E '^\s*--- (PASS|FAIL|SKIP)|^(PASS|FAIL|ok)|GPU:|_test\.go:[0-9]+:' "$out/conformance.txt" | head -80
+if grep -q -- '--- SKIP: TestGPUConformance' "$out/conformance.txt"; then
+	failed "the conformance suite found no GPU"
+fi
+[ "$rc" -eq 0 ] || failed "the conformance suite exited with $rc"
+
+step "logitlens on the GPU"
+m=$work/models
+{
+	"$bin/logitlens" version
+	prompt="The Eiffel Tower is in the city of"
+	for d in auto cuda; do
+		echo "-- logitlens lens --device $d --model tiny-f32"
+		timeout 40 "$bin/logitlens" lens --device "$d" --model "$m/tiny-f32" --prompt "$prompt" --format json -o "$work/lens-$d.json" 2>"$work/lens-$d.err"
+		echo "exit $?; stderr: $(cat "$work/lens-$d.err")"
+		grep -o '"device": *"[^"]*"' "$work/lens-$d.json"
+	done
+	echo "-- logitlens bench --device cuda --model small-shape"
+	timeout 80 "$bin/logitlens" bench --device cuda --model "$m/small-shape" --tokens 16,128,1024 --runs 7
+	echo "exit $?"
+} >"$out/logitlens.txt" 2>&1
+cat "$out/logitlens.txt"
+for d in auto cuda; do
+	grep -q '"device": *"cuda' "$work/lens-$d.json" 2>/dev/null || failed "lens --device $d did not run on the GPU"
+done
+[ -s "$work/lens-auto.err" ] && failed "lens --device auto wrote to stderr on a GPU that passes its self-check"
+grep '^exit ' "$out/logitlens.txt" | grep -qv '^exit 0' && failed "a logitlens command failed"
+
+step "verdict"
+if [ "$status" -eq 0 ]; then echo "PASS"; else echo "FAIL"; fi
+rm -rf "$work"
+exit "$status"

@@ -1,275 +1,241 @@
-// Command gpucheck checks the CUDA engine (inference/cuda) on a GPU box
-// against the CPU engine and times it with CUDA events, before (and
-// independently of) its wiring into logitlens. Build it for linux/amd64 on a
-// development machine and carry it with tools/gpucheck/gpu-check.sh:
+// Command gpucheck checks logitlens's CUDA device on a GPU box and times it
+// with CUDA events. The box needs the NVIDIA driver and cuBLAS only: the
+// checkpoints are written by the binary itself (weights/testmodel's
+// deterministic specs: tiny-f32 with peaked distributions, GPT-2 small's
+// shape, GPT-2 xl's geometry in one layer), and the CPU device in the same
+// binary is the reference.
 //
-//	GOOS=linux GOARCH=amd64 go build -o gpucheck ./tools/gpucheck
+// For every checkpoint and prompt length it computes the lens of every row
+// (sublayers included) with a pinned target and each position's next token,
+// on the GPU (a fresh prompt, and the same prompt reached by appending its
+// last token to a cached prefix) and on the CPU, and compares every cell:
+// top-k ids (beyond float32 ties) and probabilities, entropy, KL to the
+// final row, the ranks and probabilities of the final top-1, the target and
+// the next token, and the non-finite report. Any disagreement beyond the
+// tolerances (|Δprob| ≤ 1e-4, |Δnats| ≤ 1e-3, ranks within 2) makes it exit
+// with status 1; a machine where the check cannot run at all (no GPU, no
+// cuBLAS) exits with status 2.
 //
-// For each prompt length T it runs the full lens (forward from scratch,
-// ln_f, one unembedding GEMM, device-side statistics and top-k) and one
-// appended token on the KV cache with its lens, reports the medians of
-// -runs runs measured with CUDA events, the kernel breakdown of one full
-// lens, and the agreement of every cell with the CPU engine: top-k ids
-// (ties within float32 rounding excepted), max |Δprob|, |Δentropy|, |ΔKL|.
+// It then times GPT-2 small's shape with CUDA events (TF32 off, and on with
+// -tf32): the full lens and one appended token at each -tokens length, both
+// through the engine alone (package cuda) and through the session as
+// `logitlens bench --device cuda` does (package bench), with the kernel
+// breakdown of one full lens at the longest length, against the goals (full
+// lens at T=1024 ≤ 20 ms, one appended token ≤ 3 ms). Timings never change
+// the exit status. tools/gpucheck/README.md says how to build and carry it.
 package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"math"
-	"math/rand/v2"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/logitlens/logitlens/weights/tokenizer"
-
-	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/cuda"
-	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
-func main() {
-	model := flag.String("model", "small-shape", "checkpoint directory (HF layout), e.g. written by tools/testmodel")
-	tokens := flag.String("tokens", "16,128,1024", "prompt lengths")
-	runs := flag.Int("runs", 7, "timed runs per measurement, after one warm-up")
-	topK := flag.Int("top-k", 10, "predictions per cell")
-	tf32 := flag.Bool("tf32", false, "let cuBLAS use TF32 (faster, not float32-exact)")
-	cpu := flag.Bool("cpu", true, "compare every cell with the CPU engine")
-	flag.Parse()
-	if err := run(*model, *tokens, *runs, *topK, *tf32, *cpu); err != nil {
-		fmt.Fprintln(os.Stderr, "gpucheck:", err)
-		os.Exit(1)
-	}
-}
+// Exit statuses.
+const (
+	exitAgree    = 0 // every cell agreed
+	exitDisagree = 1 // some cell did not, or a step failed on the GPU
+	exitCannot   = 2 // no GPU to check, or a bad command line
+)
 
-// result is one prompt length's row of the table.
-type result struct {
-	T                 int
-	full, inc         float64 // median ms, CUDA events
-	fullMin, incMin   float64
-	prob, ent, kl     float64 // max |Δ| vs CPU
-	mismatch, checked int     // top-k ids that differ beyond a tie, of checked
-	cpuMs             float64
-}
-
-func run(dir, tokens string, runs, topK int, tf32, withCPU bool) error {
-	var lengths []int
-	for _, s := range strings.Split(tokens, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 2 {
-			return fmt.Errorf("bad -tokens %q", tokens)
-		}
-		lengths = append(lengths, n)
-	}
+// openDevice opens the GPU; tests replace it with an emulated one.
+var openDevice = func(tf32 bool) (*cuda.Device, error) {
 	opt := cuda.OptionsFromEnv()
 	opt.TF32 = tf32
-	dev, err := cuda.Open(opt)
-	if err != nil {
-		return err
-	}
-	defer dev.Close()
-	fmt.Printf("device: %s\n  driver %s\n  cuBLAS %s\n", dev, dev.DriverPath, dev.CUBLASPath)
-
-	ck, err := weights.OpenCheckpoint(dir)
-	if err != nil {
-		return err
-	}
-	defer ck.Close()
-	cfg, w := cuda.FromCheckpoint(ck)
-	t0 := time.Now()
-	m, err := dev.Upload(cfg, w)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	fmt.Printf("model: %s (L=%d C=%d V=%d), %.0f MB uploaded in %.0f ms\n", dir, cfg.NLayer, cfg.NEmbd, cfg.VocabSize,
-		float64(m.Bytes())/1e6, ms(time.Since(t0)))
-	st, err := m.NewState(cuda.StateOptions{})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
-	var cpuModel *inference.Model
-	if withCPU {
-		tok, err := tokenizer.Load(dir)
-		if err != nil {
-			return err
-		}
-		ck2, err := weights.OpenCheckpoint(dir)
-		if err != nil {
-			return err
-		}
-		if cpuModel, err = inference.NewModel(ck2, tok, inference.NewCPUBackend, dir); err != nil {
-			return err
-		}
-		defer cpuModel.Close()
-	}
-
-	r := rand.New(rand.NewPCG(1, 2)) // the prompts of bench.Run
-	ids := make([]int, slices.Max(lengths))
-	for i := range ids {
-		ids[i] = r.IntN(min(cfg.VocabSize, 50257))
-	}
-	var streams []int // the lens rows without sublayers: embed and every block's output
-	for i := 0; i <= cfg.NLayer; i++ {
-		streams = append(streams, 2*i)
-	}
-	var results []result
-	for _, T := range lengths {
-		if T > cfg.NPositions {
-			return fmt.Errorf("%d tokens exceed n_positions %d", T, cfg.NPositions)
-		}
-		res := result{T: T}
-		req := cuda.LensRequest{Streams: streams, From: 0, To: T, TopK: topK, Target: -1}
-		var cells [][]cuda.Cell
-		full := func() error {
-			if err := st.Forward(ids[:T], 0); err != nil {
-				return err
-			}
-			cells, err = st.Lens(req)
-			return err
-		}
-		if res.full, res.fullMin, err = timeRuns(st, runs, nil, full); err != nil {
-			return err
-		}
-		inc := func() error {
-			if err := st.Forward(ids[T-1:T], T-1); err != nil {
-				return err
-			}
-			_, err := st.Lens(cuda.LensRequest{Streams: streams, From: T - 1, To: T, TopK: topK, Target: -1})
-			return err
-		}
-		prefill := func() error { return st.Forward(ids[:T-1], 0) }
-		if res.inc, res.incMin, err = timeRuns(st, runs, prefill, inc); err != nil {
-			return err
-		}
-		if cpuModel != nil {
-			t0 := time.Now()
-			l, err := cpuModel.NewSession().Lens(context.Background(), inference.Request{IDs: ids[:T], TopK: topK, Target: -1}, nil)
-			if err != nil {
-				return err
-			}
-			res.cpuMs = ms(time.Since(t0))
-			compare(&res, l, cells)
-		}
-		results = append(results, res)
-	}
-	if err := breakdown(m, ids[:lengths[len(lengths)-1]], streams, topK); err != nil {
-		return err
-	}
-	printTable(results, withCPU, dev.TF32)
-	return nil
+	return cuda.Open(opt)
 }
 
-// timeRuns times f with CUDA events: one warm-up, then runs runs; setup
-// (untimed) runs before each.
-func timeRuns(st *cuda.State, runs int, setup, f func() error) (median, minimum float64, err error) {
-	var t []float64
-	for i := 0; i <= runs; i++ {
-		if setup != nil {
-			if err := setup(); err != nil {
-				return 0, 0, err
-			}
-		}
-		ms, err := st.Time(f)
-		if err != nil {
-			return 0, 0, err
-		}
-		if i > 0 {
-			t = append(t, ms)
-		}
-	}
-	slices.Sort(t)
-	return t[len(t)/2], t[0], nil
+// config is a parsed command line.
+type config struct {
+	dir     string   // where checkpoints are written
+	models  []string // testmodel names to check
+	timed   string   // the model timed
+	tokens  []int    // prompt lengths
+	runs    int      // timed runs after a warm-up
+	tf32    bool     // time with TF32 on too
+	jsonOut string   // report file, or ""
 }
 
-// compare holds the GPU cells to the CPU lens.
-func compare(res *result, l *inference.Lens, cells [][]cuda.Cell) {
-	for r := range l.Cells {
-		for p, c := range l.Cells[r] {
-			g := cells[r][p]
-			for j := range c.Top {
-				res.checked++
-				d := math.Abs(c.Top[j].Prob - g.Top[j].Prob)
-				res.prob = max(res.prob, d)
-				if c.Top[j].ID != g.Top[j].ID && d > 1e-6 {
-					res.mismatch++
+func main() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run is the whole check; it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parse(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitAgree
+		}
+		fmt.Fprintln(stderr, "gpucheck:", err)
+		return exitCannot
+	}
+	dev, err := openDevice(false)
+	if err != nil {
+		fmt.Fprintln(stderr, "gpucheck: no GPU to check:", err)
+		return exitCannot
+	}
+	defer func() { dev.Close() }()
+	rep := &report{Device: dev.String(), Driver: dev.DriverPath, CUBLAS: dev.CUBLASPath}
+	fmt.Fprintf(stdout, "device  %s\ndriver  %s\ncuBLAS  %s\n", rep.Device, rep.Driver, rep.CUBLAS)
+
+	dirs := map[string]string{}
+	for _, name := range cfg.models {
+		dir := filepath.Join(cfg.dir, name)
+		if err := writeCheckpoint(dir, name); err != nil {
+			fmt.Fprintln(stderr, "gpucheck:", err)
+			return exitCannot
+		}
+		dirs[name] = dir
+	}
+
+	status := exitAgree
+	fail := func(err error) {
+		fmt.Fprintln(stdout, "FAIL:", err)
+		rep.Errors = append(rep.Errors, err.Error())
+		status = exitDisagree
+	}
+	fmt.Fprintf(stdout, "\n## Agreement with the CPU device (TF32 off)\n\n")
+	printAgreementHeader(stdout)
+	for _, name := range cfg.models {
+		as, err := checkModel(ctx, dev, dirs[name], name, cfg.tokens)
+		for _, a := range as {
+			printAgreement(stdout, a)
+			if !a.OK {
+				status = exitDisagree
+			}
+		}
+		rep.Agreement = append(rep.Agreement, as...)
+		if err != nil {
+			fail(fmt.Errorf("%s: %w", name, err))
+		}
+	}
+
+	if dir, ok := dirs[cfg.timed]; ok {
+		for _, tf32 := range []bool{false, true} {
+			if tf32 && !cfg.tf32 {
+				break
+			}
+			if tf32 { // TF32 is cuBLAS's math mode: a device of its own
+				dev.Close()
+				if dev, err = openDevice(true); err != nil {
+					fail(fmt.Errorf("opening the GPU with TF32: %w", err))
+					break
 				}
 			}
-			res.prob = max(res.prob, math.Abs(c.FinalTop1Prob-g.FinalTop1Prob))
-			res.ent = max(res.ent, math.Abs(c.Entropy-g.Entropy))
-			res.kl = max(res.kl, math.Abs(c.KLToFinal-g.KLToFinal))
+			t, err := timeModel(ctx, dev, dir, cfg.timed, cfg.tokens, cfg.runs, stdout)
+			if err != nil {
+				fail(fmt.Errorf("timing %s (TF32 %v): %w", cfg.timed, tf32, err))
+				continue
+			}
+			rep.Timing = append(rep.Timing, t...)
+		}
+		printGoals(stdout, rep.Timing)
+	}
+
+	rep.Verdict = "PASS"
+	if status != exitAgree {
+		rep.Verdict = "FAIL"
+	}
+	fmt.Fprintf(stdout, "\nverdict: %s\n", rep.Verdict)
+	if cfg.jsonOut != "" {
+		if err := rep.write(cfg.jsonOut); err != nil {
+			fmt.Fprintln(stderr, "gpucheck:", err)
+			return exitCannot
 		}
 	}
+	return status
 }
 
-// breakdown prints the kernel times of one full lens at the longest T.
-func breakdown(m *cuda.Model, ids []int, streams []int, topK int) error {
-	st, err := m.NewState(cuda.StateOptions{Profile: true})
+// parse reads the command line.
+func parse(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("gpucheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", filepath.Join(os.TempDir(), "gpucheck-models"), "where the test checkpoints are written")
+	models := fs.String("models", "tiny-f32,small-shape,xl-1layer", "testmodel checkpoints to check, comma-separated")
+	timed := fs.String("time", "small-shape", "the checkpoint to time (one of -models; \"\" for none)")
+	tokens := fs.String("tokens", "16,128,1024", "prompt lengths, comma-separated (clipped to each model's n_positions)")
+	runs := fs.Int("runs", 7, "timed runs per measurement, after one warm-up")
+	tf32 := fs.Bool("tf32", true, "also time with cuBLAS's TF32 tensor-core maths (not float32-exact)")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: gpucheck [flags]\n\nChecks the CUDA device against the CPU and times it (see tools/gpucheck/README.md).\nExit status: 0 agreement, 1 disagreement, 2 no GPU or bad flags.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := config{dir: *dir, timed: *timed, runs: *runs, tf32: *tf32, jsonOut: *jsonOut}
+	for _, n := range strings.Split(*models, ",") {
+		n = strings.TrimSpace(n)
+		if _, ok := testmodel.Named(n); !ok {
+			return cfg, fmt.Errorf("-models: no checkpoint named %q (known: %s)", n, strings.Join(testmodel.Names(), ", "))
+		}
+		cfg.models = append(cfg.models, n)
+	}
+	if cfg.timed != "" && !slices.Contains(cfg.models, cfg.timed) {
+		return cfg, fmt.Errorf("-time %q is not one of -models", cfg.timed)
+	}
+	for _, f := range strings.Split(*tokens, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			return cfg, fmt.Errorf("-tokens: %q is not a length of 2 or more", f)
+		}
+		cfg.tokens = append(cfg.tokens, n)
+	}
+	if cfg.runs < 1 {
+		return cfg, fmt.Errorf("-runs %d is not positive", cfg.runs)
+	}
+	return cfg, nil
+}
+
+// writeCheckpoint writes the named test checkpoint into dir, unless a
+// previous run left the same spec there.
+func writeCheckpoint(dir, name string) error {
+	spec, _ := testmodel.Named(name)
+	want, err := json.Marshal(spec)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	for i := 0; i < 2; i++ { // the first run warms up (JIT, cuBLAS heuristics)
-		if err := st.Forward(ids, 0); err != nil {
-			return err
-		}
-		if _, err := st.Lens(cuda.LensRequest{Streams: streams, From: 0, To: len(ids), TopK: topK, Target: -1}); err != nil {
-			return err
-		}
-		kt, err := st.KernelTimes()
-		if err != nil {
-			return err
-		}
-		if i == 1 {
-			fmt.Printf("\nkernel breakdown, full lens at T=%d (CUDA events around each call):\n", len(ids))
-			var total float64
-			for _, k := range kt {
-				total += k.Ms
-			}
-			for _, k := range kt {
-				fmt.Printf("  %-20s %5d calls %9.3f ms %5.1f%%\n", k.Name, k.Calls, k.Ms, 100*k.Ms/total)
-			}
-		}
+	if got, err := os.ReadFile(filepath.Join(dir, "gpucheck-spec.json")); err == nil && string(got) == string(want) {
+		return nil
 	}
-	return nil
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := testmodel.Write(dir, spec); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return os.WriteFile(filepath.Join(dir, "gpucheck-spec.json"), want, 0o644)
 }
 
-func printTable(rs []result, withCPU, tf32 bool) {
-	fmt.Printf("\n| T | full lens ms (median / min) | +1 token ms (median / min) |")
-	if withCPU {
-		fmt.Printf(" top-k ids ≠ CPU | max |Δprob| | max |ΔH| | max |ΔKL| | CPU full ms |")
-	}
-	fmt.Println()
-	fmt.Printf("|---|---|---|")
-	if withCPU {
-		fmt.Printf("---|---|---|---|---|")
-	}
-	fmt.Println()
-	for _, r := range rs {
-		fmt.Printf("| %d | %.2f / %.2f | %.2f / %.2f |", r.T, r.full, r.fullMin, r.inc, r.incMin)
-		if withCPU {
-			fmt.Printf(" %d of %d | %.1e | %.1e | %.1e | %.0f |", r.mismatch, r.checked, r.prob, r.ent, r.kl, r.cpuMs)
-		}
-		fmt.Println()
-	}
-	fmt.Printf("\ngoals: full lens at T=1024 ≤ 20 ms, one appended token ≤ 3 ms; agreement |Δprob| ≤ 1e-4 (TF32 %v)\n", tf32)
-	ok := true
-	for _, r := range rs {
-		if withCPU && (r.prob > 1e-4 || r.mismatch > 0) && !tf32 {
-			ok = false
-		}
-	}
-	if ok {
-		fmt.Println("agreement: PASS")
-	} else {
-		fmt.Println("agreement: FAIL")
-	}
+// report is what the check found, for -json.
+type report struct {
+	Device    string      `json:"device"`
+	Driver    string      `json:"driver"`
+	CUBLAS    string      `json:"cublas"`
+	Agreement []agreement `json:"agreement"`
+	Timing    []timing    `json:"timing"`
+	Errors    []string    `json:"errors,omitempty"`
+	Verdict   string      `json:"verdict"`
 }
 
-func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+func (r *report) write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

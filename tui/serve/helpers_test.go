@@ -19,21 +19,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
-
-// fixture returns the path of a generated test checkpoint, skipping the test
-// when it is missing (failing under CI).
-func fixture(t *testing.T, name string) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run bash testdata/fixtures.sh", name)
-		}
-		t.Skipf("fixture %s missing: run bash testdata/fixtures.sh", name)
-	}
-	return dir
-}
 
 var (
 	modelOnce sync.Once
@@ -44,7 +31,7 @@ var (
 // tinyModel is the tiny-f32 checkpoint, loaded once for all tests.
 func tinyModel(t *testing.T) *inference.Model {
 	t.Helper()
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	modelOnce.Do(func() { model, modelErr = inference.OpenDir(dir, "tiny-f32", inference.NewCPUBackend) })
 	if modelErr != nil {
 		t.Fatal(modelErr)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/cuda"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // TestConnectionsFreeDeviceMemory: 50 SSH connections to a server whose
@@ -25,7 +26,7 @@ func TestConnectionsFreeDeviceMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dev.Close()
-	m, err := inference.OpenDir(fixture(t, "tiny-f32"), "tiny-f32", inference.CUDABackend(dev))
+	m, err := inference.OpenDir(testmodel.Dir(t, "tiny-f32"), "tiny-f32", inference.CUDABackend(dev))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestConnectionsFreeDeviceMemory(t *testing.T) {
 				}
 				defer c.Close()
 				x := openScreen(t, c, 100, 30)
-				x.waitFor(t, fmt.Sprintf("connection %d's lens", i), 30*time.Second, want.in)
+				x.waitFor(t, fmt.Sprintf("connection %d's lens", i), 90*time.Second, want.in) // the emulated GPU, slow under -race on a loaded machine
 				if i%2 == 0 {
 					x.send(t, "\x03")
 					if err := x.waitExit(t, 10*time.Second); err != nil {

@@ -242,3 +242,27 @@ func (b *fairBackend) cachedPrefix(req inference.Request) int {
 func (b *fairBackend) remember(req inference.Request) {
 	b.last = lastRequest{ids: slices.Clone(req.IDs), topK: req.TopK, target: req.Target, sublayers: req.Sublayers, usable: true}
 }
+
+// Compare compares run A with run B (see inference.Session.Compare) in one
+// turn of the scheduler: run B's lens and the aligned cells are computed
+// together, after A's lens, whose columns Lens already served in turns. It
+// returns ctx.Err() when ctx ends or the SSH session closes.
+func (b *fairBackend) Compare(ctx context.Context, ra, rb inference.Request, onColumn func(inference.CompareColumn)) (*inference.Comparison, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(b.done, cancel)()
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.sched.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer b.sched.release()
+	c, err := b.sess.Compare(ctx, ra, rb, onColumn)
+	if err != nil {
+		b.last.usable = false
+	} else {
+		b.remember(ra)
+	}
+	return c, err
+}

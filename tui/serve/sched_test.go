@@ -15,6 +15,7 @@ import (
 	"charm.land/ssh"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 func testLogger(w *syncBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
@@ -287,4 +288,62 @@ func TestFilterRemote(t *testing.T) {
 	if w, h := clampWindow(ssh.Window{Width: 1 << 20, Height: 0}); w != maxWidth || h != 1 {
 		t.Errorf("clamped to %dx%d", w, h)
 	}
+}
+
+// TestFairBackendCompare: a comparison over SSH takes one turn of the
+// scheduler, equals the session's own, and ends with the SSH session.
+func TestFairBackendCompare(t *testing.T) {
+	m, err := inference.OpenDir(testmodel.Dir(t, "tiny-f32"), "tiny-f32", inference.NewCPUBackend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sched := newScheduler(1)
+	sessCtx, endSession := context.WithCancel(context.Background())
+	b := newFairBackend(m.NewSession(), sched, sessCtx)
+	var _ interface {
+		Compare(context.Context, inference.Request, inference.Request, func(inference.CompareColumn)) (*inference.Comparison, error)
+	} = b
+	enc := func(s string) []int {
+		var ids []int
+		for _, tok := range m.Encode(s) {
+			ids = append(ids, tok.ID)
+		}
+		return ids
+	}
+	ra := inference.Request{IDs: enc("The Eiffel Tower is in the city of"), TopK: 3, Target: -1}
+	rb := ra
+	rb.IDs = enc("Rome is the city of")
+	got, err := b.Compare(context.Background(), ra, rb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := m.NewSession()
+	defer ref.Close()
+	want, err := ref.Compare(context.Background(), ra, rb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Cells, want.Cells) || got.Columns != want.Columns {
+		t.Error("a comparison over the fair backend differs from the session's")
+	}
+	if sched.free != 1 {
+		t.Errorf("the comparison kept its turn: free %d", sched.free)
+	}
+
+	// Queued behind another session's turn, it ends with the SSH session.
+	if err := sched.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error)
+	go func() {
+		_, err := b.Compare(context.Background(), ra, rb, nil)
+		errc <- err
+	}()
+	waitQueued(t, sched, 1)
+	endSession()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Compare after the session ended: %v", err)
+	}
+	sched.release()
 }

@@ -7,10 +7,10 @@
 // corpus (American English printed in 1961) and WordNet glosses by
 // tools/train. docs/BUILTIN.md is its model card.
 //
-// The files are embedded gzip-compressed. Dir extracts them once into a
-// per-version cache directory, verified by sha256, so the ordinary loader
-// opens (and mmaps) them like any downloaded checkpoint. The package imports
-// nothing else of logitlens.
+// The files are embedded gzip-compressed, in the leaf package
+// weights/builtin/model. Dir extracts them once into a per-version cache
+// directory, verified by sha256, so the ordinary loader opens (and mmaps)
+// them like any downloaded checkpoint.
 package builtin
 
 import (
@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	"sync"
 
 	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/builtin/model"
 )
 
 // Name is the model id users type to select the built-in model.
@@ -42,18 +42,17 @@ const Alias = "builtin"
 // and notices.
 const Description = "built-in demo model: a 4-layer GPT-2 (7.3 M parameters) trained on the Brown corpus, 1960s American English"
 
-// payload holds the model files, each either as is or gzip-compressed with a
-// ".gz" suffix (the text files), and SHA256SUMS.
-//
-//go:embed model
-var payload embed.FS
-
-// payloadDir is the embedded directory; sumsFile lists "<sha256>  <name>" of
-// the extracted (decompressed) files, as sha256sum(1) writes it.
-const (
-	payloadDir = "model"
-	sumsFile   = "SHA256SUMS"
+// payload holds the model's text files, gzip-compressed with a ".gz"
+// suffix, and SHA256SUMS; weightsFS holds model.safetensors as is (apart,
+// so that GPT2Vocabulary does not link the weights: see package model).
+var (
+	payload   = model.Text
+	weightsFS = model.Weights
 )
+
+// sumsFile lists "<sha256>  <name>" of the extracted (decompressed) files,
+// as sha256sum(1) writes it.
+const sumsFile = model.SumsFile
 
 // mu serialises extraction within this process; across processes the final
 // rename is the commit point.
@@ -67,7 +66,7 @@ func IsName(spec string) bool {
 // Version is a short hex id of the embedded files (a prefix of the sha256 of
 // their checksum list); the extraction directory is named after it.
 func Version() string {
-	sums, err := payload.ReadFile(payloadDir + "/" + sumsFile)
+	sums, err := payload.ReadFile(sumsFile)
 	if err != nil {
 		panic("builtin: embedded " + sumsFile + " missing") // a broken build, not bad input
 	}
@@ -112,7 +111,7 @@ func cacheRoots() []string {
 
 // readSums parses the embedded SHA256SUMS into file name -> hex digest.
 func readSums() (map[string]string, error) {
-	data, err := payload.ReadFile(payloadDir + "/" + sumsFile)
+	data, err := payload.ReadFile(sumsFile)
 	if err != nil {
 		return nil, fmt.Errorf("builtin: embedded %s: %w", sumsFile, err)
 	}
@@ -179,38 +178,11 @@ func ensure(root string, sums map[string]string) (string, error) {
 	return dir, nil
 }
 
-// GPT2Vocabulary returns GPT-2's vocabulary files as the built-in model
-// embeds them: vocab.json and merges.txt, byte for byte OpenAI's
-// encoder.json and vocab.bpe (and Hugging Face's gpt2 files), checked
-// against the embedded SHA256SUMS. Test checkpoints reuse them
-// (weights/testmodel), so no copy of GPT-2's vocabulary is needed elsewhere.
+// GPT2Vocabulary returns GPT-2's vocab.json and merges.txt as the built-in
+// model embeds them: byte for byte OpenAI's encoder.json and vocab.bpe (see
+// model.GPT2Vocabulary, which packages that must not import weights use).
 func GPT2Vocabulary() (vocabJSON, mergesTXT []byte, err error) {
-	sums, err := readSums()
-	if err != nil {
-		return nil, nil, err
-	}
-	read := func(name string) ([]byte, error) {
-		f, err := openEmbedded(name)
-		if err != nil {
-			return nil, fmt.Errorf("builtin: embedded %s: %w", name, err)
-		}
-		defer f.Close()
-		data, err := io.ReadAll(f)
-		if err != nil {
-			return nil, fmt.Errorf("builtin: embedded %s: %w", name, err)
-		}
-		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sums[name] {
-			return nil, fmt.Errorf("builtin: embedded %s does not match %s", name, sumsFile)
-		}
-		return data, nil
-	}
-	if vocabJSON, err = read("vocab.json"); err != nil {
-		return nil, nil, err
-	}
-	if mergesTXT, err = read("merges.txt"); err != nil {
-		return nil, nil, err
-	}
-	return vocabJSON, mergesTXT, nil
+	return model.GPT2Vocabulary()
 }
 
 // extract decompresses every embedded file into dir and checks its digest.
@@ -250,13 +222,17 @@ func extractFile(dir, name, want string) error {
 	return nil
 }
 
-// openEmbedded opens the embedded file name, decompressing name.gz when the
-// payload holds that instead.
+// openEmbedded opens the embedded file name: the weights, or a text file.
 func openEmbedded(name string) (io.ReadCloser, error) {
-	if f, err := payload.Open(payloadDir + "/" + name); err == nil {
-		return f, nil
+	if name == model.WeightsFile {
+		return weightsFS.Open(name)
 	}
-	f, err := payload.Open(payloadDir + "/" + name + ".gz")
+	return openText(name)
+}
+
+// openText opens the embedded text file name, decompressing name.gz.
+func openText(name string) (io.ReadCloser, error) {
+	f, err := payload.Open(name + ".gz")
 	if err != nil {
 		return nil, err
 	}

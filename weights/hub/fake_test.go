@@ -18,9 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -370,21 +368,6 @@ func closedEndpoint(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return "http://" + addr
-}
-
-// hubFixture returns testdata/models/<name> at the repo root, skipping
-// (or failing under CI) when testdata/fixtures.sh has not been run.
-func fixture(t *testing.T, name string) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "testdata", "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", name)
-		}
-		t.Skipf("fixture %s missing: run testdata/fixtures.sh", name)
-	}
-	return dir
 }
 
 // testCtx is a test context that cannot hang the suite.

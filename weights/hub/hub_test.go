@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // hubCheckLinked asserts the huggingface_hub layout of one snapshot file:
@@ -477,7 +479,7 @@ func TestHubOptionsFromEnv(t *testing.T) {
 // TestHubServesFixture downloads a real generated checkpoint through the
 // fake hub and checks every byte arrives.
 func TestHubServesFixture(t *testing.T) {
-	dir := fixture(t, "tiny-f32")
+	dir := testmodel.Dir(t, "tiny-f32")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Independent per-tensor statistics of a model.safetensors, for weights' goldens.
 
-  /usr/bin/python3 weights/testdata/safetensors_stats.py FIXTURE_DIR > weights/testdata/golden/NAME.json
+  /usr/bin/python3 weights/testdata/safetensors_stats.py CHECKPOINT_DIR > weights/testdata/golden/NAME.json
+
+run by tools/goldens/regen.sh over the checkpoints of weights/testmodel.
 
 Reads the file with json + numpy only (no code shared with the Go reader or
 with make_model.py). For each tensor as stored: dtype, shape, sum, sum of
@@ -28,8 +30,7 @@ header = json.loads(raw[8:8 + n])
 base = 8 + n
 out = {
     "generator": "weights/testdata/safetensors_stats.py",
-    "command": "/usr/bin/python3 weights/testdata/safetensors_stats.py testdata/models/%s > weights/testdata/golden/%s.json"
-               % (os.path.basename(d.rstrip("/")), os.path.basename(d.rstrip("/"))),
+    "command": "bash tools/goldens/regen.sh",
     "numpy": np.__version__,
     "fixture": os.path.basename(d.rstrip("/")),
     "model.safetensors_sha256": hashlib.sha256(raw).hexdigest(),

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -137,13 +138,19 @@ const (
 )
 
 // ensure returns root/<name>-<key>, generating it when it does not exist,
-// and marks it used.
+// and marks it used. A copy that lacks a file (cleaners of old files in
+// /tmp delete them one by one) is replaced.
 func ensure(root, name string, spec Spec) (string, error) {
 	dir := filepath.Join(root, name+"-"+key(spec))
 	if _, err := os.Stat(dir); err == nil {
-		now := time.Now()
-		os.Chtimes(dir, now, now) // best effort: only ages the copy for removeStale
-		return dir, nil
+		if complete(dir, spec) {
+			now := time.Now()
+			os.Chtimes(dir, now, now) // best effort: only ages the copy for removeStale
+			return dir, nil
+		}
+		if err := removeDir(root, name, dir); err != nil {
+			return "", err
+		}
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
@@ -177,6 +184,31 @@ func ensure(root, name string, spec Spec) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// complete reports whether dir holds every file of spec.
+func complete(dir string, spec Spec) bool {
+	for _, f := range fileNames(spec) {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// removeDir removes dir, a copy of name, by first renaming it into a
+// temporary directory of root (which removeStale would find), so that no
+// other process finds it half removed.
+func removeDir(root, name, dir string) error {
+	aside, err := os.MkdirTemp(root, "."+name+"-removed-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(aside)
+	if err := os.Rename(dir, filepath.Join(aside, "d")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // removeStale removes from root the copies of name unused for staleCopy

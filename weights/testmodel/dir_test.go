@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -162,5 +163,40 @@ func TestDrawIsStable(t *testing.T) {
 		if math.Float32bits(x) != want[i] {
 			t.Fatalf("value %d: %#x, want %#x: the generator's output changed; recompute the goldens with tools/goldens/regen.sh", i, math.Float32bits(x), want[i])
 		}
+	}
+}
+
+// Write writes exactly fileNames, and a copy missing one of them is made
+// again.
+func TestIncompleteCopyReplaced(t *testing.T) {
+	root := t.TempDir()
+	spec := named["tiny-f32"]
+	spec.Vocab = 300
+	dir, err := ensure(root, "tiny-f32", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := fileNames(spec)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Fatalf("files %v, fileNames %v", names, want)
+	}
+	if err := os.Remove(filepath.Join(dir, "merges.txt")); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ensure(root, "tiny-f32", spec)
+	if err != nil || again != dir || !complete(dir, spec) {
+		t.Errorf("ensure after a lost file: %s, %v; complete %v", again, err, complete(dir, spec))
+	}
+	if left, _ := filepath.Glob(filepath.Join(root, ".*")); len(left) != 0 {
+		t.Errorf("left behind %v", left)
 	}
 }

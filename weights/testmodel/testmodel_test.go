@@ -3,6 +3,7 @@ package testmodel_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 	"github.com/x448/float16"
 
 	"github.com/logitlens/logitlens/weights"
-	"github.com/logitlens/logitlens/weights/builtin"
+	"github.com/logitlens/logitlens/weights/builtin/model"
 	"github.com/logitlens/logitlens/weights/testmodel"
 	"github.com/logitlens/logitlens/weights/tokenizer"
 )
@@ -130,7 +131,7 @@ func TestNamedLoad(t *testing.T) {
 // A full vocabulary is GPT-2's files byte for byte, whichever tokenizer
 // files the checkpoint carries.
 func TestGPT2Vocabulary(t *testing.T) {
-	vocab, merges, err := builtin.GPT2Vocabulary()
+	vocab, merges, err := model.GPT2Vocabulary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,5 +403,28 @@ func BenchmarkWriteTiny(b *testing.B) {
 		if err := testmodel.Write(dir, s); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// fatalRecorder records Fatalf instead of stopping the test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) { r.msg = fmt.Sprintf(format, args...) }
+
+// CheckPin passes the generated checkpoint's own sha256 and fails any other
+// with the golden's name and the command that recomputes it.
+func TestCheckPin(t *testing.T) {
+	sha := testmodel.SHA256(t, "tiny-lmhead")
+	r := &fatalRecorder{TB: t}
+	testmodel.CheckPin(r, "tiny-lmhead", "x.json", sha)
+	if r.msg != "" {
+		t.Errorf("own sha256 %s refused: %s", sha, r.msg)
+	}
+	testmodel.CheckPin(r, "tiny-lmhead", "x.json", strings.Repeat("0", 64))
+	if !strings.Contains(r.msg, "x.json") || !strings.Contains(r.msg, sha) || !strings.Contains(r.msg, "tools/goldens/regen.sh") {
+		t.Errorf("stale pin: %q", r.msg)
 	}
 }

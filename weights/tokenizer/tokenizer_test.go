@@ -19,6 +19,9 @@ import (
 	"unicode/utf8"
 
 	tiktoken "github.com/tiktoken-go/tokenizer"
+
+	"github.com/logitlens/logitlens/weights/builtin/model"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // update rewrites testdata/corpus.golden with the reference
@@ -45,44 +48,38 @@ func repoRoot(t testing.TB) string {
 	}
 }
 
-// fixture returns <repo>/testdata/<name>, skipping the test when it is
-// missing (failing when $CI is set).
-func fixture(t testing.TB, name string) string {
-	p := filepath.Join(repoRoot(t), "testdata", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixture %s missing: run testdata/fixtures.sh", p)
-		}
-		t.Skipf("fixture %s missing: run testdata/fixtures.sh", p)
-	}
-	return p
-}
-
 var (
 	gpt2Mu  sync.Mutex
 	gpt2Tok *Tokenizer
 )
 
-// gpt2 loads GPT-2's own vocabulary (encoder.json = vocab.json, vocab.bpe
-// = merges.txt) once per test binary.
+// gpt2Dir writes GPT-2's own vocab.json and merges.txt (the built-in
+// model's copy: OpenAI's encoder.json and vocab.bpe byte for byte) into a
+// temporary directory.
+func gpt2Dir(t testing.TB) string {
+	t.Helper()
+	vocab, merges, err := model.GPT2Vocabulary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{"vocab.json": vocab, "merges.txt": merges} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// gpt2 loads GPT-2's own vocabulary once per test binary.
 func gpt2(t testing.TB) *Tokenizer {
-	pkg := fixture(t, "gpt2-vocab/package")
+	t.Helper()
 	gpt2Mu.Lock()
 	defer gpt2Mu.Unlock()
 	if gpt2Tok != nil {
 		return gpt2Tok
 	}
-	dir, err := os.MkdirTemp("", "gpt2-vocab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	for from, to := range map[string]string{"encoder.json": "vocab.json", "vocab.bpe": "merges.txt"} {
-		if err := os.Symlink(filepath.Join(pkg, from), filepath.Join(dir, to)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tok, err := Load(dir)
+	tok, err := Load(gpt2Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +151,7 @@ func TestTokenizerFormats(t *testing.T) {
 	units := corpusUnits(t)
 	for _, name := range []string{"tiny-f32", "tiny-pairs", "tiny-vocabmerges"} {
 		t.Run(name, func(t *testing.T) {
-			dir := fixture(t, "models/"+name)
+			dir := testmodel.Dir(t, name)
 			tok, err := Load(dir)
 			if err != nil {
 				t.Fatal(err)
@@ -636,7 +633,7 @@ func writeGolden(t *testing.T, input []byte) {
 		ref = filepath.Join(root, "..", "shared", "reference")
 	}
 	cmd := exec.Command("/usr/bin/python3", "testdata/golden.py", ref)
-	cmd.Env = append(os.Environ(), "GPT2_BPE_DIR="+fixture(t, "gpt2-vocab/package"))
+	cmd.Env = append(os.Environ(), "GPT2_BPE_DIR="+gpt2Dir(t))
 	cmd.Stdin = bytes.NewReader(input)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -654,7 +651,7 @@ func writeGolden(t *testing.T, input []byte) {
 func readGolden(t *testing.T, inputSHA string) [][]int {
 	f, err := os.Open(goldenPath)
 	if err != nil {
-		t.Fatalf("%v (regenerate: go test ./weights -run TestTokenizerGolden -tokupdate)", err)
+		t.Fatalf("%v (regenerate: go test ./weights/tokenizer -run TestTokenizerGolden -tokupdate)", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -665,7 +662,7 @@ func readGolden(t *testing.T, inputSHA string) [][]int {
 		line := sc.Text()
 		if header && strings.HasPrefix(line, "#") {
 			if sha, ok := strings.CutPrefix(line, "# input-sha256: "); ok && sha != inputSHA {
-				t.Fatalf("%s was made from another corpus (input sha256 %s, now %s): regenerate with go test ./weights -run TestTokenizerGolden -tokupdate",
+				t.Fatalf("%s was made from another corpus (input sha256 %s, now %s): regenerate with go test ./weights/tokenizer -run TestTokenizerGolden -tokupdate",
 					goldenPath, sha, inputSHA)
 			}
 			continue

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/logitlens/logitlens/weights"
+	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
 // The fixtures in testdata/lenses were written by the reference's
@@ -103,27 +104,10 @@ func TestLoadReference(t *testing.T) {
 	}
 }
 
-// tinyFixture returns testdata/models/tiny-f32 under the repository root.
-// A missing fixture skips the test, or fails it when env CI is set.
-func tinyFixture(t *testing.T) string {
-	dir, err := filepath.Abs("../../testdata/models/tiny-f32")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		msg := "fixture tiny-f32 missing: run `bash testdata/fixtures.sh` from the repository root"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dir
-}
-
 // TestUnembedHashOfModel: the reference wrote the package's unembed_hash of
 // tiny-f32's unembedding (wte, [50257, 64]) into the f32 lens's config.
 func TestUnembedHashOfModel(t *testing.T) {
-	ck, err := weights.OpenCheckpoint(tinyFixture(t))
+	ck, err := weights.OpenCheckpoint(testmodel.Dir(t, "tiny-f32"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +118,7 @@ func TestUnembedHashOfModel(t *testing.T) {
 	}
 	wte := ck.Tensor("wte.weight")
 	if got := UnembedHash(wte.Data, wte.Shape[0], wte.Shape[1]); l.Config.UnembedHash == nil || got != *l.Config.UnembedHash {
-		t.Errorf("UnembedHash(wte) = %s, the reference wrote %v", got, *l.Config.UnembedHash)
+		t.Errorf("UnembedHash(wte) = %s, the reference wrote %v (for another tiny-f32? recompute with tools/goldens/regen.sh)", got, *l.Config.UnembedHash)
 	}
 }
 

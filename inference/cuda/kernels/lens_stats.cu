@@ -1,5 +1,5 @@
 // The lens statistics on the device: each lens row's V logits reduce to a
-// few sums, two ranks and its top-k, so only those cross the bus. The
+// few sums, three ranks and its top-k, so only those cross the bus. The
 // maths is the CPU engine's rowStats (inference/stats.go):
 //
 //	m, d    = max z, z − m

@@ -2,15 +2,16 @@
 """Writes corpus.golden: GPT-2 token ids of each test unit, from the reference.
 
 stdin: one JSON string per line (the units, built by tokCorpusUnits in
-weights/tokenizer_test.go). argv[1]: the directory of the reference
-gpt2_bpe.py. $GPT2_BPE_DIR: encoder.json + vocab.bpe.
+weights/tokenizer/tokenizer_test.go). argv[1]: the directory of the
+reference gpt2_bpe.py. $GPT2_BPE_DIR: GPT-2's vocab.json + merges.txt (the
+test writes the built-in model's copy there).
 
 The reference reads a literal <|endoftext|> as text; Hugging Face (which the
 Go tokenizer follows) reads it as the special token 50256. So each unit is
 split around the literal, the pieces are encoded by the reference, and 50256
 is written between them.
 
-Run through: go test ./weights -run TestTokenizerGolden -tokupdate
+Run through: go test ./weights/tokenizer -run TestTokenizerGolden -tokupdate
 """
 import hashlib
 import json
@@ -30,10 +31,10 @@ def main():
     ref = os.path.join(sys.argv[1], "gpt2_bpe.py")
     out = sys.stdout
     out.write("# corpus.golden: GPT-2 ids of each unit of the tokenizer test corpus, one line per unit.\n")
-    out.write("# generator: weights/testdata/tokenizer/golden.py + reference gpt2_bpe.py sha256 %s\n"
+    out.write("# generator: weights/tokenizer/testdata/golden.py + reference gpt2_bpe.py sha256 %s\n"
               % gpt2_bpe.sha256_file(ref))
-    out.write("# command: go test ./weights -run TestTokenizerGolden -tokupdate "
-              "(runs GPT2_BPE_DIR=testdata/gpt2-vocab/package /usr/bin/python3 golden.py REFDIR < units.jsonl)\n")
+    out.write("# command: go test ./weights/tokenizer -run TestTokenizerGolden -tokupdate "
+              "(runs GPT2_BPE_DIR=<built-in vocab.json + merges.txt> /usr/bin/python3 golden.py REFDIR < units.jsonl)\n")
     out.write("# vocab: encoder.json sha256 %s, vocab.bpe sha256 %s\n"
               % (gpt2_bpe.ENCODER_JSON_SHA256, gpt2_bpe.VOCAB_BPE_SHA256))
     out.write("# special: each unit is split around the literal %s, which is written as %d\n" % (EOT, EOT_ID))

@@ -3,12 +3,13 @@
 # independent reference (shared/reference/make_tuned.py, torch): small
 # lenses for the tiny-f32 checkpoint in the layouts the reader must accept,
 # and tensors.json, each tensor as torch.load reads it (shape and sha256 of
-# its float32 little-endian bytes). Run testdata/fixtures.sh first.
-# Usage: bash weights/tunedlens/testdata/lenses.sh   (from the repo root)
+# its float32 little-endian bytes). tools/goldens/regen.sh runs it.
+# Usage: bash weights/tunedlens/testdata/lenses.sh TINY_F32_DIR
+#   (TINY_F32_DIR: go run ./tools/testmodel tiny-f32 DIR writes one)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 ref=${LOGITLENS_REFERENCE:-$root/../shared/reference}
-model=$root/testdata/models/tiny-f32
+model=${1:?usage: lenses.sh TINY_F32_DIR}
 out=$root/weights/tunedlens/testdata/lenses
 rm -rf "$out" && mkdir -p "$out"
 tuned() { # name, make_tuned.py args...

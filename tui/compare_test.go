@@ -1,0 +1,178 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights/testmodel"
+)
+
+// realOptions are an explorer's options on testmodel's tiny-f32 through
+// *inference.Session, which compares; the model closes with the test.
+// It is opened here, before the explorer starts, so that the flows' time
+// limits do not count loading (slow under the race detector).
+func realOptions(t *testing.T, prompt string) Options {
+	t.Helper()
+	m, err := inference.OpenOn(context.Background(), testmodel.Dir(t, "tiny-f32"), "tiny-f32", "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return Options{ModelID: "tiny-f32", Prompt: prompt, TopK: 5,
+		Load: func(context.Context, func(inference.Progress)) (Backend, error) { return m.NewSession(), nil }}
+}
+
+// wantComparison is the comparison of a and b computed apart from the
+// explorer, on two fresh sessions.
+func wantComparison(t *testing.T, m *Model, a, b string) *inference.Comparison {
+	t.Helper()
+	s := m.backend.(*inference.Session).Model()
+	enc := func(text string) []int {
+		var ids []int
+		for _, tok := range s.Encode(text) {
+			ids = append(ids, tok.ID)
+		}
+		return ids
+	}
+	sa, sb := s.NewSession(), s.NewSession()
+	defer sa.Close()
+	defer sb.Close()
+	p, err := inference.NewPair(sa, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := inference.Request{IDs: enc(a), TopK: 5, Target: -1, NextToken: true}
+	rb := ra
+	rb.IDs = enc(b)
+	c, err := p.Compare(context.Background(), ra, rb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// checkShown holds the explorer's comparison to one computed apart.
+func checkShown(t *testing.T, m *Model, want *inference.Comparison) {
+	t.Helper()
+	got := m.cmp.data
+	if got == nil {
+		t.Fatalf("no comparison shown (error %q)", m.cmp.err)
+	}
+	if fmt.Sprint(got.A.IDs, got.B.IDs) != fmt.Sprint(want.A.IDs, want.B.IDs) || got.Columns != want.Columns {
+		t.Fatalf("compared %v with %v, want %v with %v", got.A.IDs, got.B.IDs, want.A.IDs, want.B.IDs)
+	}
+	for r := range want.Cells {
+		for j, w := range want.Cells[r] {
+			if g := got.Cells[r][j]; math.Abs(g.KL-w.KL) > 1e-9 || g.Top1B != w.Top1B || g.Top1A != w.Top1A {
+				t.Errorf("row %d column %d: %+v, want %+v", r, j, g, w)
+			}
+		}
+	}
+}
+
+// TestCompareMode: c opens compare with B's prompt prefilled with A's (the
+// same run: every KL 0, nothing marked), an edit of B recomputes only B's
+// changed positions and marks the cells whose top-1 differs, x swaps the
+// prompts, C leaves.
+func TestCompareMode(t *testing.T) {
+	const a = "The Eiffel Tower is in the city of"
+	m := newModel(realOptions(t, a))
+	m.Update(teaSize(120, 30))
+	m.Update(tea.ColorProfileMsg{Profile: colorprofile.ASCII})
+	settle(t, m, m.Init())
+	if m.loadErr != nil {
+		t.Fatal(m.loadErr)
+	}
+	press(t, m, "tab", "c")
+	if !m.cmp.on || m.focus != focusCompare || m.cmp.prompt.Value() != a {
+		t.Fatalf("c: on %v, focus %v, B %q", m.cmp.on, m.focus, m.cmp.prompt.Value())
+	}
+	checkShown(t, m, wantComparison(t, m, a, a))
+	s := screen(m)
+	if !strings.Contains(s, "B › "+a) || strings.Contains(s, "≠") || !strings.Contains(s, "KL(A‖B) 0.000 nats") {
+		t.Errorf("A against itself:\n%s", s)
+	}
+
+	// B's last word: one position of B recomputed, the rest from its cache.
+	press(t, m, "ctrl+w")
+	typeText(t, m, "at")
+	const b = "The Eiffel Tower is in the city at"
+	want := wantComparison(t, m, a, b)
+	checkShown(t, m, want)
+	if n := len(m.cmp.data.B.IDs); m.cmp.data.B.Reused != n-1 {
+		t.Errorf("an edit of B's last token reused %d of B's %d positions", m.cmp.data.B.Reused, n)
+	}
+	differ := 0
+	for _, row := range want.Cells {
+		for _, c := range row {
+			if c.Top1Differs() {
+				differ++
+			}
+		}
+	}
+	if got := strings.Count(screen(m), "≠"); differ == 0 || got != differ {
+		t.Errorf("%d cells marked ≠, %d differ:\n%s", got, differ, screen(m))
+	}
+
+	// x swaps A and B; each run recomputes from where its prompt changed.
+	press(t, m, "esc", "x")
+	if m.prompt.Value() != b || m.cmp.prompt.Value() != a {
+		t.Fatalf("after x: A %q, B %q", m.prompt.Value(), m.cmp.prompt.Value())
+	}
+	checkShown(t, m, wantComparison(t, m, b, a))
+
+	// m cycles the comparison's metrics, C leaves.
+	press(t, m, "m")
+	if m.cmp.metric.String() != "delta-top1" {
+		t.Errorf("m in compare: metric %s", m.cmp.metric)
+	}
+	press(t, m, "C")
+	if s := screen(m); m.cmp.on || strings.Contains(s, "B › ") || m.grid.cols != len(m.data.ids) {
+		t.Errorf("after C: on %v, %d columns:\n%s", m.cmp.on, m.grid.cols, s)
+	}
+}
+
+// TestFlowCompare drives compare mode as a user does, at 80×24 and
+// 200×50: open it, type B, swap, leave.
+func TestFlowCompare(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {200, 50}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			m := newModel(realOptions(t, "The Eiffel Tower is in"))
+			x := newTerm(t, m, size[0], size[1], colorprofile.ANSI256)
+			x.waitFor(t, "the first grid", func(s string) bool { return strings.Contains(s, "2 out") })
+			x.keys("tab", "c")
+			x.waitFor(t, "B's prompt, prefilled", func(s string) bool { return strings.Contains(s, "B › The Eiffel Tower is in") })
+			x.keys("ctrl+w", "ctrl+w", "ctrl+w", "ctrl+w", "ctrl+w")
+			x.tm.Type("Rome is in")
+			s := x.waitFor(t, "the comparison with Rome", func(s string) bool {
+				return strings.Contains(s, "B › Rome is in") && strings.Contains(s, "KL(A‖B)") && strings.Contains(s, "≠")
+			})
+			header := ""
+			for _, l := range strings.Split(s, "\n") {
+				if strings.HasPrefix(l, "B ") && !strings.HasPrefix(l, "B ›") {
+					header = l
+				}
+			}
+			if !strings.Contains(header, "ome") || !strings.Contains(header, "=") { // Rome is R·ome here
+				t.Errorf("B's token row %q: B's tokens where they differ, = where they do not:\n%s", header, s)
+			}
+			x.keys("esc", "x")
+			x.waitFor(t, "the swapped prompts", func(s string) bool {
+				return strings.Contains(s, "› Rome is in") && strings.Contains(s, "B › The Eiffel Tower is in")
+			})
+			x.keys("C")
+			x.waitFor(t, "compare left", func(s string) bool { return !strings.Contains(s, "B › ") && strings.Contains(s, "2 out") })
+			x.keys("ctrl+c")
+			x.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+		})
+	}
+}
