@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -218,7 +219,7 @@ func TestServeFlags(t *testing.T) {
 	want := serve.Options{Listen: "127.0.0.1:0", AuthorizedKeys: "~/.ssh/authorized_keys", HostKey: serve.DefaultHostKeyPath(),
 		Prompt: defaultPrompt, TopK: 7, Palette: "viridis", IdleTimeout: -1, MaxSession: time.Hour,
 		MaxConns: serve.DefaultMaxConns, RatePerSec: serve.DefaultRatePerSec}
-	if got.serve != want || got.model.spec != "demo" {
+	if !reflect.DeepEqual(got.serve, want) || got.model.spec != "demo" {
 		t.Errorf("parsed %+v\nwant   %+v", got.serve, want)
 	}
 	for _, args := range [][]string{{"-k", "0"}, {"--palette", "jet"}, {"extra"}} {

@@ -13,6 +13,7 @@ import (
 	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/tui"
+	"github.com/logitlens/logitlens/weights/hub"
 )
 
 // exploreOptions are the explorer's settings, parsed and checked.
@@ -20,6 +21,7 @@ type exploreOptions struct {
 	model     modelFlags
 	prompt    string
 	lens      lensFlags
+	tuned     lensChoice // --lens
 	palette   string
 	metric    export.Metric // the first colour
 	fixed     bool          // --kl-scale fixed
@@ -62,6 +64,9 @@ gpt2 is neither cached nor reachable.`,
 			if err := o.lens.check(); err != nil {
 				return err
 			}
+			if err := o.tuned.check(); err != nil {
+				return err
+			}
 			if err := checkPalette(o.palette); err != nil {
 				return err
 			}
@@ -98,6 +103,7 @@ gpt2 is neither cached nor reachable.`,
 	o.model.register(cmd)
 	pf.register(cmd, defaultPrompt, "the first prompt; edit it live")
 	o.lens.register(cmd, "predictions in the cursor panel")
+	o.tuned.register(cmd)
 	registerPalette(cmd, &o.palette, "colour scale")
 	fs := cmd.Flags()
 	fs.StringVar(&metric, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(lensMetricNames(), ", "))
@@ -116,7 +122,8 @@ func runExplore(ctx context.Context, o *exploreOptions) error {
 	defer loaded.close()
 	return tui.Run(ctx, tui.Options{
 		ModelID: o.model.spec, Prompt: o.prompt, TopK: o.lens.topK, Target: o.lens.target,
-		BOS: o.lens.bos, Sublayers: o.lens.sublayers, Palette: o.palette,
+		BOS: o.lens.bos, Sublayers: o.lens.sublayers, Palette: o.palette, Tuned: o.tuned.tuned,
+		LoadTuned:   o.tuned.loader(loaded.model, func(p func(hub.Progress)) hub.Options { return o.model.loadOptions(p).Hub }),
 		HistoryFile: tui.DefaultHistoryFile(),
 		Metric:      o.metric, FixedScale: o.fixed, CellWidth: o.cellWidth, ComparePrompt: o.compare,
 		Load: func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
@@ -150,6 +157,13 @@ func (l *loadedModel) keep(m *inference.Model) bool {
 	}
 	l.m = m
 	return true
+}
+
+// model returns the loaded model, or nil.
+func (l *loadedModel) model() *inference.Model {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m
 }
 
 func (l *loadedModel) close() {

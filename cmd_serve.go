@@ -6,12 +6,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/tui/serve"
+	"github.com/logitlens/logitlens/weights/hub"
 )
 
 // serveOptions are a serve command line, parsed and checked.
 type serveOptions struct {
 	model modelFlags
+	tuned lensChoice // --lens
 	serve serve.Options
 }
 
@@ -46,6 +49,9 @@ internet; see README, Serving over SSH.`,
 			if err := checkPalette(o.serve.Palette); err != nil {
 				return err
 			}
+			if err := o.tuned.check(); err != nil {
+				return err
+			}
 			prompt, err := pf.read(cmd, cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -69,6 +75,7 @@ internet; see README, Serving over SSH.`,
 	pf.register(cmd, defaultPrompt, "every session's first prompt")
 	registerTopK(cmd, &o.serve.TopK, "predictions in the cursor panel")
 	registerPalette(cmd, &o.serve.Palette, "colour scale")
+	o.tuned.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&o.serve.Listen, "listen", serve.DefaultListen, "host:port to listen on (keep it off the internet)")
 	fs.StringVar(&o.serve.AuthorizedKeys, "authorized-keys", "~/.ssh/authorized_keys", `OpenSSH authorized_keys file of the keys that may connect ("" to use only --trusted-ca)`)
@@ -97,6 +104,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	defer m.Close()
+	o.serve.Tuned = o.tuned.tuned
+	o.serve.LoadTuned = o.tuned.loader(func() *inference.Model { return m }, func(p func(hub.Progress)) hub.Options { return o.model.loadOptions(p).Hub })
 	srv, err := serve.New(o.serve, m)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -75,10 +76,43 @@ func (f *lensChoice) load(ctx context.Context, m *inference.Model, opt hub.Optio
 	}
 	l.Source = source
 	wu := m.Checkpoint().LMHead()
-	if w := l.HashWarning(wu.Data, wu.Shape[0], wu.Shape[1]); w != "" && warn != nil {
-		warn(fmt.Sprintf("tuned lens %s: %s", display.Safe(source), w))
+	if w := l.HashWarning(wu.Data, wu.Shape[0], wu.Shape[1]); w != "" {
+		l.Note = fmt.Sprintf("tuned lens %s: %s", display.Safe(source), w)
+		if warn != nil {
+			warn(l.Note)
+		}
 	}
 	return l, nil
+}
+
+// loader is the explorer's Options.LoadTuned: the lens --lens names, or,
+// with --lens logit, the model's published (the demo model's built-in) one
+// for `l` to switch to. It loads once, for every caller (serve's sessions
+// share it); a failure is not kept, so a later call tries again. model
+// returns the loaded model; hubOpts the hub options with a progress
+// reporter.
+func (f *lensChoice) loader(model func() *inference.Model, hubOpts func(func(hub.Progress)) hub.Options) func(context.Context, func(inference.Progress)) (*tunedlens.Lens, error) {
+	var mu sync.Mutex
+	var lens *tunedlens.Lens
+	return func(ctx context.Context, progress func(inference.Progress)) (*tunedlens.Lens, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if lens != nil {
+			return lens, nil
+		}
+		m := model()
+		if m == nil {
+			return nil, errors.New("the model is not loaded")
+		}
+		choice := *f
+		choice.tuned = true // --lens logit: the published lens, for l
+		l, err := choice.load(ctx, m, hubOpts(progress), nil)
+		if err != nil {
+			return nil, err
+		}
+		lens = l
+		return l, nil
+	}
 }
 
 // hubID is the hub id a model was loaded as, "" for a folder.

@@ -194,8 +194,8 @@ func (m *Model) snapshot() tea.Cmd {
 		return nil
 	}
 	var text strings.Builder
-	fmt.Fprintf(&text, "logitlens snapshot %s\nmodel %s\nprompt %q\ncolour %s\n\n",
-		time.Now().Format(time.RFC3339), m.status.model, m.prompt.Value(), m.metric)
+	fmt.Fprintf(&text, "logitlens snapshot %s\nmodel %s\nlens %s\nprompt %q\ncolour %s\n\n",
+		time.Now().Format(time.RFC3339), m.status.model, m.lensName(), m.prompt.Value(), m.metric)
 	screen, _ := m.render()
 	text.WriteString(stripRight(ansi.Strip(screen)))
 	text.WriteString("\n")

@@ -150,6 +150,9 @@ func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn 
 	if f.refuseNext && req.NextToken {
 		return nil, fmt.Errorf("fake: next-token statistics: %w", inference.ErrUnsupported)
 	}
+	if req.Tuned != nil && req.Sublayers {
+		return nil, fmt.Errorf("fake: %w", inference.ErrSublayersTuned)
+	}
 	f.mu.Lock()
 	f.calls++
 	f.asked = append(f.asked, slices.Clone(req.Priority))
@@ -161,7 +164,7 @@ func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn 
 	rows := f.rows(req.Sublayers)
 	R, T := len(rows), len(req.IDs)
 	l := &inference.Lens{IDs: slices.Clone(req.IDs), Rows: rows, Target: req.Target, Reused: reused,
-		Cells: make([][]inference.Cell, R), FinalTop1: make([]int, T)}
+		Cells: make([][]inference.Cell, R), FinalTop1: make([]int, T), Tuned: req.Tuned}
 	for r := range l.Cells {
 		l.Cells[r] = make([]inference.Cell, T)
 	}
@@ -180,7 +183,11 @@ func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn 
 		}
 		col := inference.Column{Pos: p, Cells: make([]inference.Cell, R)}
 		for r := range R {
-			col.Cells[r] = f.cell(req.IDs[:p+1], r, R, req.TopK, req.Target)
+			prefix := req.IDs[:p+1]
+			if req.Tuned != nil && r < R-1 { // a tuned lens decodes other cells, but the same output row
+				prefix = append(slices.Clone(prefix), -1)
+			}
+			col.Cells[r] = f.cell(prefix, r, R, req.TopK, req.Target)
 		}
 		if f.oracle && p%2 == 0 && p+1 < T {
 			top := &col.Cells[R-1].Top

@@ -61,6 +61,7 @@ type KeyMap struct {
 	LockIn    key.Binding
 	Target    key.Binding
 	Sublayers key.Binding
+	Lens      key.Binding
 	BOS       key.Binding
 	Search    key.Binding
 	NextMatch key.Binding
@@ -131,7 +132,7 @@ func DefaultKeyMap() KeyMap {
 		Up:        b(ks("up", "k"), "↑/k", "layer up"),
 		Down:      b(ks("down", "j"), "↓/j", "layer down"),
 		Left:      b(ks("left", "h"), "←/h", "token left"),
-		Right:     b(ks("right", "l"), "→/l", "token right"),
+		Right:     b(ks("right"), "→", "token right"), // not l: l switches the lens (the key)
 		Top:       b(ks("g"), "g", "output row"),
 		Bottom:    b(ks("G"), "G", "embedding row"),
 		Home:      b(ks("home"), "home", "first token"),
@@ -145,6 +146,7 @@ func DefaultKeyMap() KeyMap {
 		LockIn:    b(ks("L"), "L", "mark lock-in ▲"),
 		Target:    b(ks("t"), "t", "pin target"),
 		Sublayers: b(ks("s"), "s", "sublayers"),
+		Lens:      b(ks("l"), "l", "logit ⇄ tuned lens"),
 		BOS:       b(ks("b"), "b", "BOS"),
 		Search:    b(ks("/"), "/", "find a top-1 token"),
 		NextMatch: b(ks("n"), "n", "next match"),
@@ -188,7 +190,7 @@ func (k KeyMap) groups() []keyGroup {
 			k.DeleteWordBack, k.DeleteWordForward, k.DeleteToStart, k.DeleteToEnd, k.Undo, k.Redo,
 			k.HistPrev, k.HistNext, k.Paste}},
 		{"grid: move", []key.Binding{k.Up, k.Down, k.Left, k.Right, k.Top, k.Bottom, k.Home, k.End, k.PageUp, k.PageDown}},
-		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Scale, k.LockIn, k.Fit, k.Target, k.Sublayers, k.BOS, k.TopKUp, k.TopKDown}},
+		{"grid: show", []key.Binding{k.GridHelp, k.Metric, k.Numbers, k.Scale, k.LockIn, k.Fit, k.Target, k.Sublayers, k.Lens, k.BOS, k.TopKUp, k.TopKDown}},
 		{"grid: find", []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Jump}},
 		{"grid: act", []key.Binding{k.Copy, k.CopyJSON, k.Export, k.QuitGrid}},
 		{"grid: compare", []key.Binding{k.Compare, k.Swap, k.LeaveCompare}},

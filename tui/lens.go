@@ -15,6 +15,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // debounce is how long an edit waits before its lens starts. Prefix reuse
@@ -30,8 +31,9 @@ type lensRequest struct {
 	sublayers bool
 	topK      int
 	target    int
-	noNext    bool // ask for no next-token statistics (the backend cannot compute them)
-	view      view // the columns on screen, computed first; no effect on the cells
+	noNext    bool            // ask for no next-token statistics (the backend cannot compute them)
+	tuned     *tunedlens.Lens // decode through a tuned lens; nil: the logit lens
+	view      view            // the columns on screen, computed first; no effect on the cells
 }
 
 // view says which columns are on screen when a request starts: n columns
@@ -212,6 +214,7 @@ func (m *Model) requestLens() tea.Cmd {
 	if m.cancelLens != nil {
 		m.cancelLens()
 	}
+	m.tl.stopOther()
 	m.gen++
 	m.pending = m.currentRequest()
 	m.computing = true
@@ -256,8 +259,8 @@ func (m *Model) reprioritize() tea.Cmd {
 // currentRequest collects the lens settings now in force.
 func (m *Model) currentRequest() lensRequest {
 	return lensRequest{
-		text: m.prompt.Value(), bos: m.bos, sublayers: m.sublayers,
-		topK: m.topK, target: m.targetID, noNext: m.noNext, view: m.view(),
+		text: m.prompt.Value(), bos: m.bos, sublayers: m.sublayers && m.tl.active() == nil,
+		topK: m.topK, target: m.targetID, noNext: m.noNext, tuned: m.tl.active(), view: m.view(),
 	}
 }
 
@@ -373,7 +376,7 @@ func computeLens(s lensStream, gen uint64, b Backend, req lensRequest, prev toke
 		if len(ids) == 0 {
 			return nil
 		}
-		lr := inference.Request{IDs: ids, TopK: req.topK, Target: req.target, Sublayers: req.sublayers, NextToken: !req.noNext,
+		lr := inference.Request{IDs: ids, TopK: req.topK, Target: req.target, Sublayers: req.sublayers, NextToken: !req.noNext, Tuned: req.tuned,
 			Priority: req.view.positions(len(ids))}
 		onColumn := func(c inference.Column) { send(lensColumnMsg{gen: gen, col: c}) }
 		var err error
@@ -543,7 +546,7 @@ func (m *Model) handleLensDone(msg lensDoneMsg) tea.Cmd {
 	}
 	m.grid.setShape(len(d.rows), d.columns(), false)
 	m.lastElapsed, m.lastReused = l.Elapsed, l.Reused
-	return nil
+	return m.requestOther()
 }
 
 // commonPrefix is the length of the common prefix of a and b.

@@ -131,6 +131,9 @@ func (m *Model) handleLoadDone(msg loadDoneMsg) tea.Cmd {
 		m.status.setNotice(m.info.Note)
 	}
 	cmds := []tea.Cmd{m.requestLens()}
+	if m.tl.on {
+		cmds = append(cmds, m.loadTuned())
+	}
 	if m.opts.Target != "" {
 		cmds = append(cmds, resolveTarget(m.backend, m.opts.Target))
 	}

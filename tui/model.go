@@ -85,6 +85,8 @@ type Model struct {
 	lastReused  int
 	lensErr     string // why the newest lens failed; "" if it did not
 
+	tl tunedState // the tuned lens: l switches to it (tuned.go)
+
 	tokText map[int]string // printable token text, memoised
 	tokRaw  map[int]string // raw token bytes, memoised
 
@@ -102,6 +104,7 @@ func newModel(opts Options) *Model {
 		sublayers: opts.Sublayers,
 		topK:      opts.TopK,
 		targetID:  -1,
+		tl:        tunedState{on: opts.Tuned},
 		tokText:   map[int]string{},
 		tokRaw:    map[int]string{},
 	}
@@ -207,6 +210,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd = m.handleCompareDebounce(msg)
 	case compareDoneMsg:
 		m.handleCompareDone(msg)
+	case tunedProgressMsg:
+		cmd = m.handleTunedProgress(msg)
+	case tunedLoadedMsg:
+		cmd = m.handleTunedLoaded(msg)
+	case otherLensMsg:
+		m.handleOtherLens(msg)
 	case targetMsg:
 		cmd = m.handleTarget(msg)
 	case snapshotMsg:
@@ -456,6 +465,11 @@ func (m *Model) gridKey(k tea.KeyPressMsg) tea.Cmd {
 		m.scrollTopK(-m.topKPage())
 	case key.Matches(k, km.TopKDown):
 		m.scrollTopK(m.topKPage())
+	case key.Matches(k, km.Lens):
+		return m.toggleLens()
+	case key.Matches(k, km.Sublayers) && m.tl.active() != nil:
+		m.status.setNotice("sublayer rows are hidden with the tuned lens: it has translators only for block outputs (l: logit lens)")
+		return nil
 	case key.Matches(k, km.Sublayers):
 		m.sublayers = !m.sublayers
 		m.status.setNotice(onOff("sublayer rows", m.sublayers))
@@ -569,7 +583,8 @@ func (m *Model) sync() {
 	m.grid.data, m.grid.styles, m.grid.metric, m.grid.text, m.grid.fixed = m.data, m.styles, m.metric, m.tokenText, m.fixed
 	m.grid.resize(r.gridW, r.gridH)
 	m.panel = panel{data: m.data, styles: m.styles, metric: m.metric, fixed: m.fixed, text: m.tokenText,
-		row: m.grid.row, col: m.grid.col, scroll: m.topScroll, targetText: m.targetText, side: r.side, note: display.Safe(m.info.Note)}
+		row: m.grid.row, col: m.grid.col, scroll: m.topScroll, targetText: m.targetText, side: r.side, note: display.Safe(m.info.Note),
+		other: m.otherLine(m.grid.row, m.grid.col)}
 	if !m.computing {
 		m.panel.err = m.lensErr
 	}
@@ -578,6 +593,7 @@ func (m *Model) sync() {
 // syncStatus hands the status bar its state.
 func (m *Model) syncStatus() {
 	m.status.styles = m.styles
+	m.status.lens = m.lensName()
 	m.status.computing = m.computing || m.cmp.computing
 	m.status.spinner = m.spin.View()
 	m.status.tokens, m.status.total, m.status.capped = 0, 0, false

@@ -240,7 +240,7 @@ func TestNavigationAndPanel(t *testing.T) {
 		{[]string{"down"}, 1, 5},
 		{[]string{"k", "up"}, 3, 5},
 		{[]string{"h", "left"}, 3, 3},
-		{[]string{"l"}, 3, 4},
+		{[]string{"right"}, 3, 4}, // l switches the lens (tuned_test.go)
 		{[]string{"G"}, 0, 4},
 		{[]string{"g"}, 4, 4},
 		{[]string{"home"}, 4, 0},

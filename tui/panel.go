@@ -28,6 +28,7 @@ type panel struct {
 	side       bool   // beside the grid (else below)
 	note       string // why this model (e.g. a fallback); "" for none
 	err        string // why the lens failed; "" while it computes or when it succeeded
+	other      string // the cell's top-1 under both the logit and the tuned lens; "" for none
 }
 
 // noteLines wraps the model note to width, or returns nil.
@@ -93,6 +94,9 @@ func (p panel) stats(width int) []string {
 	if p.targetText != "" && c.TargetRank >= 0 {
 		lines = append(lines, flow(width, "       ", mu("target ")+p.targetText,
 			mu("rank ")+fmt.Sprint(c.TargetRank), mu("p ")+display.Prob(c.TargetProb))...)
+	}
+	if p.other != "" {
+		lines = append(lines, flow(width, "       ", p.other)...)
 	}
 	return lines
 }

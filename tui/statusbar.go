@@ -17,6 +17,7 @@ import (
 type statusBar struct {
 	styles    Styles
 	model     string
+	lens      string // which lens the grid shows
 	device    string
 	tokens    int  // columns shown
 	total     int  // tokens of the whole prompt when more than shown; 0 otherwise
@@ -72,8 +73,9 @@ func (s statusBar) left(width int) string {
 	// Drop parts from the least needed until the line fits: the device,
 	// then the model name, then the reuse count.
 	for _, parts := range [][]string{
-		{st.Accent.Render(name), s.device, toks, run},
-		{st.Accent.Render(name), toks, run},
+		{st.Accent.Render(name), s.lens, s.device, toks, run},
+		{st.Accent.Render(name), s.lens, toks, run},
+		{s.lens, toks, run},
 		{toks, run},
 	} {
 		var kept []string

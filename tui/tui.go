@@ -44,6 +44,7 @@ import (
 	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/theme"
+	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // Backend is what the explorer needs from a loaded model.
@@ -101,6 +102,13 @@ type Options struct {
 
 	// Load loads the model; progress reports downloads.
 	Load func(ctx context.Context, progress func(inference.Progress)) (Backend, error)
+	// LoadTuned loads the tuned lens `l` switches to, for the loaded model
+	// (the published one, the demo model's built-in one, or --lens
+	// tuned:SOURCE); nil when there is none. It runs off the UI goroutine,
+	// after Load; progress reports downloads.
+	LoadTuned func(ctx context.Context, progress func(inference.Progress)) (*tunedlens.Lens, error)
+	// Tuned starts with the tuned lens (loading it as soon as the model is).
+	Tuned bool
 }
 
 // New returns the root model of one explorer session; teatest and an SSH

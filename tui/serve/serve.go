@@ -54,6 +54,7 @@ import (
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/theme"
 	"github.com/logitlens/logitlens/tui"
+	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // SharedModel is the loaded model every session computes on.
@@ -107,6 +108,10 @@ type Options struct {
 	Prompt  string // every session's initial prompt
 	TopK    int    // predictions per cell; 0 means 10
 	Palette string // theme scale name; "" for viridis
+	// Tuned starts every session with the tuned lens; LoadTuned loads it
+	// (tui.Options.LoadTuned; sessions share what it loads).
+	Tuned     bool
+	LoadTuned func(ctx context.Context, progress func(inference.Progress)) (*tunedlens.Lens, error)
 
 	IdleTimeout time.Duration // end a session after this long without input; negative: never
 	MaxSession  time.Duration // end a session after this long; negative: never
@@ -473,6 +478,7 @@ func (s *Server) handle(sess ssh.Session) {
 		ModelID: s.model.Info().ID, Prompt: s.opts.Prompt, TopK: s.opts.TopK, Palette: s.opts.Palette,
 		NoSnapshots: "snapshots are off over SSH: they would be written on the server (run `logitlens lens … -o FILE` there)",
 		Remote:      true,
+		Tuned:       s.opts.Tuned, LoadTuned: s.opts.LoadTuned,
 		Load: func(context.Context, func(inference.Progress)) (tui.Backend, error) {
 			return backend, nil
 		},

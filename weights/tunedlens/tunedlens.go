@@ -64,6 +64,9 @@ type Lens struct {
 	// (Source.String: "published", a folder, REPO/FOLDER, "built-in");
 	// set by whoever loaded it.
 	Source string
+	// Note is a warning about the lens for whoever shows it (HashWarning's,
+	// for one); set by whoever loaded it.
+	Note string
 }
 
 // ParseConfig parses config.json as TunedLensConfig.from_dict does: unknown
