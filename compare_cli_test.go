@@ -254,3 +254,12 @@ func TestLensCompareRefusesOtherShape(t *testing.T) {
 		t.Errorf("tiny-f32 against small-shape: %v", err)
 	}
 }
+
+// Run B's lens that cannot be found is refused with advice about the flag
+// the user gave, --compare-lens, not A's --lens.
+func TestLensCompareLensAdvice(t *testing.T) {
+	_, _, err := runCmd(t, "lens", "--model", testmodel.Dir(t, "tiny-f32"), "--prompt", "Hi", "--compare-lens", "tuned")
+	if err == nil || !strings.Contains(err.Error(), "--compare-lens tuned:DIR") || strings.Contains(err.Error(), "give --lens") {
+		t.Errorf("--compare-lens tuned on a folder's model: %v", err)
+	}
+}
