@@ -26,7 +26,8 @@ import (
 // palette by the comparison's metric (KL(P_A ‖ P_B), or the Δp of A's top-1
 // or of the target) and, where the top-1s differ, showing B's top-1 after
 // "≠", so the difference reads without colour; a column only one prompt
-// has is drawn blank. The headers are A's tokens and B's where they
+// has shows that run's own top-1, dimmed and uncoloured (nothing is
+// dropped, nothing is compared there). The headers are A's tokens and B's where they
 // differ; the panel puts A's and B's top-k side by side. B has its own
 // session on the backend, so an edit of B recomputes B's changed positions
 // only; a comparison runs off the UI goroutine after A's lens is complete,
@@ -399,9 +400,9 @@ func (m *Model) compareGridView(w, h int) string {
 		b.WriteByte(' ')
 		for x := g.left; x < g.left+n && x < g.cols; x++ {
 			cursor := row == g.row && x == g.col
-			_, _, j := c.positions(x)
+			pa, pb, j := c.positions(x)
 			if j < 0 {
-				b.WriteString(st.pending(cw, cursor))
+				b.WriteString(unpairedCell(st, m.unpairedTop1(row, pa, pb), cw, cursor))
 				continue
 			}
 			p := d.Cells[row][j]
@@ -419,6 +420,32 @@ func (m *Model) compareGridView(w, h int) string {
 		}
 	}
 	return b.String()
+}
+
+// unpairedTop1 is the top-1 of the one run that has a position at an
+// unpaired column (A's at pa, else B's at pb), or "—" where it has none.
+func (m *Model) unpairedTop1(row, pa, pb int) string {
+	d := m.cmp.data
+	var top []inference.Prediction
+	switch {
+	case pa >= 0:
+		top = d.A.Cells[row][pa].Top
+	case pb >= 0:
+		top = d.B.Cells[row][pb].Top
+	}
+	if len(top) == 0 {
+		return "—"
+	}
+	return m.tokenText(top[0].ID)
+}
+
+// unpairedCell draws a cell only one run has: its top-1 in the muted
+// colour on no background, framed like any cell under the cursor.
+func unpairedCell(st Styles, text string, w int, cursor bool) string {
+	if cursor && w >= 3 {
+		return st.Pending.Reverse(true).Render("[" + fit(text, w-2) + "]")
+	}
+	return st.Pending.Render(fit(" "+text, w))
 }
 
 // comparePanelView describes the cursor's aligned cell: where, both
@@ -451,7 +478,17 @@ func (m *Model) comparePanelView(w, h int) string {
 	}
 	lines = append(lines, tok("A", pa, headersA)+"  "+tok("B", pb, c.headersB))
 	if j < 0 {
-		lines = append(lines, st.Muted.Render("no partner: only one prompt has this position"))
+		run, cell := "A", inference.Cell{}
+		switch {
+		case pa >= 0:
+			cell = d.A.Cells[row][pa]
+		case pb >= 0:
+			run, cell = "B", d.B.Cells[row][pb]
+		}
+		lines = append(lines, st.Muted.Render("no partner: only "+run+" has this position"), "", st.Title.Render(run)+st.Muted.Render("'s top-k"))
+		for i := 0; i < len(cell.Top) && len(lines) < h; i++ {
+			lines = append(lines, topLine(m.tokenText(cell.Top[i].ID), display.Prob(cell.Top[i].Prob), "", min(w, 40)))
+		}
 		return m.panelBlock(lines, w, h)
 	}
 	p := d.Cells[row][j]
@@ -490,7 +527,8 @@ func (m *Model) comparePanelView(w, h int) string {
 			if pA, ok := probA[t.ID]; ok {
 				delta = fmt.Sprintf("%+.1f", 100*(t.Prob-pA))
 			}
-			r = topLine(m.tokenText(t.ID), display.Prob(t.Prob), st.Muted.Render(" "+delta), w-half-1)
+			// A fixed width for the change keeps B's probabilities in one column.
+			r = topLine(m.tokenText(t.ID), display.Prob(t.Prob), st.Muted.Render(fmt.Sprintf(" %6s", delta)), w-half-1)
 		}
 		lines = append(lines, fitStyled(l, half)+" "+r)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,6 +99,13 @@ func TestCompareMode(t *testing.T) {
 		t.Fatalf("c: on %v, focus %v, B %q", m.cmp.on, m.focus, m.cmp.prompt.Value())
 	}
 	checkShown(t, m, wantComparison(t, m, a, a))
+	for r, row := range m.cmp.data.Cells {
+		for j, c := range row {
+			if c.KL != 0 || c.Top1Differs() || c.DeltaTop1() != 0 {
+				t.Errorf("A against itself, row %d column %d: %+v", r, j, c)
+			}
+		}
+	}
 	s := screen(m)
 	if !strings.Contains(s, "B › "+a) || strings.Contains(s, "≠") || !strings.Contains(s, "KL(A‖B) 0.000 nats") {
 		t.Errorf("A against itself:\n%s", s)
@@ -141,12 +150,121 @@ func TestCompareMode(t *testing.T) {
 	}
 }
 
+// TestCompareUnpaired: the longer prompt's extra columns show that run's
+// own top-1, uncoloured and unmarked, whichever run is the longer; the
+// panel there names the run that has the position and lists its top-k.
+func TestCompareUnpaired(t *testing.T) {
+	const short, long = "Rome is in", "The Eiffel Tower is in the city of Paris, and Rome is in"
+	m := newModel(realOptions(t, short))
+	m.Update(teaSize(240, 40))
+	m.Update(tea.ColorProfileMsg{Profile: colorprofile.ASCII})
+	settle(t, m, m.Init())
+	press(t, m, "tab", "c", "ctrl+u")
+	typeText(t, m, long)
+	press(t, m, "esc")
+	for _, tc := range []struct{ a, b, only string }{{short, long, "B"}, {long, short, "A"}} {
+		if tc.only == "A" {
+			press(t, m, "x")
+		}
+		want := wantComparison(t, m, tc.a, tc.b)
+		checkShown(t, m, want)
+		c := &m.cmp
+		if c.width() != len(want.B.IDs)+len(want.A.IDs)-want.Columns {
+			t.Fatalf("%d columns for %d and %d tokens", c.width(), len(want.A.IDs), len(want.B.IDs))
+		}
+		out := len(want.Cells) - 1
+		var texts []string
+		unpaired := 0
+		for x := m.grid.left; x < m.grid.left+m.grid.visibleCols() && x < c.width(); x++ {
+			pa, pb, j := c.positions(x)
+			var text string
+			switch {
+			case j < 0 && pa >= 0:
+				text = m.tokenText(want.A.Cells[out][pa].Top[0].ID)
+			case j < 0:
+				text = m.tokenText(want.B.Cells[out][pb].Top[0].ID)
+			case want.Cells[out][j].Top1Differs():
+				text = "≠" + m.tokenText(want.Cells[out][j].Top1B)
+			default:
+				text = m.tokenText(want.Cells[out][j].Top1A)
+			}
+			if j < 0 {
+				unpaired++
+			}
+			texts = append(texts, shownText(m, text, out == m.grid.row && x == m.grid.col))
+		}
+		if l := line(screen(m), rowLabel(want.A.Rows[out], true)); unpaired == 0 || !containsInOrder(l, texts) {
+			t.Errorf("B %q: output row %q, want the cells %q (%d unpaired)", tc.b, l, texts, unpaired)
+		}
+		press(t, m, "home")
+		s := screen(m)
+		top := want.A.Cells[out][0].Top
+		if tc.only == "B" {
+			top = want.B.Cells[out][0].Top
+		}
+		if !strings.Contains(s, "only "+tc.only+" has this position") || !strings.Contains(s, tc.only+"'s top-k") ||
+			!containsInOrder(s, []string{m.tokenText(top[0].ID), m.tokenText(top[1].ID)}) {
+			t.Errorf("panel at an unpaired column of %s:\n%s", tc.only, s)
+		}
+		press(t, m, "end")
+	}
+}
+
+// commonPrefixLen is the length of a's and b's common prefix.
+func commonPrefixLen(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// reuseCounter is a session that records what each comparison recomputed:
+// the flows read it while the explorer runs.
+type reuseCounter struct {
+	*inference.Session
+	mu       sync.Mutex
+	idsB     []int
+	reusedB  int
+	compares int
+}
+
+// Compare compares and records B's ids and how many of B's positions came
+// from B's prefix cache.
+func (r *reuseCounter) Compare(ctx context.Context, ra, rb inference.Request, onColumn func(inference.CompareColumn)) (*inference.Comparison, error) {
+	c, err := r.Session.Compare(ctx, ra, rb, onColumn)
+	if err == nil {
+		r.mu.Lock()
+		r.idsB, r.reusedB = slices.Clone(c.B.IDs), c.B.Reused
+		r.compares++
+		r.mu.Unlock()
+	}
+	return c, err
+}
+
+// last returns the last comparison's B ids and reuse.
+func (r *reuseCounter) last() ([]int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idsB, r.reusedB
+}
+
 // TestFlowCompare drives compare mode as a user does, at 80×24 and
 // 200×50: open it, type B, swap, leave.
 func TestFlowCompare(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {200, 50}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
-			m := newModel(realOptions(t, "The Eiffel Tower is in"))
+			opts := realOptions(t, "The Eiffel Tower is in")
+			counter := &reuseCounter{}
+			load := opts.Load
+			opts.Load = func(ctx context.Context, progress func(inference.Progress)) (Backend, error) {
+				b, err := load(ctx, progress)
+				if err == nil {
+					counter.Session = b.(*inference.Session)
+				}
+				return counter, err
+			}
+			m := newModel(opts)
 			x := newTerm(t, m, size[0], size[1], colorprofile.ANSI256)
 			x.waitFor(t, "the first grid", func(s string) bool { return strings.Contains(s, "2 out") })
 			x.keys("tab", "c")
@@ -164,6 +282,23 @@ func TestFlowCompare(t *testing.T) {
 			}
 			if !strings.Contains(header, "ome") || !strings.Contains(header, "=") { // Rome is R·ome here
 				t.Errorf("B's token row %q: B's tokens where they differ, = where they do not:\n%s", header, s)
+			}
+			// One more word for B: the comparison recomputes B's new
+			// positions only, the rest comes from B's prefix cache.
+			enc := func(text string) (ids []int) {
+				for _, tok := range counter.Encode(text) {
+					ids = append(ids, tok.ID)
+				}
+				return ids
+			}
+			x.waitFor(t, "B's comparison of Rome is in", func(string) bool { ids, _ := counter.last(); return slices.Equal(ids, enc("Rome is in")) })
+			x.tm.Type(" the")
+			x.waitFor(t, "B's comparison of Rome is in the", func(string) bool {
+				ids, _ := counter.last()
+				return slices.Equal(ids, enc("Rome is in the"))
+			})
+			if _, reused := counter.last(); reused != commonPrefixLen(enc("Rome is in"), enc("Rome is in the")) {
+				t.Errorf("B's edit reused %d positions of B's cache, want %d", reused, commonPrefixLen(enc("Rome is in"), enc("Rome is in the")))
 			}
 			x.keys("esc", "x")
 			x.waitFor(t, "the swapped prompts", func(s string) bool {
