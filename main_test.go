@@ -211,9 +211,10 @@ func TestBenchJSON(t *testing.T) {
 		BLAS    string `json:"blas"`
 		Device  string `json:"device"`
 		Results []struct {
-			Tokens int                                `json:"tokens"`
-			Full   struct{ Median, Min, Max float64 } `json:"full_ms"`
-			Inc    struct{ Median, Min, Max float64 } `json:"incremental_ms"`
+			Tokens  int                                `json:"tokens"`
+			Full    struct{ Median, Min, Max float64 } `json:"full_ms"`
+			Visible struct{ Median, Min, Max float64 } `json:"visible_ms"`
+			Inc     struct{ Median, Min, Max float64 } `json:"incremental_ms"`
 		} `json:"results"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -223,7 +224,8 @@ func TestBenchJSON(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, r := range rep.Results {
-		if !(r.Full.Min > 0 && r.Full.Min <= r.Full.Median && r.Full.Median <= r.Full.Max && r.Inc.Median > 0) {
+		if !(r.Full.Min > 0 && r.Full.Min <= r.Full.Median && r.Full.Median <= r.Full.Max && r.Inc.Median > 0 &&
+			r.Visible.Min > 0 && r.Visible.Min <= r.Visible.Median && r.Visible.Median <= r.Visible.Max) {
 			t.Errorf("timings %+v", r)
 		}
 	}

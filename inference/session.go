@@ -28,10 +28,14 @@ type Session struct {
 	// first (cells, valid and key below are sets[0]'s): the explorer
 	// switching between the logit and a tuned lens, or asking for the
 	// other lens's top-1, recomputes neither.
-	sets   [2]cellSet
-	key    cellKey  // the request options the cached cells were computed for
-	cells  [][]Cell // [stream][position] (see Row.stream)
-	valid  []int    // per stream: leading positions whose cells are current
+	sets  [2]cellSet
+	key   cellKey  // the request options the cached cells were computed for
+	cells [][]Cell // [stream][position] (see Row.stream)
+	// valid marks, per stream and position, the cells that are current;
+	// positions past a stream's slice are not. A request with Priority
+	// makes cells current out of order, so this is a mark per position
+	// rather than a count of leading ones.
+	valid  [][]bool
 	closed bool
 
 	// pair compares this session's runs with a run B on a second session
@@ -45,7 +49,7 @@ type Session struct {
 type cellSet struct {
 	key   cellKey
 	cells [][]Cell
-	valid []int
+	valid [][]bool
 }
 
 type cellKey struct {
@@ -64,7 +68,7 @@ func (m *Model) sessionOn(b Backend) *Session {
 	S := 2*m.cfg.NLayer + 1
 	s := &Session{m: m, dev: b.NewDevice()}
 	for i := range s.sets {
-		s.sets[i] = cellSet{key: cellKey{topK: -1, target: -1}, cells: make([][]Cell, S), valid: make([]int, S)}
+		s.sets[i] = cellSet{key: cellKey{topK: -1, target: -1}, cells: make([][]Cell, S), valid: make([][]bool, S)}
 	}
 	s.key, s.cells, s.valid = s.sets[0].key, s.sets[0].cells, s.sets[0].valid
 	return s
@@ -91,7 +95,9 @@ func (s *Session) selectCells(key cellKey) {
 	}
 	s.use(1)
 	s.key = key
-	clear(s.valid)
+	for i := range s.valid {
+		s.valid[i] = s.valid[i][:0]
+	}
 }
 
 // Close frees what the session's device allocated (a GPU's KV cache and
@@ -174,7 +180,10 @@ func (m *Model) Validate(req Request) error {
 
 // Lens computes the logit lens of req.IDs, reusing the cached prefix. Each
 // finished position is passed to onColumn (if not nil) from the calling
-// goroutine, in order. On cancellation it returns ctx.Err().
+// goroutine, once: without req.Priority in order, each chunk's columns as
+// soon as its forward pass and lens are done; with it, the priority
+// positions first (in order, once the forward pass has reached them), then
+// the others in order. On cancellation it returns ctx.Err().
 func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) (*Lens, error) {
 	start := time.Now()
 	if err := s.m.Validate(req); err != nil {
@@ -194,23 +203,48 @@ func (s *Session) Lens(ctx context.Context, req Request, onColumn func(Column)) 
 	if chunk <= 0 {
 		chunk = T
 	}
-	for a := 0; a < T; a += chunk {
-		b := min(T, a+chunk)
-		if err := s.forward(ctx, req.IDs, b); err != nil {
-			return nil, err
+	sent := make([]bool, T)
+	emit := func(a, b int) {
+		for t := a; t < b; t++ {
+			if onColumn == nil || sent[t] {
+				continue
+			}
+			sent[t] = true
+			col := Column{Pos: t, Cells: make([]Cell, len(rows))}
+			for r, row := range rows {
+				col.Cells[r] = s.cells[row.stream()][t]
+			}
+			onColumn(col)
 		}
-		if err := s.fill(ctx, rows, b, req); err != nil {
-			return nil, err
-		}
-		if onColumn != nil {
-			for t := a; t < b; t++ {
-				col := Column{Pos: t, Cells: make([]Cell, len(rows))}
-				for r, row := range rows {
-					col.Cells[r] = s.cells[row.stream()][t]
-				}
-				onColumn(col)
+	}
+	// The forward pass runs in chunks ending at multiples of chunk, with
+	// or without priorities, so the residual streams are the same floats.
+	forwardTo := func(b int) error {
+		for len(s.ids) < b {
+			if err := s.forward(ctx, req.IDs, min(T, (len(s.ids)/chunk+1)*chunk)); err != nil {
+				return err
 			}
 		}
+		return nil
+	}
+	for _, run := range priorityRuns(req.Priority, T) {
+		if err := forwardTo(run[1]); err != nil {
+			return nil, err
+		}
+		if err := s.fill(ctx, rows, run[0], run[1], req); err != nil {
+			return nil, err
+		}
+		emit(run[0], run[1])
+	}
+	for a := 0; a < T; a += chunk {
+		b := min(T, a+chunk)
+		if err := forwardTo(b); err != nil {
+			return nil, err
+		}
+		if err := s.fill(ctx, rows, a, b, req); err != nil {
+			return nil, err
+		}
+		emit(a, b)
 	}
 
 	l := &Lens{IDs: slices.Clone(req.IDs), Rows: rows, Target: req.Target, Reused: min(p, T), Tuned: req.Tuned}
@@ -241,12 +275,47 @@ func (s *Session) keepPrefix(ids []int) int {
 		if set.key.next && p > 0 && (p < len(s.ids) || p < len(ids)) {
 			stale = p - 1 // position p−1 predicts a different next token now
 		}
-		for i := range set.valid {
-			set.valid[i] = min(set.valid[i], stale)
+		for i, v := range set.valid {
+			set.valid[i] = v[:min(len(v), stale)]
 		}
 	}
 	s.ids = s.ids[:p]
 	return p
+}
+
+// priorityRuns returns the positions of priority that lie in 0..T−1,
+// sorted, as runs [a, b) of consecutive positions.
+func priorityRuns(priority []int, T int) [][2]int {
+	var ps []int
+	for _, t := range priority {
+		if t >= 0 && t < T {
+			ps = append(ps, t)
+		}
+	}
+	slices.Sort(ps)
+	ps = slices.Compact(ps)
+	var runs [][2]int
+	for _, t := range ps {
+		if n := len(runs); n > 0 && runs[n-1][1] == t {
+			runs[n-1][1]++
+		} else {
+			runs = append(runs, [2]int{t, t + 1})
+		}
+	}
+	return runs
+}
+
+// current reports whether stream st's cell at position t is current.
+func (s *Session) current(st, t int) bool { return t < len(s.valid[st]) && s.valid[st][t] }
+
+// mark records stream st's cells at positions a..b−1 as current or not.
+func (s *Session) mark(st, a, b int, current bool) {
+	if current && len(s.valid[st]) < b {
+		s.valid[st] = append(s.valid[st], make([]bool, b-len(s.valid[st]))...)
+	}
+	for t := a; t < min(b, len(s.valid[st])); t++ {
+		s.valid[st][t] = current
+	}
 }
 
 // forward runs the device on ids from the first position it does not hold
@@ -295,16 +364,24 @@ func (s *Session) Logits(ctx context.Context, req Request, from, to int, out []f
 	return s.dev.Logits(ctx, LensRequest{Rows: s.m.Rows(req.Sublayers), From: from, To: to, Tuned: req.Tuned}, out)
 }
 
-// fill makes the cells of rows current for positions up to b, asking the
-// device for those that are stale, with the final row always among them.
-func (s *Session) fill(ctx context.Context, rows []Row, b int, req Request) error {
+// fill makes the cells of rows current at positions a..b−1, asking the
+// device for the smallest range that covers the stale ones, with the final
+// row always among the rows asked for.
+func (s *Session) fill(ctx context.Context, rows []Row, a, b int, req Request) error {
 	final := s.m.finalRow()
 	var need []Row
-	lo := b
+	lo, hi := b, a
 	for _, r := range rows {
-		if st := r.stream(); s.valid[st] < b {
+		st := r.stream()
+		stale := false
+		for t := a; t < b; t++ {
+			if !s.current(st, t) {
+				stale = true
+				lo, hi = min(lo, t), max(hi, t+1)
+			}
+		}
+		if stale {
 			need = append(need, r)
-			lo = min(lo, s.valid[st])
 		}
 	}
 	if len(need) == 0 {
@@ -313,10 +390,10 @@ func (s *Session) fill(ctx context.Context, rows []Row, b int, req Request) erro
 	if !slices.Contains(need, final) {
 		need = append(need, final)
 	}
-	lr := LensRequest{Rows: need, From: lo, To: b, TopK: req.TopK, Target: req.Target, Tuned: req.Tuned}
+	lr := LensRequest{Rows: need, From: lo, To: hi, TopK: req.TopK, Target: req.Target, Tuned: req.Tuned}
 	if req.NextToken {
-		lr.Next = make([]int, b-lo)
-		for t := lo; t < b; t++ {
+		lr.Next = make([]int, hi-lo)
+		for t := lo; t < hi; t++ {
 			lr.Next[t-lo] = -1
 			if t+1 < len(req.IDs) {
 				lr.Next[t-lo] = req.IDs[t+1]
@@ -326,20 +403,20 @@ func (s *Session) fill(ctx context.Context, rows []Row, b int, req Request) erro
 	out := make([][]Cell, len(need))
 	for r, row := range need {
 		st := row.stream()
-		if len(s.cells[st]) < b {
-			s.cells[st] = append(s.cells[st], make([]Cell, b-len(s.cells[st]))...)
+		if len(s.cells[st]) < hi {
+			s.cells[st] = append(s.cells[st], make([]Cell, hi-len(s.cells[st]))...)
 		}
-		out[r] = s.cells[st][lo:b]
+		out[r] = s.cells[st][lo:hi]
 	}
 	if err := s.dev.Lens(ctx, lr, out); err != nil {
 		// A device may have filled part of the range: mark none of it current.
 		for _, row := range need {
-			s.valid[row.stream()] = min(s.valid[row.stream()], lo)
+			s.mark(row.stream(), lo, hi, false)
 		}
 		return err
 	}
 	for _, row := range need {
-		s.valid[row.stream()] = b
+		s.mark(row.stream(), lo, hi, true)
 	}
 	return nil
 }

@@ -72,6 +72,13 @@ type Request struct {
 	// probability and rank of the token that actually follows
 	// (Cell.NextProb, Cell.NextRank).
 	NextToken bool
+	// Priority lists positions whose columns come first: the forward pass
+	// runs up to them, their cells are computed and passed to the column
+	// callback, and then the other columns follow in order. The explorer
+	// passes the columns on screen, so that an edit near the start of a
+	// long prompt shows them long before the whole lens is done. Positions
+	// outside the prompt are ignored; the Lens returned is the same.
+	Priority []int
 	// Tuned decodes the rows h[0..L−1] through a tuned lens's translators
 	// (see LensRequest.Tuned); nil is the logit lens. It cannot be combined
 	// with Sublayers.

@@ -35,6 +35,7 @@ type fakeBackend struct {
 
 	mu      sync.Mutex
 	lenses  []*inference.Lens // every completed lens, in order
+	asked   [][]int           // the Priority of every request, in order
 	calls   int
 	cancels int
 	prev    []int
@@ -154,6 +155,7 @@ func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn 
 	}
 	f.mu.Lock()
 	f.calls++
+	f.asked = append(f.asked, slices.Clone(req.Priority))
 	reused := 0
 	for reused < len(f.prev) && reused < len(req.IDs) && f.prev[reused] == req.IDs[reused] {
 		reused++
@@ -167,8 +169,11 @@ func (f *fakeBackend) Lens(ctx context.Context, req inference.Request, onColumn 
 		l.Cells[r] = make([]inference.Cell, T)
 	}
 	for p := range T {
-		if p >= reused && f.delay > 0 {
-			time.Sleep(f.delay)
+		f.mu.Lock()
+		delay := f.delay // tests change it while a lens runs
+		f.mu.Unlock()
+		if p >= reused && delay > 0 {
+			time.Sleep(delay)
 		}
 		if err := ctx.Err(); err != nil {
 			f.mu.Lock()

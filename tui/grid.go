@@ -165,6 +165,20 @@ func (g grid) visibleCols() int {
 	return max(1, (avail-max(1, mark))/cw)
 }
 
+// capacity is how many columns the grid shows at most: all of them when
+// they fit, else as many as fit at the narrowest width. It is known before
+// the columns are (the view of a lens about to start).
+func (g grid) capacity() int {
+	if g.cols > 0 && g.visibleCols() == g.cols {
+		return g.cols
+	}
+	cw := minColWidth
+	if g.cellWidth > 0 {
+		cw = g.cellWidth
+	}
+	return max(1, (g.width-g.labelWidth()-1)/cw)
+}
+
 // ensureVisible scrolls so that the cursor cell is shown.
 func (g *grid) ensureVisible() {
 	o := g.order()
@@ -330,7 +344,11 @@ func (g grid) View(width, height int) string {
 			lock := g.locks && lockRows[p-g.left] == row
 			c, ok := d.cell(row, p)
 			if !ok {
-				b.WriteString(st.pending(cw, cursor))
+				text := ""
+				if old, ok := d.staleCell(row, p); ok {
+					text = g.text(old.Top[0].ID)
+				}
+				b.WriteString(st.pending(text, cw, cursor))
 				continue
 			}
 			v := g.metric.Value(c)

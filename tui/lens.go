@@ -33,11 +33,35 @@ type lensRequest struct {
 	target    int
 	noNext    bool            // ask for no next-token statistics (the backend cannot compute them)
 	tuned     *tunedlens.Lens // decode through a tuned lens; nil: the logit lens
+	view      view            // the columns on screen, computed first; no effect on the cells
 }
 
-// sameSettings reports whether a and b differ at most in the prompt text.
+// view says which columns are on screen when a request starts: n columns
+// from left, or, when the grid follows the end of the prompt (the cursor
+// on its last column, as while typing), the last n of the new prompt,
+// whose length is known only once it is tokenised.
+type view struct {
+	left, n int
+	end     bool
+}
+
+// positions resolves the view for a prompt of T ids.
+func (v view) positions(T int) []int {
+	from := v.left
+	if v.end {
+		from = T - v.n
+	}
+	var out []int
+	for p := max(0, from); p < min(T, from+v.n); p++ {
+		out = append(out, p)
+	}
+	return out
+}
+
+// sameSettings reports whether a and b give the same cells for the same
+// text: they differ at most in the prompt text and the view.
 func (a lensRequest) sameSettings(b lensRequest) bool {
-	a.text = b.text
+	a.text, a.view = b.text, b.view
 	return a == b
 }
 
@@ -50,8 +74,11 @@ type lensData struct {
 	rows    []inference.Row
 	cells   [][]inference.Cell // [row][pos]; a cell with no Top is pending
 	done    []bool             // per position: column received
-	lens    *inference.Lens    // the finished result; nil while computing
-	vocab   int                // vocabulary size, for rank and entropy scales
+	// stale marks positions whose cells are the previous lens's, shown
+	// dimmed until the new column arrives; nil when none is.
+	stale   []bool
+	lens    *inference.Lens // the finished result; nil while computing
+	vocab   int             // vocabulary size, for rank and entropy scales
 	elapsed time.Duration
 	// total counts the prompt's ids (BOS included) when more than the
 	// model reads: ids holds the first n_positions of them. 0 when all fit.
@@ -64,6 +91,16 @@ type lensData struct {
 
 // columns is the number of positions.
 func (d *lensData) columns() int { return len(d.ids) }
+
+// staleCell returns the previous lens's cell at (row, pos), shown dimmed
+// while the new one computes, and whether there is one.
+func (d *lensData) staleCell(row, pos int) (inference.Cell, bool) {
+	if d == nil || d.stale == nil || row < 0 || row >= len(d.cells) || pos < 0 || pos >= len(d.stale) || !d.stale[pos] {
+		return inference.Cell{}, false
+	}
+	c := d.cells[row][pos]
+	return c, len(c.Top) > 0
+}
 
 // cell returns the cell at (row, pos) and whether it has arrived.
 func (d *lensData) cell(row, pos int) (inference.Cell, bool) {
@@ -188,11 +225,42 @@ func (m *Model) requestLens() tea.Cmd {
 	)
 }
 
+// view is the grid's view now: the columns on screen (as many as fit),
+// following the end while the cursor is on the last column.
+func (m *Model) view() view {
+	g := m.grid
+	if g.cols == 0 || g.col >= g.cols-1 {
+		return view{n: g.capacity(), end: true}
+	}
+	return view{left: g.left, n: g.capacity()}
+}
+
+// reprioritize restarts a running lens when the view moved to columns it
+// has not computed yet, so that those come next; the session keeps what is
+// done, so a restart costs little.
+func (m *Model) reprioritize() tea.Cmd {
+	if !m.computing || m.cancelLens == nil || m.data == nil || m.pending.view == m.view() {
+		return nil
+	}
+	v := m.view()
+	missing := false
+	for _, p := range v.positions(m.data.columns()) {
+		missing = missing || !m.data.done[p]
+	}
+	if !missing {
+		return nil
+	}
+	m.cancelLens()
+	m.gen++
+	m.pending.view = v
+	return m.handleLensDebounce(lensDebounceMsg{m.gen})
+}
+
 // currentRequest collects the lens settings now in force.
 func (m *Model) currentRequest() lensRequest {
 	return lensRequest{
 		text: m.prompt.Value(), bos: m.bos, sublayers: m.sublayers && m.tl.active() == nil,
-		topK: m.topK, target: m.targetID, noNext: m.noNext, tuned: m.tl.active(),
+		topK: m.topK, target: m.targetID, noNext: m.noNext, tuned: m.tl.active(), view: m.view(),
 	}
 }
 
@@ -308,7 +376,8 @@ func computeLens(s lensStream, gen uint64, b Backend, req lensRequest, prev toke
 		if len(ids) == 0 {
 			return nil
 		}
-		lr := inference.Request{IDs: ids, TopK: req.topK, Target: req.target, Sublayers: req.sublayers, NextToken: !req.noNext, Tuned: req.tuned}
+		lr := inference.Request{IDs: ids, TopK: req.topK, Target: req.target, Sublayers: req.sublayers, NextToken: !req.noNext, Tuned: req.tuned,
+			Priority: req.view.positions(len(ids))}
 		onColumn := func(c inference.Column) { send(lensColumnMsg{gen: gen, col: c}) }
 		var err error
 		l, err = b.Lens(s.ctx, lr, onColumn)
@@ -366,15 +435,36 @@ func (m *Model) startData(msg lensStartMsg) {
 		d.cells[r] = make([]inference.Cell, len(d.ids))
 	}
 	d.done = make([]bool, len(d.ids))
-	if old != nil && old.req.sameSettings(msg.req) && len(old.rows) == len(d.rows) {
-		for p := 0; p < len(d.ids) && p < len(old.ids) && old.ids[p] == d.ids[p]; p++ {
+	if old != nil && len(old.rows) == len(d.rows) {
+		same := old.req.sameSettings(msg.req)
+		cp := commonPrefix(old.ids, d.ids)
+		for p := range min(len(d.ids), len(old.ids)) {
 			if !old.done[p] {
-				break
+				if old.stale != nil && old.stale[p] { // still dimmed: stays so
+					for r := range d.rows {
+						d.cells[r][p] = old.cells[r][p]
+					}
+					if d.stale == nil {
+						d.stale = make([]bool, len(d.ids))
+					}
+					d.stale[p] = true
+				}
+				continue
 			}
+			// A column is the same if its prefix and the token it
+			// predicts are; else its old cells stay, dimmed, until the
+			// new ones come.
+			keep := same && (p+1 < cp || cp == len(old.ids) && cp == len(d.ids))
 			for r := range d.rows {
 				d.cells[r][p] = old.cells[r][p]
 			}
-			d.done[p] = true
+			d.done[p] = keep
+			if !keep {
+				if d.stale == nil {
+					d.stale = make([]bool, len(d.ids))
+				}
+				d.stale[p] = true
+			}
 		}
 	}
 	followEnd := old == nil || m.grid.col >= old.columns()-1
@@ -402,6 +492,9 @@ func (m *Model) addColumn(c inference.Column) {
 		d.cells[r][c.Pos] = cell
 	}
 	d.done[c.Pos] = true
+	if d.stale != nil {
+		d.stale[c.Pos] = false
+	}
 }
 
 // genericRows names n rows when the backend's layout is not yet known.
@@ -454,4 +547,13 @@ func (m *Model) handleLensDone(msg lensDoneMsg) tea.Cmd {
 	m.grid.setShape(len(d.rows), d.columns(), false)
 	m.lastElapsed, m.lastReused = l.Elapsed, l.Reused
 	return m.requestOther()
+}
+
+// commonPrefix is the length of the common prefix of a and b.
+func commonPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }

@@ -222,6 +222,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.handleSnapshot(msg)
 	}
 	m.sync()
+	if re := m.reprioritize(); re != nil {
+		cmd = tea.Batch(cmd, re)
+	}
 	return m, cmd
 }
 

@@ -132,12 +132,15 @@ func (s Styles) cell(t float64, text string, w int, mk cellMarks) string {
 	return st.Render("[") + textSt.Render(fit(text, w-2)) + st.Render("]")
 }
 
-// pending draws a cell whose column has not arrived yet.
-func (s Styles) pending(w int, cursor bool) string {
+// pending draws a cell whose column has not arrived yet: "·", then the
+// previous lens's top-1 (old, "" if none) faint and without colour, so a
+// recompute dims the grid rather than blanking it.
+func (s Styles) pending(old string, w int, cursor bool) string {
+	st := s.Pending.Faint(true)
 	if cursor && w >= 3 {
-		return s.Pending.Reverse(true).Render("[" + fit("·", w-2) + "]")
+		return st.Reverse(true).Render("[" + fit(old, w-2) + "]")
 	}
-	return s.Pending.Render(fit(" ·", w))
+	return s.Pending.Render("·") + st.Render(fit(old, w-1))
 }
 
 // legend draws the scale from its dark to its bright end in about width

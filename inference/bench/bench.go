@@ -49,6 +49,12 @@ type Result struct {
 	// Full is a whole lens from scratch: forward, ln_f, unembedding and all
 	// statistics (entropy, KL, ranks, top-k) for every row and position.
 	Full Times `json:"full_ms"`
+	// Visible is what the explorer waits for after an edit at the start
+	// of a long prompt: the first token replaced, the time until the lens
+	// of the last VisibleColumns positions (asked for first, through
+	// Request.Priority) is complete, the forward pass of every position
+	// included.
+	Visible Times `json:"visible_ms"`
 	// Incremental appends one token to a cached prefix of Tokens−1: its
 	// forward on the KV cache and the lens of all its rows.
 	Incremental Times `json:"incremental_ms"`
@@ -80,6 +86,10 @@ type Report struct {
 	MemReadGB float64  `json:"mem_read_gbs,omitempty"` // measured host read bandwidth, all threads (CPU models)
 	Results   []Result `json:"results"`
 }
+
+// VisibleColumns is how many columns Result.Visible waits for: about what
+// a terminal shows.
+const VisibleColumns = 16
 
 // Run times the full lens and a one-token append at each prompt length
 // on m, plus the bare unembedding against the lens statistics, and reports
@@ -158,6 +168,13 @@ func runOne(ctx context.Context, m *inference.Model, s *inference.Session, dev i
 	if err != nil {
 		return res, err
 	}
+	// Visible: the same edit, the last columns first; timed until they
+	// are out, then the rest is cancelled.
+	visible, err := timeVisible(ctx, s, req(alt), ids[0], opt.Runs)
+	if err != nil {
+		return res, err
+	}
+	res.Visible = visible
 	// Incremental: back to T−1 (served from the cache), then append one.
 	inc, err := timeRunsSetup(b, opt.Runs, lens(ids[:T-1]), lens(ids))
 	if err != nil {
@@ -273,6 +290,50 @@ func sumAll(parts [][]float32) {
 	sink = sums[0]
 }
 
+// timeVisible times, once to warm up and then runs times, a lens of req
+// with its first token alternating (so nothing is reusable) and its last
+// VisibleColumns positions asked for first: the wall time from the call to
+// the last of those columns, after which the call is cancelled. Wall time,
+// not the backend's clock: the columns reach the host as the explorer sees
+// them.
+func timeVisible(ctx context.Context, s *inference.Session, req inference.Request, first, runs int) (Times, error) {
+	T := len(req.IDs)
+	n := min(T, VisibleColumns)
+	req.IDs = slices.Clone(req.IDs)
+	req.Priority = make([]int, n)
+	for i := range n {
+		req.Priority[i] = T - n + i
+	}
+	var t []float64
+	for i := 0; i <= runs; i++ {
+		req.IDs[0] = first ^ (i&1 ^ 1) // never the ids the session holds
+		runCtx, cancel := context.WithCancel(ctx)
+		seen := 0
+		var took time.Duration
+		start := time.Now()
+		_, err := s.Lens(runCtx, req, func(c inference.Column) {
+			if c.Pos >= T-n {
+				if seen++; seen == n {
+					took = time.Since(start)
+					cancel()
+				}
+			}
+		})
+		cancel()
+		if seen < n {
+			if err == nil {
+				err = fmt.Errorf("bench: %d of the last %d columns came", seen, n)
+			}
+			return Times{}, err
+		}
+		if i > 0 {
+			t = append(t, ms(took))
+		}
+	}
+	slices.Sort(t)
+	return Times{Median: t[len(t)/2], Min: t[0], Max: t[len(t)-1]}, nil
+}
+
 // timeRuns runs f(0)() once to warm up, then f(1..runs)(), timing each
 // with the backend's clock.
 func timeRuns(b inference.Backend, runs int, f func(i int) func() error) (Times, error) {
@@ -367,14 +428,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	p("\nmedian [min–max] ms over the runs after a warm-up\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "tokens\tfull lens\tGFLOP/s\t+1 token\tGFLOP/s\t×floor\tunembed\tlens\tstats\t\n")
+	fmt.Fprintf(tw, "tokens\tfull lens\tGFLOP/s\tlast %d first\t×full\t+1 token\tGFLOP/s\t×floor\tunembed\tlens\tstats\t\n", VisibleColumns)
 	for _, x := range r.Results {
 		floor := "-"
 		if x.IncFloorRatio > 0 {
 			floor = fmt.Sprintf("%.2f", x.IncFloorRatio)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%s\t%.1f\t%s\t%.0f\t%.0f\t%+.0f%%\t\n", x.Tokens, span(x.Full), x.FullGFLOPS,
-			span(x.Incremental), x.IncGFLOPS, floor, x.Unembed.Median, x.Lens.Median, 100*x.StatsOverhead)
+		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%s\t%.2f\t%s\t%.1f\t%s\t%.0f\t%.0f\t%+.0f%%\t\n", x.Tokens, span(x.Full), x.FullGFLOPS,
+			span(x.Visible), x.Visible.Median/x.Full.Median, span(x.Incremental), x.IncGFLOPS, floor, x.Unembed.Median, x.Lens.Median, 100*x.StatsOverhead)
 	}
 	errs = append(errs, tw.Flush())
 	return errors.Join(errs...)

@@ -41,6 +41,7 @@ func TestReportShape(t *testing.T) {
 		Results []struct {
 			Tokens  int                `json:"tokens"`
 			Full    map[string]float64 `json:"full_ms"`
+			Visible map[string]float64 `json:"visible_ms"`
 			Inc     map[string]float64 `json:"incremental_ms"`
 			Unembed map[string]float64 `json:"unembed_ms"`
 			Lens    map[string]float64 `json:"lens_ms"`
@@ -54,7 +55,7 @@ func TestReportShape(t *testing.T) {
 	}
 	for _, r := range shape.Results {
 		for _, k := range []string{"median", "min", "max"} {
-			if r.Full[k] <= 0 || r.Inc[k] <= 0 || r.Unembed[k] <= 0 || r.Lens[k] <= 0 {
+			if r.Full[k] <= 0 || r.Visible[k] <= 0 || r.Inc[k] <= 0 || r.Unembed[k] <= 0 || r.Lens[k] <= 0 {
 				t.Fatalf("%d tokens: %s missing: %s", r.Tokens, k, buf.String())
 			}
 		}
@@ -93,6 +94,10 @@ func TestReportOnEmulatedGPU(t *testing.T) {
 	for _, r := range rep.Results {
 		if r.IncFloorRatio != 0 {
 			t.Errorf("%d tokens: a host memory floor on a GPU", r.Tokens)
+		}
+		// Visible is wall time (columns as they reach the host), not events.
+		if !(r.Visible.Min > 0 && r.Visible.Min <= r.Visible.Median && r.Visible.Median <= r.Visible.Max) {
+			t.Errorf("%d tokens, visible: %+v", r.Tokens, r.Visible)
 		}
 		for name, tm := range map[string]Times{"full": r.Full, "incremental": r.Incremental, "unembed": r.Unembed, "lens": r.Lens} {
 			if tm != (Times{Median: 1, Min: 1, Max: 1}) {

@@ -1,0 +1,88 @@
+package tui
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/logitlens/logitlens/display"
+)
+
+// lastAsked returns the Priority of the backend's latest request.
+func (f *fakeBackend) lastAsked() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.asked) == 0 {
+		return nil
+	}
+	return f.asked[len(f.asked)-1]
+}
+
+func span(a, b int) []int {
+	var out []int
+	for p := a; p < b; p++ {
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestVisibleFirstFlow: every lens asks for the columns on screen first:
+// the last ones while the cursor follows the end of the prompt, the first
+// ones once the user scrolls home while the lens still computes (the
+// request restarts for them); and while it recomputes, the grid shows the
+// previous lens's tokens dimmed, not blanks.
+func TestVisibleFirstFlow(t *testing.T) {
+	b := &fakeBackend{layers: 3}
+	prompt := strings.Repeat(" the cat", 40)
+	m := newModel(fakeOptions(b, prompt))
+	x := newTerm(t, m, 80, 24, colorprofile.ANSI256)
+	T := len(b.ids(prompt, false))
+	s := x.waitFor(t, "the first lens", func(s string) bool {
+		return b.lensFor(b.ids(prompt, false)) != nil && !strings.Contains(s, "computing")
+	})
+	// The columns on screen: as many as the header shows.
+	n := len(strings.Fields(strings.TrimPrefix(line(s, "◂input"), "◂input")))
+	if got, want := b.lastAsked(), span(T-n, T); !slices.Equal(got, want) {
+		t.Errorf("first lens asked for %v first, want the last %d columns %v", got, n, want)
+	}
+	old := b.lensFor(b.ids(prompt, false))
+
+	// An edit at the start, on a slow backend: while it computes, the
+	// grid shows the old top-1s dimmed.
+	b.mu.Lock()
+	b.delay = 40 * time.Millisecond
+	b.mu.Unlock()
+	x.keys("ctrl+home")
+	x.tm.Type("A")
+	oldTop := display0(b, old.Cells[len(old.Rows)-1][T-2].Top[0].ID) // the cursor is on T-1
+	x.waitFor(t, "the old grid, dimmed", func(s string) bool {
+		return strings.Contains(s, "computing") && strings.Contains(line(s, "3 out"), "·"+oldTop)
+	})
+	// Home while it computes: the request restarts with the first columns.
+	x.keys("tab", "home")
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Equal(b.lastAsked(), span(0, n)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after home, asked for %v first, want %v", b.lastAsked(), span(0, n))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.mu.Lock()
+	b.delay = 0
+	b.mu.Unlock()
+	x.waitFor(t, "the edited prompt's lens", func(s string) bool {
+		return b.lensFor(b.ids("A"+prompt, false)) != nil && !strings.Contains(s, "computing")
+	})
+	x.keys("q")
+	x.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// display0 is a token's display form cut as a narrow pending cell shows
+// it, after its "·".
+func display0(b *fakeBackend, id int) string {
+	return strings.TrimRight(fit(display.Token(b.TokenBytes(id)), minColWidth-1), " ")
+}
