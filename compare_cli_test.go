@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -65,6 +67,7 @@ func TestLensCompareMatchesReference(t *testing.T) {
 		golden string
 		args   func(g *compareGoldenDoc) []string
 	}{
+		{"prompt-same", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
 		{"prompt-longer", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
 		{"prompt-shorter", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
 		{"prompt-bos", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt, "--bos"} }},
@@ -103,9 +106,11 @@ func TestLensCompareMatchesReference(t *testing.T) {
 					Columns   int    `json:"columns"`
 					IDsB      []int  `json:"ids_b"`
 					Cells     [][]struct {
-						KL    float64 `json:"kl_ab"`
-						Top1B int     `json:"top1_b"`
-						ProbB float64 `json:"prob_b_of_top1_a"`
+						KL      float64 `json:"kl_ab"`
+						Top1A   int     `json:"top1_a"`
+						Top1B   int     `json:"top1_b"`
+						ProbB   float64 `json:"prob_b_of_top1_a"`
+						Differs bool    `json:"top1_differs"`
 					} `json:"cells"`
 				} `json:"compare"`
 			}
@@ -127,9 +132,88 @@ func TestLensCompareMatchesReference(t *testing.T) {
 					}
 				}
 			}
+			if tc.golden == "prompt-same" { // A against itself: exactly no difference anywhere
+				for l, row := range c.Cells {
+					for j, cell := range row {
+						if cell.KL != 0 || cell.Differs || cell.Top1B != cell.Top1A {
+							t.Errorf("A against itself, row %d column %d: kl_ab %g, top1 %d/%d, differs %v", l, j, cell.KL, cell.Top1A, cell.Top1B, cell.Differs)
+						}
+					}
+				}
+			}
 			t.Logf("max |ΔKL| %.2e, |Δprob_b_of_top1_a| %.2e", maxKL, maxP)
 			if maxKL > 1e-3 || maxP > 1e-4 {
 				t.Errorf("outside tolerance: |ΔKL| %.2e (≤ 1e-3), |Δp| %.2e (≤ 1e-4)", maxKL, maxP)
+			}
+		})
+	}
+}
+
+// `lens --compare-* --format csv`: every paired record's kl_ab,
+// top1_b_id and prob_b_of_top1_a are the reference's (at the tolerances
+// of issue 16) at its layer and aligned column, with one record per cell of
+// A and per unpaired position of B.
+func TestLensCompareCSVMatchesReference(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		args   func(g *compareGoldenDoc) []string
+	}{
+		{"prompt-longer", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
+		{"prompt-shorter", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
+		{"model-bf16", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-model", testmodel.Dir(t, *g.Compare.B.Model)}
+		}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("inference", "devicetest", "testdata", "compare", tc.golden+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g compareGoldenDoc
+			if err := json.Unmarshal(b, &g); err != nil {
+				t.Fatal(err)
+			}
+			testmodel.CheckPin(t, g.Model, tc.golden+".json", g.SHA256)
+			args := append([]string{"lens", "--model", testmodel.Dir(t, g.Model), "--prompt", g.Prompt, "--format", "csv"}, tc.args(&g)...)
+			out, _, err := runCmd(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			col := map[string]int{}
+			for i, h := range recs[0] {
+				col[h] = i
+			}
+			rows, tA, tB := len(g.Compare.KL), len(g.IDs), len(g.Compare.IDsB)
+			if want := rows * (tA + max(0, tB-tA)); len(recs)-1 != want {
+				t.Errorf("%d records, want %d (%d rows × (%d of A + %d unpaired of B))", len(recs)-1, want, rows, tA, max(0, tB-tA))
+			}
+			paired := 0
+			var maxKL, maxP float64
+			for _, rec := range recs[1:] {
+				if rec[col["compare_column"]] == "" {
+					continue
+				}
+				l, _ := strconv.Atoi(rec[col["layer"]])
+				j, _ := strconv.Atoi(rec[col["compare_column"]])
+				kl, err1 := strconv.ParseFloat(rec[col["kl_ab"]], 64)
+				p, err2 := strconv.ParseFloat(rec[col["prob_b_of_top1_a"]], 64)
+				if err1 != nil || err2 != nil || l >= rows || j >= g.Compare.Columns {
+					t.Fatalf("record %v", rec)
+				}
+				paired++
+				maxKL = math.Max(maxKL, math.Abs(kl-g.Compare.KL[l][j]))
+				maxP = math.Max(maxP, math.Abs(p-g.Compare.ProbB[l][j]))
+				if rec[col["top1_b_id"]] != strconv.Itoa(g.Compare.Top1B[l][j]) {
+					t.Errorf("layer %d column %d: top1_b_id %s, reference %d", l, j, rec[col["top1_b_id"]], g.Compare.Top1B[l][j])
+				}
+			}
+			t.Logf("%d paired records: max |ΔKL| %.2e, |Δprob_b_of_top1_a| %.2e", paired, maxKL, maxP)
+			if paired != rows*g.Compare.Columns || maxKL > 1e-3 || maxP > 1e-4 {
+				t.Errorf("%d paired records of %d; |ΔKL| %.2e (≤ 1e-3), |Δp| %.2e (≤ 1e-4)", paired, rows*g.Compare.Columns, maxKL, maxP)
 			}
 		})
 	}
@@ -141,6 +225,7 @@ type compareGoldenDoc struct {
 	Tuned   string `json:"tuned_lens"`
 	SHA256  string `json:"model_safetensors_sha256"`
 	Prompt  string `json:"prompt"`
+	IDs     []int  `json:"ids"`
 	Compare struct {
 		IDsB    []int `json:"ids_b"`
 		Columns int   `json:"columns"`
@@ -167,5 +252,14 @@ func TestLensCompareRefusesOtherShape(t *testing.T) {
 	_, _, err := runCmd(t, "lens", "--model", a, "--prompt", "Hi", "--compare-model", b)
 	if err == nil || !strings.Contains(err.Error(), "tiny-f32") || !strings.Contains(err.Error(), "small-shape") || !strings.Contains(err.Error(), "layers") {
 		t.Errorf("tiny-f32 against small-shape: %v", err)
+	}
+}
+
+// Run B's lens that cannot be found is refused with advice about the flag
+// the user gave, --compare-lens, not A's --lens.
+func TestLensCompareLensAdvice(t *testing.T) {
+	_, _, err := runCmd(t, "lens", "--model", testmodel.Dir(t, "tiny-f32"), "--prompt", "Hi", "--compare-lens", "tuned")
+	if err == nil || !strings.Contains(err.Error(), "--compare-lens tuned:DIR") || strings.Contains(err.Error(), "give --lens") {
+		t.Errorf("--compare-lens tuned on a folder's model: %v", err)
 	}
 }

@@ -155,6 +155,16 @@ func TestLensTunedFromSpace(t *testing.T) {
 	if err != nil || !strings.Contains(out, "tuned lens (spaces/AlignmentResearch/tuned-lens/lens/gpt2)") {
 		t.Errorf("tuned:REPO/FOLDER: %v\n%s", err, out)
 	}
+	// at a revision: tuned:REPO@REV/FOLDER
+	commit := fmt.Sprintf("%040x", sha1.Sum([]byte("spaces/AlignmentResearch/tuned-lens")))
+	out, _, err = execArgs(t, "", "lens", "-m", "acme/tiny", "--lens", "tuned:spaces/AlignmentResearch/tuned-lens@"+commit+"/lens/gpt2", "-p", "Hello")
+	if err != nil || !strings.Contains(out, "tuned lens (spaces/AlignmentResearch/tuned-lens@"+commit+"/lens/gpt2)") {
+		t.Errorf("tuned:REPO@REV/FOLDER: %v\n%s", err, out)
+	}
+	_, _, err = execArgs(t, "", "lens", "-m", "acme/tiny", "--lens", "tuned:spaces/AlignmentResearch/tuned-lens@v9/lens/gpt2", "-p", "Hello")
+	if err == nil || !strings.Contains(err.Error(), `revision "v9" not found`) {
+		t.Errorf("an unknown revision: %v", err)
+	}
 }
 
 // tune trains on a text file and writes a lens that --lens tuned:DIR reads;

@@ -23,6 +23,17 @@ type Comparison struct {
 	Conventions CompareConventions `json:"conventions"`
 	// Cells are [row][column], rows as the document's.
 	Cells [][]PairInfo `json:"cells"`
+	// UnpairedB is run B's cells at its first offset_b positions, which
+	// have no partner in A ([row][position]); absent when B is not the
+	// longer prompt. (A's unpaired positions are the document's own cells.)
+	UnpairedB [][]UnpairedInfo `json:"unpaired_b,omitempty"`
+}
+
+// UnpairedInfo is run B's cell at a position that has no partner in A:
+// nothing is compared there, but B's prediction is kept.
+type UnpairedInfo struct {
+	Top1B int        `json:"top1_b"` // -1 where B's cell is not finite
+	TopB  []TopEntry `json:"top_b"`
 }
 
 // RunB says what run B changes and holds its tokens.
@@ -116,7 +127,42 @@ func (d *Document) AddComparison(c *inference.Comparison, srcB Source, b RunB) {
 			cmp.Cells[r][j] = pi
 		}
 	}
+	if off := c.PosB(0); off > 0 {
+		cmp.UnpairedB = make([][]UnpairedInfo, len(c.Cells))
+		for r := range cmp.UnpairedB {
+			cmp.UnpairedB[r] = make([]UnpairedInfo, off)
+			for p := range off {
+				cb := c.B.Cells[r][p]
+				u := UnpairedInfo{Top1B: -1, TopB: make([]TopEntry, 0, len(cb.Top))}
+				for _, e := range cb.Top {
+					t := tokenRef(srcB, e.ID)
+					u.TopB = append(u.TopB, TopEntry{ID: t.ID, Text: t.Text, Display: t.Display, Prob: Float(e.Prob)})
+				}
+				if len(u.TopB) > 0 {
+					u.Top1B = u.TopB[0].ID
+				}
+				cmp.UnpairedB[r][p] = u
+			}
+		}
+	}
 	d.Compare = cmp
+}
+
+// unpairedTop1 is the top-1, at row r, of the one run that has an
+// unpaired column (A's at position pa, else B's at pb), and whether it
+// has one.
+func (c *Comparison) unpairedTop1(d *Document, r, pa, pb int) (TopEntry, bool) {
+	var top []TopEntry
+	switch {
+	case pa >= 0:
+		top = d.Cells[r][pa].Top
+	case pb >= 0 && r < len(c.UnpairedB) && pb < len(c.UnpairedB[r]):
+		top = c.UnpairedB[r][pb].TopB
+	}
+	if len(top) == 0 {
+		return TopEntry{}, false
+	}
+	return top[0], true
 }
 
 // tokenRef is a token of src's vocabulary; an id below 0 is no token.

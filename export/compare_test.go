@@ -100,6 +100,56 @@ func TestCompareJSON(t *testing.T) {
 	}
 }
 
+// The JSON keeps B's cells at the positions A has no partner for (B the
+// longer prompt) in unpaired_b, and has none when A is the longer.
+func TestCompareJSONUnpairedB(t *testing.T) {
+	const short, long = "Rome is the city of", "The Eiffel Tower is in the city of"
+	for _, tc := range []struct {
+		a, b   string
+		wantNo bool
+	}{{short, long, false}, {long, short, true}} {
+		d, c := compareDoc(t, tc.a, tc.b, -1)
+		var buf bytes.Buffer
+		if err := Write(&buf, JSON, d, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Compare struct {
+				UnpairedB *[][]struct {
+					Top1B int        `json:"top1_b"`
+					TopB  []TopEntry `json:"top_b"`
+				} `json:"unpaired_b"`
+			} `json:"compare"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		u := got.Compare.UnpairedB
+		if tc.wantNo {
+			if u != nil {
+				t.Errorf("A the longer: unpaired_b %v", *u)
+			}
+			continue
+		}
+		off := len(c.B.IDs) - c.Columns
+		if u == nil || len(*u) != len(c.Cells) || off == 0 {
+			t.Fatalf("B the longer by %d: unpaired_b %v", off, u)
+		}
+		for r, row := range *u {
+			if len(row) != off {
+				t.Fatalf("row %d: %d unpaired cells of B, want %d", r, len(row), off)
+			}
+			for p, cell := range row {
+				want := c.B.Cells[r][p].Top
+				if cell.Top1B != want[0].ID || len(cell.TopB) != len(want) || cell.TopB[0].ID != want[0].ID ||
+					math.Abs(float64(cell.TopB[0].Prob)-want[0].Prob) > 1e-7 {
+					t.Errorf("row %d B position %d: %+v, B's lens %+v", r, p, cell, want)
+				}
+			}
+		}
+	}
+}
+
 // The CSV adds the compare columns to every record of A, empty at the
 // positions B has no partner for.
 func TestCompareCSV(t *testing.T) {
@@ -139,6 +189,110 @@ func TestCompareCSV(t *testing.T) {
 		if err != nil || math.Abs(kl-c.Cells[r][j].KL) > 1e-6*max(1, kl) || rec[col["top1_b_id"]] != strconv.Itoa(c.Cells[r][j].Top1B) ||
 			rec[col["compare_column"]] != strconv.Itoa(j) || rec[col["b_position"]] != strconv.Itoa(c.PosB(j)) {
 			t.Errorf("row %d position %d: %v, comparison %+v", r, p, rec, c.Cells[r][j])
+		}
+	}
+}
+
+// With B the longer prompt, each row of the CSV starts with a record per
+// position of B that has no partner: B's position, token and top-k, and
+// nothing of A or of the pair.
+func TestCompareCSVUnpairedB(t *testing.T) {
+	d, c := compareDoc(t, "Rome is the city of", "The Eiffel Tower is in the city of", -1)
+	var buf bytes.Buffer
+	if err := Write(&buf, CSV, d, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	off := len(c.B.IDs) - c.Columns
+	seen := map[[2]int]bool{}
+	for _, rec := range recs[1:] {
+		if rec[col["position"]] != "" {
+			continue
+		}
+		r := 0
+		for r < len(d.Rows) && d.Rows[r].Name != rec[col["row"]] {
+			r++
+		}
+		pb, err := strconv.Atoi(rec[col["b_position"]])
+		if err != nil || r == len(d.Rows) || pb >= off {
+			t.Fatalf("a record without an A position: %v", rec)
+		}
+		seen[[2]int{r, pb}] = true
+		top := c.B.Cells[r][pb].Top
+		ids := make([]string, len(top))
+		for i, e := range top {
+			ids[i] = strconv.Itoa(e.ID)
+		}
+		if rec[col["top1_b_id"]] != strconv.Itoa(top[0].ID) || rec[col["b_input_id"]] != strconv.Itoa(c.B.IDs[pb]) ||
+			rec[col["top_b_ids"]] != strings.Join(ids, " ") || rec[col["kl_ab"]] != "" || rec[col["compare_column"]] != "" ||
+			rec[col["top1_id"]] != "" || rec[col["input_id"]] != "" {
+			t.Errorf("row %d B position %d: %v", r, pb, rec)
+		}
+	}
+	if len(seen) != len(d.Rows)*off || len(recs) != 1+len(d.Rows)*(len(c.A.IDs)+off) {
+		t.Errorf("%d records of B's %d unpaired positions × %d rows; %d records in all", len(seen), off, len(d.Rows), len(recs)-1)
+	}
+}
+
+// The text's compare grid: per row, the unpaired columns' own top-1 in
+// parentheses, then each pair's KL and, where the top-1s differ, ≠ and B's.
+func TestCompareText(t *testing.T) {
+	for _, tc := range [][2]string{{"Rome is the city of", "The Eiffel Tower is in the city of"}, {"The Eiffel Tower is in the city of", "Rome is the city of"}} {
+		d, c := compareDoc(t, tc[0], tc[1], -1)
+		var buf bytes.Buffer
+		if err := Write(&buf, Text, d, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		_, grid, ok := strings.Cut(buf.String(), "\ncompare · ")
+		if !ok {
+			t.Fatalf("no compare grid:\n%s", buf.String())
+		}
+		tA, tB := len(c.A.IDs), len(c.B.IDs)
+		W := max(tA, tB)
+		for r := range d.Rows {
+			name := d.Rows[r].Name
+			if r == len(d.Rows)-1 {
+				name += "*"
+			}
+			var line string
+			for _, l := range strings.Split(grid, "\n") {
+				if strings.HasPrefix(l, name+" ") {
+					line = l
+				}
+			}
+			var want []string
+			for x := range W {
+				pa, pb := x-(W-tA), x-(W-tB)
+				var cell string
+				switch {
+				case pa < 0:
+					cell = "(" + d.Compare.UnpairedB[r][pb].TopB[0].Display + ")"
+				case pb < 0:
+					cell = "(" + d.Cells[r][pa].Top[0].Display + ")"
+				default:
+					pc := c.Cells[r][pa-(tA-c.Columns)]
+					cell = strconv.FormatFloat(pc.KL, 'f', 2, 64)
+					if pc.Top1Differs() {
+						cell += "≠" + d.Compare.Cells[r][pa-(tA-c.Columns)].TopB[0].Display
+					}
+				}
+				want = append(want, cut(cell, textColumn-1))
+			}
+			rest := line
+			for _, w := range want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("A %q, B %q, row %s: %q lacks %q in order (cells %q)", tc[0], tc[1], name, line, w, want)
+				}
+				rest = rest[i+len(w):]
+			}
 		}
 	}
 }
@@ -219,6 +373,32 @@ func TestCompareSVG(t *testing.T) {
 			}
 			if n := len(root.find("text", "col-label-b")); n == 0 || n > tB {
 				t.Errorf("%d of B's tokens written under the grid", n)
+			}
+			// The unpaired columns: B's own top-1 in each, left of a
+			// dashed line at the first paired column.
+			texts := root.find("text", "top1")
+			if len(texts) != len(cells) {
+				t.Fatalf("%d cell texts for %d cells", len(texts), len(cells))
+			}
+			for i, n := range cells {
+				r, _ := strconv.Atoi(n.attr("data-r"))
+				x, _ := strconv.Atoi(n.attr("data-x"))
+				pb := x - (W - tB)
+				if x-(W-tA) >= 0 || pb < 0 {
+					continue
+				}
+				u := d.Compare.UnpairedB[r][pb].TopB[0]
+				if u.ID != c.B.Cells[r][pb].Top[0].ID {
+					t.Fatalf("row %d B position %d: unpaired top-1 %d, B's lens %d", r, pb, u.ID, c.B.Cells[r][pb].Top[0].ID)
+				}
+				want := clean(u.Display)
+				if got := texts[i].Text; got != want && !(strings.HasSuffix(got, "…") && strings.HasPrefix(want, strings.TrimSuffix(got, "…"))) {
+					t.Errorf("unpaired cell row %d column %d: %q, B's top-1 %q", r, x, got, want)
+				}
+			}
+			lines := root.find("line", "pairs-begin")
+			if len(lines) != 1 || lines[0].float(t, "x1") != cells[W-c.Columns].float(t, "x") {
+				t.Errorf("the dashed line where the pairs begin: %d lines", len(lines))
 			}
 		})
 	}

@@ -136,6 +136,13 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 				}
 			}
 		}
+		for _, row := range l.cmp.UnpairedB {
+			for _, c := range row {
+				if len(c.TopB) > 0 {
+					widest = max(widest, ansi.StringWidth(c.TopB[0].Display))
+				}
+			}
+		}
 	}
 	l.chars = min(widest, maxChars)
 	l.cellW = float64(l.chars)*charW + 10
@@ -163,6 +170,9 @@ func newLayout(d *Document, opt Options) (*layout, error) {
 	if l.cmp != nil && tokensDiffer(d) {
 		below += 16 // B's tokens
 	}
+	if l.cmp != nil && l.cols > l.cmp.Columns {
+		below += 14 // the note on the unpaired columns
+	}
 	l.height = max(l.gridY+l.gridH+below, l.barY+l.barH+12) + margin
 	return l, nil
 }
@@ -183,6 +193,14 @@ func (l *layout) setComparison(opt Options) error {
 	for _, row := range cmp.Cells {
 		if len(row) != cmp.Columns {
 			return fmt.Errorf("export: a row of the comparison has %d cells for %d columns", len(row), cmp.Columns)
+		}
+	}
+	if u := cmp.UnpairedB; len(u) > 0 && len(u) != len(d.Rows) {
+		return fmt.Errorf("export: the comparison has unpaired cells of B for %d rows of %d", len(u), len(d.Rows))
+	}
+	for _, row := range cmp.UnpairedB {
+		if len(row) != cmp.OffsetB {
+			return fmt.Errorf("export: the comparison has %d unpaired cells of B in a row, for %d positions", len(row), cmp.OffsetB)
 		}
 	}
 	l.cmp = cmp

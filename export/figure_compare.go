@@ -15,9 +15,10 @@ import (
 // pairwise metric on the diverging palette (white: B equals A) and shows A's
 // top-1 and, on a second line marked "≠", B's top-1 where the two differ,
 // so the difference reads without colour. A column that only one run has
-// is drawn in the paper colour with that run's top-1 (A's) or "·" (B's,
-// whose unpaired cells the document does not hold) in the muted colour.
-// Below the grid run A's tokens and, where they differ, B's.
+// is drawn in the paper colour with that run's own top-1 in the muted
+// colour, left of a dashed line where the pairs begin: nothing is compared
+// there, and nothing is dropped. Below the grid run A's tokens and, where
+// they differ, B's.
 
 // comparePos returns A's and B's positions at display column x (-1 where a
 // run has none) and the comparison's column j (-1 unless both have one).
@@ -72,8 +73,18 @@ func (l *layout) writeCompareAxes(w *bytes.Buffer) {
 	if differ {
 		y += 16
 	}
-	fmt.Fprintf(w, `<text x="%g" y="%g" font-family="%s" font-size="11" fill="%s">right-aligned: the last tokens face each other · position t predicts token t+1</text>`+"\n",
-		l.gridX, y, sansFamily, l.muted)
+	notes := []string{"right-aligned: the last tokens face each other · position t predicts token t+1"}
+	if l.cols > l.cmp.Columns {
+		only := "A"
+		if l.cmp.OffsetB > 0 {
+			only = "B"
+		}
+		notes = append(notes, "left of the dashed line only "+only+" has the positions: its own top-1, uncompared")
+	}
+	for i, note := range notes {
+		fmt.Fprintf(w, `<text x="%g" y="%g" font-family="%s" font-size="11" fill="%s">%s</text>`+"\n",
+			l.gridX, y+float64(i)*14, sansFamily, l.muted, esc(note))
+	}
 }
 
 // writeCompareCells writes one rect and one or two lines of text per cell,
@@ -83,7 +94,7 @@ func (l *layout) writeCompareCells(w *bytes.Buffer, tooltips bool) {
 	w.WriteString(`<g class="cells" shape-rendering="crispEdges">` + "\n")
 	for r := range d.Rows {
 		for x := range l.cols {
-			pa, _, j := l.comparePos(x)
+			pa, pb, j := l.comparePos(x)
 			cx, y := l.colX(x), l.rowY(r)
 			fill, text := l.paper, l.muted
 			line1, line2 := "·", ""
@@ -101,8 +112,8 @@ func (l *layout) writeCompareCells(w *bytes.Buffer, tooltips bool) {
 				if c.Top1Differs && len(c.TopB) > 0 {
 					line2 = "≠ " + c.TopB[0].Display
 				}
-			} else if pa >= 0 && len(d.Cells[r][pa].Top) > 0 {
-				line1 = d.Cells[r][pa].Top[0].Display // A's, unpaired
+			} else if top, ok := l.cmp.unpairedTop1(d, r, pa, pb); ok {
+				line1 = top.Display // the one run's own prediction
 			}
 			fmt.Fprintf(w, `<rect class="cell" data-r="%d" data-x="%d" data-p="%d" data-j="%d" x="%g" y="%g" width="%g" height="%g" fill="%s">`,
 				r, x, pa, j, cx, y, l.cellW, l.rowH, fill)
@@ -123,6 +134,11 @@ func (l *layout) writeCompareCells(w *bytes.Buffer, tooltips bool) {
 		}
 	}
 	w.WriteString("</g>\n")
+	if first := l.cols - l.cmp.Columns; first > 0 {
+		x := l.colX(first)
+		fmt.Fprintf(w, `<line class="pairs-begin" x1="%g" y1="%g" x2="%g" y2="%g" stroke="%s" stroke-width="1.5" stroke-dasharray="4 3"/>`+"\n",
+			x, l.gridY-cellH, x, l.gridY+l.gridH+cellH, l.muted)
+	}
 	out := len(d.Rows) - 1
 	fmt.Fprintf(w, `<rect class="output-row" x="%g" y="%g" width="%g" height="%g" fill="none" stroke="%s" stroke-width="2"/>`+"\n",
 		l.gridX-1, l.rowY(out)-1, l.gridW+2, l.rowH+2, l.ink)
@@ -142,6 +158,9 @@ func (l *layout) compareTooltip(r, x int) string {
 	}
 	if j < 0 {
 		b.WriteString("; no partner in the other run")
+		if top, ok := l.cmp.unpairedTop1(d, r, pa, pb); ok {
+			fmt.Fprintf(&b, "; its top-1 %s %s", clean(top.Display), display.Prob(float64(top.Prob)))
+		}
 		return b.String()
 	}
 	c := l.cmp.Cells[r][j]

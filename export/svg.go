@@ -71,7 +71,7 @@ func (l *layout) description() string {
 	}
 	if l.cmp != nil {
 		s += ". Columns: run A's and run B's tokens, right-aligned (the last tokens face each other); position t predicts token t+1. Cell text: A's top-1 token and, marked ≠, B's where it differs. Colour: " +
-			l.label + " on the diverging " + l.pal.Name + " palette, white where B equals A; uncoloured columns have no partner."
+			l.label + " on the diverging " + l.pal.Name + " palette, white where B equals A; uncoloured columns, left of the dashed line, have no partner and show their run's own top-1."
 	} else {
 		s += ". Columns: input tokens; position t predicts token t+1. Cell text: the row's top-1 token, bold where it is the next input token. Colour: " +
 			l.label + " on the " + l.pal.Name + " palette."

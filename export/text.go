@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,7 +40,10 @@ func csvFloat(x Float) string {
 
 // writeCSV writes one record per cell with its top-1, statistics and top-k.
 // A cell whose numbers are not finite has them empty and its reason in the
-// last column, nonfinite.
+// last column, nonfinite. With a comparison, each record also has the
+// compare columns (empty at A's unpaired positions), and each row starts
+// with a record per unpaired position of B, whose position and A's
+// columns are empty.
 func writeCSV(w *bytes.Buffer, d *Document) error {
 	cw := csv.NewWriter(w)
 	header := []string{"row", "row_kind", "layer", "position", "input_id", "input_token", "next_id", "next_token",
@@ -60,6 +64,11 @@ func writeCSV(w *bytes.Buffer, d *Document) error {
 		return err
 	}
 	for r, row := range d.Cells {
+		if cmp != nil {
+			if err := writeUnpairedB(cw, d, r, len(header)); err != nil {
+				return err
+			}
+		}
 		for p, c := range row {
 			next, nextText := "", ""
 			if p+1 < len(d.Tokens) {
@@ -95,6 +104,42 @@ func writeCSV(w *bytes.Buffer, d *Document) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// writeUnpairedB writes a record of n fields for each of B's positions
+// in row r that have no partner in A (B is the longer prompt), so that
+// none is dropped: the row's columns, then only B's position, token and
+// top-k among the compare columns; everything of A and of the pair empty.
+func writeUnpairedB(cw *csv.Writer, d *Document, r, n int) error {
+	cmp := d.Compare
+	if r >= len(cmp.UnpairedB) {
+		return nil
+	}
+	h := compareHeader(d)
+	at := n - len(h) // where the compare columns begin
+	for pb, u := range cmp.UnpairedB[r] {
+		rec := make([]string, n)
+		set := func(name, v string) { rec[at+slices.Index(h, name)] = v }
+		rec[0], rec[1], rec[2] = csvText(d.Rows[r].Name), d.Rows[r].Kind, strconv.Itoa(d.Rows[r].Layer)
+		ids := make([]string, len(u.TopB))
+		probs := make([]string, len(u.TopB))
+		for i, t := range u.TopB {
+			ids[i], probs[i] = strconv.Itoa(t.ID), csvFloat(t.Prob)
+		}
+		set("b_position", strconv.Itoa(pb))
+		set("b_input_id", strconv.Itoa(cmp.B.Tokens[pb].ID))
+		set("b_input_token", csvText(cmp.B.Tokens[pb].Text))
+		if len(u.TopB) > 0 {
+			set("top1_b_id", strconv.Itoa(u.TopB[0].ID))
+			set("top1_b_token", csvText(u.TopB[0].Text))
+		}
+		set("top_b_ids", strings.Join(ids, " "))
+		set("top_b_probs", strings.Join(probs, " "))
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // compareHeader names the CSV's compare columns: the aligned column and B's
@@ -212,10 +257,11 @@ func writeText(w *bytes.Buffer, d *Document) error {
 // writeCompareText writes the comparison's grid under A's: columns
 // right-aligned, A's tokens and, where they differ, B's; each paired cell
 // KL(P_A ‖ P_B) in nats and, where the top-1s differ, "≠" and B's top-1;
-// "·" where a position has no partner.
+// where a position has no partner, the top-1 of the run that has it in
+// parentheses (uncompared), or "·" where that run's cell has none.
 func writeCompareText(w *bytes.Buffer, d *Document, label int) {
 	cmp := d.Compare
-	fmt.Fprintf(w, "\ncompare · B changes the %s: %s · right-aligned · cell: KL(P_A‖P_B) nats, ≠ B's top-1 where it differs\n",
+	fmt.Fprintf(w, "\ncompare · B changes the %s: %s · right-aligned · cell: KL(P_A‖P_B) nats, ≠ B's top-1 where it differs, (top-1) where only one run has the position\n",
 		cmp.B.Differs, display.Safe(runBName(cmp.B)))
 	tA := len(d.Tokens)
 	W := cmp.width(tA)
@@ -243,8 +289,12 @@ func writeCompareText(w *bytes.Buffer, d *Document, label int) {
 			name += "*"
 		}
 		row(name, func(x int) string {
-			j := cmp.posA(x, W, tA) - cmp.OffsetA
-			if cmp.posA(x, W, tA) < 0 || cmp.posB(x, W) < 0 || j < 0 {
+			pa, pb := cmp.posA(x, W, tA), cmp.posB(x, W)
+			j := pa - cmp.OffsetA
+			if pa < 0 || pb < 0 || j < 0 {
+				if top, ok := cmp.unpairedTop1(d, r, pa, pb); ok {
+					return "(" + top.Display + ")"
+				}
 				return "·"
 			}
 			c := cmp.Cells[r][j]

@@ -102,7 +102,12 @@
     if (pb >= 0) labelled('B', 'input', cmp.b.tokens[pb].display);
     parts.push(toks);
     if (j < 0) {
-      parts.push(el('p', 'hint', 'no partner: only ' + (pa >= 0 ? 'A' : 'B') + ' has this position (columns are right-aligned)'));
+      // The one run's own prediction: nothing to compare it with.
+      var only = pa >= 0 ? 'A' : 'B';
+      var top = pa >= 0 ? doc.cells[r][pa].top : (cmp.unpaired_b && cmp.unpaired_b[r][pb] || {}).top_b;
+      parts.push(el('p', 'hint', 'no partner: only ' + only + ' has this position (columns are right-aligned)'));
+      parts.push(el('h3', null, only));
+      parts.push(topTable(top, null));
     } else {
       var c = cmp.cells[r][j], a = doc.cells[r][pa];
       var side = el('div', 'side');
@@ -187,6 +192,12 @@
     var t = e.target;
     if (!t || !t.classList || !t.classList.contains('cell')) return null;
     return [+t.dataset.r, cmp ? +t.dataset.x : +t.dataset.p];
+  }
+  // A comparison's pairs are at the right (the last tokens face each
+  // other): a figure wider than its column starts scrolled there.
+  if (cmp) {
+    var figure = document.getElementById('figure');
+    figure.scrollLeft = figure.scrollWidth;
   }
   svg.addEventListener('mouseover', function (e) {
     var c = target(e);

@@ -27,6 +27,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"path/filepath"
 
@@ -131,27 +133,74 @@ func (c Config) Check(dModel, nLayer int) error {
 // of width dModel with nLayer layers: the lens must match both. Files are
 // opened as weights.OpenFile does (regular files only, never blocking).
 func Load(dir string, dModel, nLayer int) (*Lens, error) {
+	data, err := weights.ReadFile(filepath.Join(dir, "config.json"), weights.MaxConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("tunedlens: %w", err)
+	}
+	path := filepath.Join(dir, "params.pt")
+	return parse(dir, path, data, func() (io.ReaderAt, int64, func() error, error) {
+		f, st, err := weights.OpenFile(path)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		return f, st.Size(), f.Close, nil
+	}, dModel, nLayer)
+}
+
+// LoadFS reads a tuned lens from the root of fsys (config.json and
+// params.pt), as Load does: for a lens embedded in the binary. name names
+// the lens in errors.
+func LoadFS(fsys fs.FS, name string, dModel, nLayer int) (*Lens, error) {
+	cf, err := fsys.Open("config.json")
+	if err != nil {
+		return nil, fmt.Errorf("tunedlens: %s: %w", display.Safe(name), err)
+	}
+	data, err := io.ReadAll(io.LimitReader(cf, weights.MaxConfigFile+1))
+	cf.Close()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("tunedlens: %s: config.json: %w", display.Safe(name), err)
+	case len(data) > weights.MaxConfigFile:
+		return nil, fmt.Errorf("tunedlens: %s: config.json is over %d bytes", display.Safe(name), weights.MaxConfigFile)
+	}
+	return parse(name, name+"/params.pt", data, func() (io.ReaderAt, int64, func() error, error) {
+		f, err := fsys.Open("params.pt")
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, 0, nil, err
+		}
+		if r, ok := f.(io.ReaderAt); ok { // embed's and os's files
+			return r, st.Size(), f.Close, nil
+		}
+		f.Close()
+		return nil, 0, nil, fmt.Errorf("params.pt: %T cannot be read at offsets", f)
+	}, dModel, nLayer)
+}
+
+// parse checks config.json (named by dir in errors) against the model's
+// shape before opening params.pt (named by path), then reads the
+// translators.
+func parse(dir, path string, config []byte, open func() (io.ReaderAt, int64, func() error, error), dModel, nLayer int) (*Lens, error) {
 	fail := func(err error) (*Lens, error) {
 		return nil, fmt.Errorf("tunedlens: %w", err)
 	}
-	data, err := weights.ReadFile(filepath.Join(dir, "config.json"), weights.MaxConfigFile)
-	if err != nil {
-		return fail(err)
-	}
-	cfg, err := ParseConfig(data)
+	cfg, err := ParseConfig(config)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", display.Safe(dir), err))
 	}
 	if err := cfg.Check(dModel, nLayer); err != nil {
 		return fail(fmt.Errorf("%s: %w", display.Safe(dir), err))
 	}
-	path := filepath.Join(dir, "params.pt")
-	f, st, err := weights.OpenFile(path)
+	r, size, done, err := open()
 	if err != nil {
 		return fail(err)
 	}
-	defer f.Close()
-	ts, err := readParams(f, st.Size(), dModel, nLayer, cfg.Bias)
+	defer done()
+	ts, err := readParams(r, size, dModel, nLayer, cfg.Bias)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", display.Safe(path), err))
 	}

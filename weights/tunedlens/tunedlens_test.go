@@ -57,7 +57,8 @@ func sha(x []float32) string {
 	return hex.EncodeToString(s[:])
 }
 
-// TestLoadReference reads every reference lens and compares each
+// TestLoadReference reads every reference lens, from a folder (Load) and
+// from an fs.FS (LoadFS, as the built-in lens is read), and compares each
 // translator with what torch.load reads, bit for bit.
 func TestLoadReference(t *testing.T) {
 	goldens := loadTensorGoldens(t)
@@ -65,42 +66,48 @@ func TestLoadReference(t *testing.T) {
 		name string
 		bias bool
 	}{{"f32", true}, {"f16", true}, {"bf16-prefixed", true}, {"nobias", false}, {"legacy-f32", true}, {"wronghash", true}}
+	loaders := map[string]func(dir string) (*Lens, error){
+		"Load":   func(dir string) (*Lens, error) { return Load(dir, tinyD, tinyLayers) },
+		"LoadFS": func(dir string) (*Lens, error) { return LoadFS(os.DirFS(dir), dir, tinyD, tinyLayers) },
+	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			l, err := Load(filepath.Join("testdata/lenses", c.name), tinyD, tinyLayers)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if l.Config.Bias != c.bias || l.Config.BaseModel != "tiny-f32" || l.Config.LensType != LensType {
-				t.Errorf("config %+v", l.Config)
-			}
-			want := goldens[c.name]
-			seen := 0
-			key := regexp.MustCompile(`^(?:layer_translators\.)?(\d+)\.(weight|bias)$`)
-			for k, g := range want {
-				m := key.FindStringSubmatch(k)
-				if m == nil {
-					continue // unembed.*: ignored
+		for name, load := range loaders {
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				l, err := load(filepath.Join("testdata/lenses", c.name))
+				if err != nil {
+					t.Fatal(err)
 				}
-				tr := l.Translators[int(m[1][0]-'0')]
-				x := tr.Weight
-				if m[2] == "bias" {
-					x = tr.Bias
+				if l.Config.Bias != c.bias || l.Config.BaseModel != "tiny-f32" || l.Config.LensType != LensType {
+					t.Errorf("config %+v", l.Config)
 				}
-				if got := sha(x); got != g.SHA256 {
-					t.Errorf("%s: sha256 %s, torch reads %s", k, got, g.SHA256)
+				want := goldens[c.name]
+				seen := 0
+				key := regexp.MustCompile(`^(?:layer_translators\.)?(\d+)\.(weight|bias)$`)
+				for k, g := range want {
+					m := key.FindStringSubmatch(k)
+					if m == nil {
+						continue // unembed.*: ignored
+					}
+					tr := l.Translators[int(m[1][0]-'0')]
+					x := tr.Weight
+					if m[2] == "bias" {
+						x = tr.Bias
+					}
+					if got := sha(x); got != g.SHA256 {
+						t.Errorf("%s: sha256 %s, torch reads %s", k, got, g.SHA256)
+					}
+					seen++
 				}
-				seen++
-			}
-			if wantN := map[bool]int{true: 4, false: 2}[c.bias]; seen != wantN {
-				t.Errorf("compared %d tensors, want %d", seen, wantN)
-			}
-			for i, tr := range l.Translators {
-				if !c.bias && tr.Bias != nil {
-					t.Errorf("translator %d has a bias", i)
+				if wantN := map[bool]int{true: 4, false: 2}[c.bias]; seen != wantN {
+					t.Errorf("compared %d tensors, want %d", seen, wantN)
 				}
-			}
-		})
+				for i, tr := range l.Translators {
+					if !c.bias && tr.Bias != nil {
+						t.Errorf("translator %d has a bias", i)
+					}
+				}
+			})
+		}
 	}
 }
 
