@@ -214,7 +214,8 @@ func (m *Model) handleCompareDebounce(msg compareDebounceMsg) tea.Cmd {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	c.cancel = cancel
-	ra := inference.Request{IDs: d.ids, TopK: d.req.topK, Target: d.req.target, Sublayers: d.req.sublayers, NextToken: !d.req.noNext}
+	// B reads its prompt through A's lens, tuned or not, as the grid shows A.
+	ra := inference.Request{IDs: d.ids, TopK: d.req.topK, Target: d.req.target, Sublayers: d.req.sublayers, NextToken: !d.req.noNext, Tuned: d.req.tuned}
 	text, bos, nPos, b, gen := c.prompt.Value(), d.req.bos, m.info.Config.NPositions, m.backend, msg.gen
 	return func() tea.Msg {
 		done := compareDoneMsg{gen: gen}

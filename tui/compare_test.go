@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/weights/testmodel"
+	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // realOptions are an explorer's options on testmodel's tiny-f32 through
@@ -37,6 +39,13 @@ func realOptions(t *testing.T, prompt string) Options {
 // explorer, on two fresh sessions.
 func wantComparison(t *testing.T, m *Model, a, b string) *inference.Comparison {
 	t.Helper()
+	return wantComparisonThrough(t, m, a, b, nil)
+}
+
+// wantComparisonThrough is wantComparison through the lens tuned (nil:
+// the logit lens).
+func wantComparisonThrough(t *testing.T, m *Model, a, b string, tuned *tunedlens.Lens) *inference.Comparison {
+	t.Helper()
 	s := m.backend.(*inference.Session).Model()
 	enc := func(text string) []int {
 		var ids []int
@@ -52,7 +61,7 @@ func wantComparison(t *testing.T, m *Model, a, b string) *inference.Comparison {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ra := inference.Request{IDs: enc(a), TopK: 5, Target: -1, NextToken: true}
+	ra := inference.Request{IDs: enc(a), TopK: 5, Target: -1, NextToken: true, Tuned: tuned}
 	rb := ra
 	rb.IDs = enc(b)
 	c, err := p.Compare(context.Background(), ra, rb, nil)
@@ -60,6 +69,41 @@ func wantComparison(t *testing.T, m *Model, a, b string) *inference.Comparison {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestCompareThroughTunedLens: with the grid on the tuned lens, compare
+// mode compares A and B through it (A's cells are the tuned lens's, and so
+// are B's), and through the logit lens once l switches back.
+func TestCompareThroughTunedLens(t *testing.T) {
+	const a, b = "The Eiffel Tower is in the city of", "Rome is in the city of"
+	tuned, err := tunedlens.Load(filepath.Join("..", "weights", "tunedlens", "testdata", "lenses", "f32"), 64, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := realOptions(t, a)
+	opts.Tuned = true
+	opts.LoadTuned = func(context.Context, func(inference.Progress)) (*tunedlens.Lens, error) { return tuned, nil }
+	m := newModel(opts)
+	m.Update(teaSize(160, 40))
+	m.Update(tea.ColorProfileMsg{Profile: colorprofile.ASCII})
+	settle(t, m, m.Init())
+	if m.data == nil || m.data.lens == nil || m.data.lens.Tuned != tuned {
+		t.Fatal("the grid is not on the tuned lens")
+	}
+	press(t, m, "tab", "c", "ctrl+u")
+	typeText(t, m, b)
+	press(t, m, "esc")
+	want := wantComparisonThrough(t, m, a, b, tuned)
+	checkShown(t, m, want)
+	if m.cmp.data.A.Tuned != tuned || m.cmp.data.B.Tuned != tuned {
+		t.Errorf("compared through lenses %v and %v, want the tuned lens", m.cmp.data.A.Tuned, m.cmp.data.B.Tuned)
+	}
+	logit := wantComparison(t, m, a, b)
+	if logit.Cells[0][0].KL == want.Cells[0][0].KL {
+		t.Fatal("the test lens does not change the comparison")
+	}
+	press(t, m, "l")
+	checkShown(t, m, logit)
 }
 
 // checkShown holds the explorer's comparison to one computed apart.
