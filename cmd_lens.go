@@ -225,7 +225,7 @@ func runCompare(ctx context.Context, a *app, o *lensOptions, m *inference.Model,
 	if o.compare.lensSet {
 		var err error
 		if reqB.Tuned, err = o.compare.lens.load(ctx, m, hubOpt, warn); err != nil {
-			return nil, fmt.Errorf("--compare-lens: %w", err)
+			return nil, fmt.Errorf("--compare-lens: %w", renamedFlag{err, "--lens", "--compare-lens"})
 		}
 		if err := m.Validate(reqB); err != nil {
 			return nil, fmt.Errorf("--compare-lens: %w", err)
@@ -294,3 +294,14 @@ func lensRequest(m *inference.Model, o *lensOptions, a *app) (inference.Request,
 	}
 	return req, m.Validate(req)
 }
+
+// renamedFlag is an error whose advice names the flag from (the tuned
+// lens's loader says "give --lens tuned:DIR") where the user gave the flag
+// to: run B's lens is --compare-lens.
+type renamedFlag struct {
+	err      error
+	from, to string
+}
+
+func (e renamedFlag) Error() string { return strings.Replace(e.err.Error(), e.from, e.to, 1) }
+func (e renamedFlag) Unwrap() error { return e.err }

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/logitlens/logitlens/export"
+	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
@@ -65,6 +69,7 @@ func TestLensCompareMatchesReference(t *testing.T) {
 		golden string
 		args   func(g *compareGoldenDoc) []string
 	}{
+		{"prompt-same", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
 		{"prompt-longer", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
 		{"prompt-shorter", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
 		{"prompt-bos", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt, "--bos"} }},
@@ -103,9 +108,11 @@ func TestLensCompareMatchesReference(t *testing.T) {
 					Columns   int    `json:"columns"`
 					IDsB      []int  `json:"ids_b"`
 					Cells     [][]struct {
-						KL    float64 `json:"kl_ab"`
-						Top1B int     `json:"top1_b"`
-						ProbB float64 `json:"prob_b_of_top1_a"`
+						KL      float64 `json:"kl_ab"`
+						Top1A   int     `json:"top1_a"`
+						Top1B   int     `json:"top1_b"`
+						ProbB   float64 `json:"prob_b_of_top1_a"`
+						Differs bool    `json:"top1_differs"`
 					} `json:"cells"`
 				} `json:"compare"`
 			}
@@ -127,9 +134,88 @@ func TestLensCompareMatchesReference(t *testing.T) {
 					}
 				}
 			}
+			if tc.golden == "prompt-same" { // A against itself: exactly no difference anywhere
+				for l, row := range c.Cells {
+					for j, cell := range row {
+						if cell.KL != 0 || cell.Differs || cell.Top1B != cell.Top1A {
+							t.Errorf("A against itself, row %d column %d: kl_ab %g, top1 %d/%d, differs %v", l, j, cell.KL, cell.Top1A, cell.Top1B, cell.Differs)
+						}
+					}
+				}
+			}
 			t.Logf("max |ΔKL| %.2e, |Δprob_b_of_top1_a| %.2e", maxKL, maxP)
 			if maxKL > 1e-3 || maxP > 1e-4 {
 				t.Errorf("outside tolerance: |ΔKL| %.2e (≤ 1e-3), |Δp| %.2e (≤ 1e-4)", maxKL, maxP)
+			}
+		})
+	}
+}
+
+// `lens --compare-* --format csv`: every paired record's kl_ab,
+// top1_b_id and prob_b_of_top1_a are the reference's (at the tolerances
+// of issue 16) at its layer and aligned column, with one record per cell of
+// A and per unpaired position of B.
+func TestLensCompareCSVMatchesReference(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		args   func(g *compareGoldenDoc) []string
+	}{
+		{"prompt-longer", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
+		{"prompt-shorter", func(g *compareGoldenDoc) []string { return []string{"--compare-prompt", *g.Compare.B.Prompt} }},
+		{"model-bf16", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-model", testmodel.Dir(t, *g.Compare.B.Model)}
+		}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("inference", "devicetest", "testdata", "compare", tc.golden+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g compareGoldenDoc
+			if err := json.Unmarshal(b, &g); err != nil {
+				t.Fatal(err)
+			}
+			testmodel.CheckPin(t, g.Model, tc.golden+".json", g.SHA256)
+			args := append([]string{"lens", "--model", testmodel.Dir(t, g.Model), "--prompt", g.Prompt, "--format", "csv"}, tc.args(&g)...)
+			out, _, err := runCmd(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			col := map[string]int{}
+			for i, h := range recs[0] {
+				col[h] = i
+			}
+			rows, tA, tB := len(g.Compare.KL), len(g.IDs), len(g.Compare.IDsB)
+			if want := rows * (tA + max(0, tB-tA)); len(recs)-1 != want {
+				t.Errorf("%d records, want %d (%d rows × (%d of A + %d unpaired of B))", len(recs)-1, want, rows, tA, max(0, tB-tA))
+			}
+			paired := 0
+			var maxKL, maxP float64
+			for _, rec := range recs[1:] {
+				if rec[col["compare_column"]] == "" {
+					continue
+				}
+				l, _ := strconv.Atoi(rec[col["layer"]])
+				j, _ := strconv.Atoi(rec[col["compare_column"]])
+				kl, err1 := strconv.ParseFloat(rec[col["kl_ab"]], 64)
+				p, err2 := strconv.ParseFloat(rec[col["prob_b_of_top1_a"]], 64)
+				if err1 != nil || err2 != nil || l >= rows || j >= g.Compare.Columns {
+					t.Fatalf("record %v", rec)
+				}
+				paired++
+				maxKL = math.Max(maxKL, math.Abs(kl-g.Compare.KL[l][j]))
+				maxP = math.Max(maxP, math.Abs(p-g.Compare.ProbB[l][j]))
+				if rec[col["top1_b_id"]] != strconv.Itoa(g.Compare.Top1B[l][j]) {
+					t.Errorf("layer %d column %d: top1_b_id %s, reference %d", l, j, rec[col["top1_b_id"]], g.Compare.Top1B[l][j])
+				}
+			}
+			t.Logf("%d paired records: max |ΔKL| %.2e, |Δprob_b_of_top1_a| %.2e", paired, maxKL, maxP)
+			if paired != rows*g.Compare.Columns || maxKL > 1e-3 || maxP > 1e-4 {
+				t.Errorf("%d paired records of %d; |ΔKL| %.2e (≤ 1e-3), |Δp| %.2e (≤ 1e-4)", paired, rows*g.Compare.Columns, maxKL, maxP)
 			}
 		})
 	}
@@ -141,6 +227,7 @@ type compareGoldenDoc struct {
 	Tuned   string `json:"tuned_lens"`
 	SHA256  string `json:"model_safetensors_sha256"`
 	Prompt  string `json:"prompt"`
+	IDs     []int  `json:"ids"`
 	Compare struct {
 		IDsB    []int `json:"ids_b"`
 		Columns int   `json:"columns"`
@@ -167,5 +254,98 @@ func TestLensCompareRefusesOtherShape(t *testing.T) {
 	_, _, err := runCmd(t, "lens", "--model", a, "--prompt", "Hi", "--compare-model", b)
 	if err == nil || !strings.Contains(err.Error(), "tiny-f32") || !strings.Contains(err.Error(), "small-shape") || !strings.Contains(err.Error(), "layers") {
 		t.Errorf("tiny-f32 against small-shape: %v", err)
+	}
+}
+
+// Run B's lens that cannot be found is refused with advice about the flag
+// the user gave, --compare-lens, not A's --lens.
+func TestLensCompareLensAdvice(t *testing.T) {
+	_, _, err := runCmd(t, "lens", "--model", testmodel.Dir(t, "tiny-f32"), "--prompt", "Hi", "--compare-lens", "tuned")
+	if err == nil || !strings.Contains(err.Error(), "--compare-lens tuned:DIR") || strings.Contains(err.Error(), "give --lens") {
+		t.Errorf("--compare-lens tuned on a folder's model: %v", err)
+	}
+}
+
+// The explorer's run B fixed by --compare-model or --compare-lens: the
+// backend compares A's request with B's through the other checkpoint or
+// lens, as the reference does (lens_ref.py --compare-*, at the tolerances
+// of issue 16), and names B for the B line.
+func TestExploreFixedRunB(t *testing.T) {
+	for _, tc := range []struct {
+		golden, name string
+		args         func(g *compareGoldenDoc) []string
+	}{
+		{"model-seed11", "the model ", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-model", testmodel.Dir(t, *g.Compare.B.Model)}
+		}},
+		{"lens-tuned", "the tuned lens weights/", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-lens", "tuned:" + testLens(*g.Compare.B.Tuned)}
+		}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("inference", "devicetest", "testdata", "compare", tc.golden+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g compareGoldenDoc
+			if err := json.Unmarshal(b, &g); err != nil {
+				t.Fatal(err)
+			}
+			testmodel.CheckPin(t, g.Model, tc.golden+".json", g.SHA256)
+			var o *exploreOptions
+			run := func(_ context.Context, got *exploreOptions) error { o = got; return nil }
+			if err := parse(t, newExploreCmd(testApp(), run), "", append([]string{"-m", testmodel.Dir(t, g.Model), "--device", "cpu"}, tc.args(&g)...)...); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(o.compareWith(), tc.name) {
+				t.Errorf("run B named %q, want %q…", o.compareWith(), tc.name)
+			}
+			m, err := inference.Load(context.Background(), o.model.spec, o.model.loadOptions(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			var loadedB loadedModel
+			defer loadedB.close()
+			backend, err := o.backendB(context.Background(), m, m.NewSession(), &loadedB, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmp, ok := backend.(interface {
+				Compare(context.Context, inference.Request, inference.Request, func(inference.CompareColumn)) (*inference.Comparison, error)
+			})
+			if !ok {
+				t.Fatalf("backend %T does not compare", backend)
+			}
+			req := inference.Request{IDs: g.IDs, TopK: 5, Target: -1}
+			c, err := cmp.Compare(context.Background(), req, req, nil) // the explorer asks for B as A
+			if err != nil {
+				t.Fatal(err)
+			}
+			var maxKL, maxP float64
+			for l, row := range c.Cells {
+				for j, cell := range row {
+					maxKL = math.Max(maxKL, math.Abs(cell.KL-g.Compare.KL[l][j]))
+					maxP = math.Max(maxP, math.Abs(cell.ProbB-g.Compare.ProbB[l][j]))
+					if cell.Top1B != g.Compare.Top1B[l][j] {
+						t.Errorf("row %d column %d: top1_b %d, reference %d", l, j, cell.Top1B, g.Compare.Top1B[l][j])
+					}
+				}
+			}
+			t.Logf("max |ΔKL| %.2e, |Δprob_b_of_top1_a| %.2e", maxKL, maxP)
+			if len(c.Cells) != len(g.Compare.KL) || maxKL > 1e-3 || maxP > 1e-4 {
+				t.Errorf("%d rows of %d; |ΔKL| %.2e (≤ 1e-3), |Δp| %.2e (≤ 1e-4)", len(c.Cells), len(g.Compare.KL), maxKL, maxP)
+			}
+		})
+	}
+	// One run B at a time, and an explorer without one compares only when c is pressed.
+	run := func(context.Context, *exploreOptions) error { return nil }
+	var ue usageError
+	if err := parse(t, newExploreCmd(testApp(), run), "", "--compare-prompt", "x", "--compare-model", "m"); !errors.As(err, &ue) {
+		t.Errorf("two runs B: %v, want a usage error", err)
+	}
+	var o *exploreOptions
+	if err := parse(t, newExploreCmd(testApp(), func(_ context.Context, got *exploreOptions) error { o = got; return nil }), ""); err != nil || o.compareWith() != "" || o.compare.on() {
+		t.Errorf("no run B: %v, %+v", err, o.compare)
 	}
 }

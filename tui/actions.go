@@ -184,10 +184,29 @@ func (m *Model) handleCopied(msg copiedMsg) tea.Cmd {
 type snapshotMsg struct {
 	paths []string
 	err   error
+	// base is the snapshot's path without extension; when wait is set the
+	// lens of req was not complete, and its JSON, SVG and HTML are still
+	// to be written under base.
+	base string
+	wait bool
+	req  lensRequest
 }
 
-// snapshot writes the current screen as plain text, and the lens as the
-// `lens` command's JSON when complete, on a command goroutine.
+// lastingNotice is how long a dropped snapshot's notice outlives keys.
+const lastingNotice = 5 * time.Second
+
+// waitingSnapshot is a snapshot whose lens files are written when the lens
+// of req completes.
+type waitingSnapshot struct {
+	base string
+	req  lensRequest
+}
+
+// snapshot writes the current screen as plain text at once, and the lens
+// of the prompt as the `lens` command writes it (JSON, SVG and HTML) when
+// that lens is complete: at once, or when its computation finishes. If the
+// prompt or a setting changes first, or the lens fails, the status bar
+// says that only the text was written: no file is promised and then lost.
 func (m *Model) snapshot() tea.Cmd {
 	if m.opts.NoSnapshots != "" {
 		m.status.setNotice(m.opts.NoSnapshots)
@@ -201,18 +220,22 @@ func (m *Model) snapshot() tea.Cmd {
 	text.WriteString("\n")
 	var lens *inference.Lens
 	var req lensRequest
-	if m.data != nil {
+	wait := false
+	switch {
+	case m.computing:
+		req, wait = m.pending, true
+	case m.data != nil && m.data.lens != nil:
 		lens, req = m.data.lens, m.data.req
 	}
-	dir, b := m.opts.SnapshotDir, m.backend
-	fopt := export.Options{Metric: m.metric, Palette: m.opts.Palette}
+	dir, write := m.opts.SnapshotDir, m.lensFiles(lens, req)
 	return func() tea.Msg {
-		var msg snapshotMsg
+		msg := snapshotMsg{wait: wait, req: req}
 		msg.err = protect(func() error {
 			base, err := freeName(dir, "logitlens-"+time.Now().Format("20060102-150405"))
 			if err != nil {
 				return err
 			}
+			msg.base = base
 			if err := os.WriteFile(base+".txt", []byte(text.String()), 0o644); err != nil {
 				return err
 			}
@@ -220,16 +243,78 @@ func (m *Model) snapshot() tea.Cmd {
 			if lens == nil {
 				return nil
 			}
-			doc := export.NewDocument(lens, b, req.text, req.bos, req.topK)
-			for _, f := range []export.Format{export.JSON, export.SVG, export.HTML} {
-				if err := export.WriteFile(base+f.Ext(), f, doc, fopt); err != nil {
-					return err
-				}
-				msg.paths = append(msg.paths, base+f.Ext())
-			}
-			return nil
+			paths, err := write(base)
+			msg.paths = append(msg.paths, paths...)
+			return err
 		})
 		return msg
+	}
+}
+
+// lensFiles returns a function that writes lens (of req) as JSON, SVG and
+// HTML beside a snapshot's text, returning the paths it wrote. It reads no
+// model state when called, so it runs off the UI goroutine.
+func (m *Model) lensFiles(lens *inference.Lens, req lensRequest) func(base string) ([]string, error) {
+	b := m.backend
+	fopt := export.Options{Metric: m.metric, Palette: m.opts.Palette}
+	return func(base string) ([]string, error) {
+		var paths []string
+		doc := export.NewDocument(lens, b, req.text, req.bos, req.topK)
+		for _, f := range []export.Format{export.JSON, export.SVG, export.HTML} {
+			if err := export.WriteFile(base+f.Ext(), f, doc, fopt); err != nil {
+				return paths, err
+			}
+			paths = append(paths, base+f.Ext())
+		}
+		return paths, nil
+	}
+}
+
+// sameLens reports whether a and b ask for the same lens: the same text and
+// settings, whichever columns come first.
+func sameLens(a, b lensRequest) bool { return a.text == b.text && a.sameSettings(b) }
+
+// finishSnapshots writes the lens files of the waiting snapshots whose lens
+// is the one just completed.
+func (m *Model) finishSnapshots(d *lensData) tea.Cmd {
+	var cmds []tea.Cmd
+	keep := m.snaps[:0]
+	for _, s := range m.snaps {
+		if !sameLens(s.req, d.req) {
+			keep = append(keep, s)
+			continue
+		}
+		write, base := m.lensFiles(d.lens, d.req), s.base
+		cmds = append(cmds, func() tea.Msg {
+			var msg snapshotMsg
+			msg.err = protect(func() error {
+				var err error
+				msg.paths, err = write(base)
+				return err
+			})
+			return msg
+		})
+	}
+	m.snaps = keep
+	return tea.Batch(cmds...)
+}
+
+// dropSnapshots gives up the waiting snapshots whose lens will not come
+// (why says why), saying so in the status bar; with keep, those still
+// asking for the lens of keep stay.
+func (m *Model) dropSnapshots(why string, keep *lensRequest) {
+	var left []waitingSnapshot
+	var dropped []string
+	for _, s := range m.snaps {
+		if keep != nil && sameLens(s.req, *keep) {
+			left = append(left, s)
+			continue
+		}
+		dropped = append(dropped, s.base+".txt")
+	}
+	m.snaps = left
+	if len(dropped) > 0 {
+		m.status.setLasting("snapshot: only "+strings.Join(dropped, ", ")+" written, no JSON, SVG or HTML: "+why, lastingNotice)
 	}
 }
 
@@ -259,14 +344,26 @@ func stripRight(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// handleSnapshot says where the snapshot went.
-func (m *Model) handleSnapshot(msg snapshotMsg) {
+// handleSnapshot says where the snapshot went, and keeps a snapshot
+// whose lens is still computing until it completes.
+func (m *Model) handleSnapshot(msg snapshotMsg) tea.Cmd {
 	switch {
 	case msg.err != nil:
 		m.status.setError("snapshot: " + msg.err.Error())
+	case msg.wait && m.data != nil && m.data.lens != nil && !m.computing && sameLens(m.data.req, msg.req):
+		// The lens completed while the text was written.
+		m.snaps = append(m.snaps, waitingSnapshot{msg.base, msg.req})
+		m.status.setNotice("wrote " + msg.base + ".txt")
+		return m.finishSnapshots(m.data)
+	case msg.wait && m.computing && sameLens(m.pending, msg.req):
+		m.snaps = append(m.snaps, waitingSnapshot{msg.base, msg.req})
+		m.status.setNotice("wrote " + msg.base + ".txt; its .json, .svg and .html follow when the lens is complete")
+	case msg.wait:
+		m.status.setLasting("wrote "+msg.base+".txt only, no JSON, SVG or HTML: the prompt changed before its lens was complete", lastingNotice)
 	case len(msg.paths) == 1:
-		m.status.setNotice("wrote " + msg.paths[0] + " (JSON, SVG and HTML after the lens finishes)")
+		m.status.setNotice("wrote " + msg.paths[0] + " only: no lens is shown (the prompt is empty, or its lens failed)")
 	default:
 		m.status.setNotice("wrote " + strings.Join(msg.paths, ", "))
 	}
+	return nil
 }

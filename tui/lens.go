@@ -218,6 +218,7 @@ func (m *Model) requestLens() tea.Cmd {
 	m.gen++
 	m.pending = m.currentRequest()
 	m.computing = true
+	m.dropSnapshots("the prompt or a setting changed before its lens was complete", &m.pending)
 	gen := m.gen
 	return tea.Batch(
 		tea.Tick(debounce, func(time.Time) tea.Msg { return lensDebounceMsg{gen} }),
@@ -435,28 +436,29 @@ func (m *Model) startData(msg lensStartMsg) {
 		d.cells[r] = make([]inference.Cell, len(d.ids))
 	}
 	d.done = make([]bool, len(d.ids))
+	// shift is how far the columns moved: BOS added (+1) or removed (−1)
+	// before the same text.
+	shift := 0
+	if old != nil && old.req.text == msg.req.text && old.req.bos != msg.req.bos {
+		shift = 1
+		if !msg.req.bos {
+			shift = -1
+		}
+	}
 	if old != nil && len(old.rows) == len(d.rows) {
 		same := old.req.sameSettings(msg.req)
 		cp := commonPrefix(old.ids, d.ids)
-		for p := range min(len(d.ids), len(old.ids)) {
-			if !old.done[p] {
-				if old.stale != nil && old.stale[p] { // still dimmed: stays so
-					for r := range d.rows {
-						d.cells[r][p] = old.cells[r][p]
-					}
-					if d.stale == nil {
-						d.stale = make([]bool, len(d.ids))
-					}
-					d.stale[p] = true
-				}
+		for p := max(0, shift); p < len(d.ids) && p-shift < len(old.ids); p++ {
+			q := p - shift // the same token's column in the old lens
+			if !old.done[q] && (old.stale == nil || !old.stale[q]) {
 				continue
 			}
 			// A column is the same if its prefix and the token it
 			// predicts are; else its old cells stay, dimmed, until the
-			// new ones come.
-			keep := same && (p+1 < cp || cp == len(old.ids) && cp == len(d.ids))
+			// new ones come (a column still dimmed stays so).
+			keep := old.done[q] && same && (p+1 < cp || cp == len(old.ids) && cp == len(d.ids))
 			for r := range d.rows {
-				d.cells[r][p] = old.cells[r][p]
+				d.cells[r][p] = old.cells[r][q]
 			}
 			d.done[p] = keep
 			if !keep {
@@ -469,7 +471,41 @@ func (m *Model) startData(msg lensStartMsg) {
 	}
 	followEnd := old == nil || m.grid.col >= old.columns()-1
 	m.data = d
-	m.grid.setShape(len(d.rows), d.columns(), followEnd)
+	g := &m.grid
+	var cursorRow inference.Row
+	onOutput := old == nil || g.row >= len(old.rows)-1
+	if !onOutput && g.row >= 0 {
+		cursorRow = old.rows[g.row]
+	}
+	g.setShape(len(d.rows), d.columns(), followEnd)
+	if old != nil {
+		// The cursor stays on its token and its layer when BOS or the
+		// sublayer rows come or go.
+		if shift != 0 && !followEnd {
+			g.col = clampInt(g.col+shift, 0, g.cols-1)
+			g.left = max(0, g.left+shift)
+		}
+		if len(old.rows) != len(d.rows) && !onOutput {
+			g.row = sameRow(d.rows, cursorRow, g.row)
+		}
+		g.ensureVisible()
+	}
+}
+
+// sameRow is the index in rows of the row r, or of r's block output when
+// rows has no resid_mid rows; else def.
+func sameRow(rows []inference.Row, r inference.Row, def int) int {
+	for i, x := range rows {
+		if x.Kind == r.Kind && x.Layer == r.Layer {
+			return i
+		}
+	}
+	for i, x := range rows {
+		if x.Kind == inference.BlockOut && x.Layer == r.Layer {
+			return i
+		}
+	}
+	return def
 }
 
 // addColumn stores one streamed column.
@@ -528,16 +564,19 @@ func (m *Model) handleLensDone(msg lensDoneMsg) tea.Cmd {
 	case msg.err != nil:
 		m.lensErr = fmt.Sprintf("lens: %v", msg.err)
 		m.status.setError(m.lensErr)
+		m.dropSnapshots("the lens failed", nil)
 		return nil
 	}
 	m.status.clearError()
 	if msg.lens == nil || m.data == nil {
+		m.dropSnapshots("the prompt has no tokens", nil)
 		return nil
 	}
 	l := msg.lens
 	d := m.data
 	if !slices.Equal(l.IDs, d.ids) || len(l.Cells) != len(l.Rows) {
 		m.status.setError("lens: backend returned a lens for other ids")
+		m.dropSnapshots("the lens failed", nil)
 		return nil
 	}
 	d.lens, d.rows, d.cells, d.elapsed = l, l.Rows, l.Cells, l.Elapsed
@@ -546,7 +585,7 @@ func (m *Model) handleLensDone(msg lensDoneMsg) tea.Cmd {
 	}
 	m.grid.setShape(len(d.rows), d.columns(), false)
 	m.lastElapsed, m.lastReused = l.Elapsed, l.Reused
-	return m.requestOther()
+	return tea.Batch(m.requestOther(), m.finishSnapshots(d))
 }
 
 // commonPrefix is the length of the common prefix of a and b.

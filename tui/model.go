@@ -83,7 +83,8 @@ type Model struct {
 	data        *lensData
 	lastElapsed time.Duration
 	lastReused  int
-	lensErr     string // why the newest lens failed; "" if it did not
+	lensErr     string            // why the newest lens failed; "" if it did not
+	snaps       []waitingSnapshot // snapshots waiting for their lens
 
 	tl tunedState // the tuned lens: l switches to it (tuned.go)
 
@@ -219,7 +220,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case targetMsg:
 		cmd = m.handleTarget(msg)
 	case snapshotMsg:
-		m.handleSnapshot(msg)
+		cmd = m.handleSnapshot(msg)
 	}
 	m.sync()
 	if re := m.reprioritize(); re != nil {
@@ -293,7 +294,7 @@ func (m *Model) recordPrompt() tea.Cmd {
 
 // handleKey routes a key by focus; ctrl+c quits from anywhere.
 func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
-	m.status.notice = ""
+	m.status.keyPressed()
 	if key.Matches(k, m.keys.Quit) {
 		return m.quit()
 	}

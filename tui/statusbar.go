@@ -28,6 +28,7 @@ type statusBar struct {
 	spinner   string
 	err       string
 	notice    string
+	lasting   time.Time              // the notice outlives keys until then (setLasting)
 	hint      func(width int) string // key hint fitted to the room left
 }
 
@@ -41,7 +42,21 @@ func (s *statusBar) setError(e string) { s.err = e }
 func (s *statusBar) clearError() { s.err = "" }
 
 // setNotice shows a message until the next key.
-func (s *statusBar) setNotice(n string) { s.notice = n }
+func (s *statusBar) setNotice(n string) { s.notice, s.lasting = n, time.Time{} }
+
+// setLasting shows a message that the keys of the next d do not clear, for
+// news the user did not ask for and must not miss while typing (a snapshot
+// that lost its lens files).
+func (s *statusBar) setLasting(n string, d time.Duration) {
+	s.notice, s.lasting = n, time.Now().Add(d)
+}
+
+// keyPressed clears the notice unless it is lasting.
+func (s *statusBar) keyPressed() {
+	if time.Now().After(s.lasting) {
+		s.notice = ""
+	}
+}
 
 // left is the model line: model, device, tokens, time.
 func (s statusBar) left(width int) string {

@@ -65,18 +65,18 @@ for size in 80x24 200x50; do
 
   # Into the grid: the cursor starts on the output row, last token.
   keys Tab
-  waitfor panel-end 'pos 5/5'
-  cap | grep -q '(model output)' || fail "panel names the output row"
+  waitfor panel-end 'pos 6 of 6'
+  cap | grep -q 'layer [0-9]* (output)' || fail "panel names the output row"
   cap | grep -q 'next   (end of prompt)' || fail "panel next token at the end"
   keys h h j
-  waitfor panel-moved 'pos 3/5'
+  waitfor panel-moved 'pos 4 of 6'
   cap | grep -q 'input  ␣on' || fail "panel input token"
   cap | grep -q 'next   ␣the' || fail "panel next token"
   cap | grep -Eq '(^|[ │])1 .*[0-9]%' || fail "top-k list"
   cap | grep -Eq 'entropy [0-9.]+ nats' || fail "entropy"
 
   keys m
-  waitfor metric 'p\(final top-1\)'
+  waitfor metric 'colour p\((next token|final top-1)\)'
   keys '?'
   waitfor help 'logitlens keys'
   keys '?'
