@@ -26,7 +26,7 @@ type exploreOptions struct {
 	metric    export.Metric // the first colour
 	fixed     bool          // --kl-scale fixed
 	cellWidth int           // --cell-width; 0 sizes columns to the space
-	compare   string        // --compare-prompt: run B, fixed; "" lets c open compare with B editable
+	compare   compareFlags  // run B, fixed by --compare-prompt, --compare-model or --compare-lens; none lets c open compare with B's prompt editable
 }
 
 // newExploreCmd is the root command: the explorer. run replaces the
@@ -80,7 +80,10 @@ gpt2 is neither cached nor reachable.`,
 			if o.metric == export.MetricTarget && o.lens.target == "" {
 				return usagef("--metric target needs a token to track: give --target")
 			}
-			if cmd.Flags().Changed("compare-prompt") && o.compare == "" {
+			if err := o.compare.check(cmd); err != nil {
+				return err
+			}
+			if o.compare.promptSet && o.compare.prompt == "" {
 				return usagef("--compare-prompt is empty: give run B's prompt (or press c in the explorer to type it)")
 			}
 			if o.fixed, err = parseScale(scale); err != nil {
@@ -108,7 +111,7 @@ gpt2 is neither cached nor reachable.`,
 	fs := cmd.Flags()
 	fs.StringVar(&metric, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(lensMetricNames(), ", "))
 	cmd.RegisterFlagCompletionFunc("metric", completeFixed(lensMetricNames()))
-	fs.StringVar(&o.compare, "compare-prompt", "", "open in compare mode against this prompt B (c in the grid compares with a prompt you type)")
+	o.compare.register(cmd)
 	registerScale(cmd, &scale, "scale of the kl and ce colours (K toggles)")
 	fs.IntVar(&o.cellWidth, "cell-width", 0, fmt.Sprintf("grid column width in cells, %d..%d; 0 widens columns to fill the space", tui.MinCellWidth, tui.MaxCellWidth))
 	sortFlagsAsRegistered(cmd)
@@ -118,14 +121,16 @@ gpt2 is neither cached nor reachable.`,
 // runExplore runs the explorer until the user quits; the model loads inside
 // it, with its download progress on screen.
 func runExplore(ctx context.Context, o *exploreOptions) error {
-	var loaded loadedModel
+	var loaded, loadedB loadedModel
 	defer loaded.close()
+	defer loadedB.close()
 	return tui.Run(ctx, tui.Options{
 		ModelID: o.model.spec, Prompt: o.prompt, TopK: o.lens.topK, Target: o.lens.target,
 		BOS: o.lens.bos, Sublayers: o.lens.sublayers, Palette: o.palette, Tuned: o.tuned.tuned,
 		LoadTuned:   o.tuned.loader(loaded.model, func(p func(hub.Progress)) hub.Options { return o.model.loadOptions(p).Hub }),
 		HistoryFile: tui.DefaultHistoryFile(),
-		Metric:      o.metric, FixedScale: o.fixed, CellWidth: o.cellWidth, ComparePrompt: o.compare,
+		Metric:      o.metric, FixedScale: o.fixed, CellWidth: o.cellWidth,
+		ComparePrompt: o.compare.prompt, CompareWith: o.compareWith(),
 		Load: func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
 			m, err := inference.Load(ctx, o.model.spec, o.model.loadOptions(progress))
 			if err != nil {
@@ -134,7 +139,7 @@ func runExplore(ctx context.Context, o *exploreOptions) error {
 			if !loaded.keep(m) {
 				return nil, errors.New("the explorer ended while the model loaded")
 			}
-			return m.NewSession(), nil
+			return o.backendB(ctx, m, m.NewSession(), &loadedB, progress)
 		},
 	})
 }

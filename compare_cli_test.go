@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/logitlens/logitlens/export"
+	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
@@ -261,5 +263,89 @@ func TestLensCompareLensAdvice(t *testing.T) {
 	_, _, err := runCmd(t, "lens", "--model", testmodel.Dir(t, "tiny-f32"), "--prompt", "Hi", "--compare-lens", "tuned")
 	if err == nil || !strings.Contains(err.Error(), "--compare-lens tuned:DIR") || strings.Contains(err.Error(), "give --lens") {
 		t.Errorf("--compare-lens tuned on a folder's model: %v", err)
+	}
+}
+
+// The explorer's run B fixed by --compare-model or --compare-lens: the
+// backend compares A's request with B's through the other checkpoint or
+// lens, as the reference does (lens_ref.py --compare-*, at the tolerances
+// of issue 16), and names B for the B line.
+func TestExploreFixedRunB(t *testing.T) {
+	for _, tc := range []struct {
+		golden, name string
+		args         func(g *compareGoldenDoc) []string
+	}{
+		{"model-seed11", "the model ", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-model", testmodel.Dir(t, *g.Compare.B.Model)}
+		}},
+		{"lens-tuned", "the tuned lens weights/", func(g *compareGoldenDoc) []string {
+			return []string{"--compare-lens", "tuned:" + testLens(*g.Compare.B.Tuned)}
+		}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("inference", "devicetest", "testdata", "compare", tc.golden+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g compareGoldenDoc
+			if err := json.Unmarshal(b, &g); err != nil {
+				t.Fatal(err)
+			}
+			testmodel.CheckPin(t, g.Model, tc.golden+".json", g.SHA256)
+			var o *exploreOptions
+			run := func(_ context.Context, got *exploreOptions) error { o = got; return nil }
+			if err := parse(t, newExploreCmd(testApp(), run), "", append([]string{"-m", testmodel.Dir(t, g.Model), "--device", "cpu"}, tc.args(&g)...)...); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(o.compareWith(), tc.name) {
+				t.Errorf("run B named %q, want %q…", o.compareWith(), tc.name)
+			}
+			m, err := inference.Load(context.Background(), o.model.spec, o.model.loadOptions(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			var loadedB loadedModel
+			defer loadedB.close()
+			backend, err := o.backendB(context.Background(), m, m.NewSession(), &loadedB, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmp, ok := backend.(interface {
+				Compare(context.Context, inference.Request, inference.Request, func(inference.CompareColumn)) (*inference.Comparison, error)
+			})
+			if !ok {
+				t.Fatalf("backend %T does not compare", backend)
+			}
+			req := inference.Request{IDs: g.IDs, TopK: 5, Target: -1}
+			c, err := cmp.Compare(context.Background(), req, req, nil) // the explorer asks for B as A
+			if err != nil {
+				t.Fatal(err)
+			}
+			var maxKL, maxP float64
+			for l, row := range c.Cells {
+				for j, cell := range row {
+					maxKL = math.Max(maxKL, math.Abs(cell.KL-g.Compare.KL[l][j]))
+					maxP = math.Max(maxP, math.Abs(cell.ProbB-g.Compare.ProbB[l][j]))
+					if cell.Top1B != g.Compare.Top1B[l][j] {
+						t.Errorf("row %d column %d: top1_b %d, reference %d", l, j, cell.Top1B, g.Compare.Top1B[l][j])
+					}
+				}
+			}
+			t.Logf("max |ΔKL| %.2e, |Δprob_b_of_top1_a| %.2e", maxKL, maxP)
+			if len(c.Cells) != len(g.Compare.KL) || maxKL > 1e-3 || maxP > 1e-4 {
+				t.Errorf("%d rows of %d; |ΔKL| %.2e (≤ 1e-3), |Δp| %.2e (≤ 1e-4)", len(c.Cells), len(g.Compare.KL), maxKL, maxP)
+			}
+		})
+	}
+	// One run B at a time, and an explorer without one compares only when c is pressed.
+	run := func(context.Context, *exploreOptions) error { return nil }
+	var ue usageError
+	if err := parse(t, newExploreCmd(testApp(), run), "", "--compare-prompt", "x", "--compare-model", "m"); !errors.As(err, &ue) {
+		t.Errorf("two runs B: %v, want a usage error", err)
+	}
+	var o *exploreOptions
+	if err := parse(t, newExploreCmd(testApp(), func(_ context.Context, got *exploreOptions) error { o = got; return nil }), ""); err != nil || o.compareWith() != "" || o.compare.on() {
+		t.Errorf("no run B: %v, %+v", err, o.compare)
 	}
 }

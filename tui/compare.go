@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ type comparer interface {
 type compareState struct {
 	on        bool
 	fixed     bool   // B was given on the command line: its line is read-only
+	follows   string // B is A's prompt through this other model or lens (Options.CompareWith)
 	prompt    prompt // B's prompt
 	styles    Styles // the diverging palette's
 	metric    export.Metric
@@ -77,6 +79,10 @@ func (m *Model) initCompare() {
 	if m.opts.ComparePrompt != "" {
 		c.on, c.fixed = true, true
 	}
+	if w := m.opts.CompareWith; w != "" {
+		c.on, c.fixed, c.follows = true, true, w
+		c.prompt.placeholder = "A's prompt, through " + w + " (x: nothing to swap · C: leave compare)"
+	}
 }
 
 // compareRows is how many lines B's prompt takes: none outside compare
@@ -97,7 +103,7 @@ func (m *Model) openCompare() tea.Cmd {
 		return nil
 	}
 	c := &m.cmp
-	if !c.on && c.prompt.Value() == "" {
+	if !c.on && c.prompt.Value() == "" && c.follows == "" {
 		c.prompt.SetValue(m.prompt.Value())
 	}
 	c.on = true
@@ -127,6 +133,10 @@ func (m *Model) leaveCompare() tea.Cmd {
 // swapCompare exchanges A's and B's prompts: each run's session keeps its
 // cache, so each recomputes from where its new prompt differs.
 func (m *Model) swapCompare() tea.Cmd {
+	if m.cmp.follows != "" {
+		m.status.setNotice("run B is A's prompt through " + m.cmp.follows + ": there are no prompts to swap")
+		return nil
+	}
 	a, b := m.prompt.Value(), m.cmp.prompt.Value()
 	m.prompt.SetValue(b)
 	m.cmp.prompt.SetValue(a)
@@ -163,6 +173,9 @@ func (m *Model) compareGridKey(k tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 func (m *Model) compareKey(k tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(k, m.keys.Focus, m.keys.FocusRev, m.keys.Leave):
+		return m.setFocus(focusGrid)
+	case m.cmp.follows != "":
+		m.status.setNotice("run B reads A's prompt through " + m.cmp.follows)
 		return m.setFocus(focusGrid)
 	case m.cmp.fixed:
 		m.status.setNotice("run B's prompt was given on the command line")
@@ -214,8 +227,9 @@ func (m *Model) handleCompareDebounce(msg compareDebounceMsg) tea.Cmd {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	c.cancel = cancel
-	ra := inference.Request{IDs: d.ids, TopK: d.req.topK, Target: d.req.target, Sublayers: d.req.sublayers, NextToken: !d.req.noNext}
-	text, bos, nPos, b, gen := c.prompt.Value(), d.req.bos, m.info.Config.NPositions, m.backend, msg.gen
+	// B reads its prompt through A's lens, tuned or not, as the grid shows A.
+	ra := inference.Request{IDs: d.ids, TopK: d.req.topK, Target: d.req.target, Sublayers: d.req.sublayers, NextToken: !d.req.noNext, Tuned: d.req.tuned}
+	text, bos, nPos, b, gen, follows := c.prompt.Value(), d.req.bos, m.info.Config.NPositions, m.backend, msg.gen, c.follows != ""
 	return func() tea.Msg {
 		done := compareDoneMsg{gen: gen}
 		done.err = protect(func() error {
@@ -226,6 +240,9 @@ func (m *Model) handleCompareDebounce(msg compareDebounceMsg) tea.Cmd {
 			}
 			for _, t := range b.Encode(text) {
 				rb.IDs = append(rb.IDs, t.ID)
+			}
+			if follows { // the backend's Compare changes B's model or lens
+				rb.IDs = slices.Clone(ra.IDs)
 			}
 			switch {
 			case len(rb.IDs) == 0:

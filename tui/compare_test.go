@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/weights/testmodel"
+	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // realOptions are an explorer's options on testmodel's tiny-f32 through
@@ -37,7 +39,21 @@ func realOptions(t *testing.T, prompt string) Options {
 // explorer, on two fresh sessions.
 func wantComparison(t *testing.T, m *Model, a, b string) *inference.Comparison {
 	t.Helper()
-	s := m.backend.(*inference.Session).Model()
+	return wantComparisonThrough(t, m, a, b, nil, nil)
+}
+
+// wantComparisonThrough is wantComparison with A read through the lens
+// tunedA and B through tunedB (nil: the logit lens).
+func wantComparisonThrough(t *testing.T, m *Model, a, b string, tunedA, tunedB *tunedlens.Lens) *inference.Comparison {
+	t.Helper()
+	sess, ok := m.backend.(*inference.Session)
+	if o, isOther := m.backend.(otherLens); isOther {
+		sess, ok = o.Session, true
+	}
+	if !ok {
+		t.Fatalf("backend %T", m.backend)
+	}
+	s := sess.Model()
 	enc := func(text string) []int {
 		var ids []int
 		for _, tok := range s.Encode(text) {
@@ -52,14 +68,49 @@ func wantComparison(t *testing.T, m *Model, a, b string) *inference.Comparison {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ra := inference.Request{IDs: enc(a), TopK: 5, Target: -1, NextToken: true}
+	ra := inference.Request{IDs: enc(a), TopK: 5, Target: -1, NextToken: true, Tuned: tunedA}
 	rb := ra
-	rb.IDs = enc(b)
+	rb.IDs, rb.Tuned = enc(b), tunedB
 	c, err := p.Compare(context.Background(), ra, rb, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestCompareThroughTunedLens: with the grid on the tuned lens, compare
+// mode compares A and B through it (A's cells are the tuned lens's, and so
+// are B's), and through the logit lens once l switches back.
+func TestCompareThroughTunedLens(t *testing.T) {
+	const a, b = "The Eiffel Tower is in the city of", "Rome is in the city of"
+	tuned, err := tunedlens.Load(filepath.Join("..", "weights", "tunedlens", "testdata", "lenses", "f32"), 64, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := realOptions(t, a)
+	opts.Tuned = true
+	opts.LoadTuned = func(context.Context, func(inference.Progress)) (*tunedlens.Lens, error) { return tuned, nil }
+	m := newModel(opts)
+	m.Update(teaSize(160, 40))
+	m.Update(tea.ColorProfileMsg{Profile: colorprofile.ASCII})
+	settle(t, m, m.Init())
+	if m.data == nil || m.data.lens == nil || m.data.lens.Tuned != tuned {
+		t.Fatal("the grid is not on the tuned lens")
+	}
+	press(t, m, "tab", "c", "ctrl+u")
+	typeText(t, m, b)
+	press(t, m, "esc")
+	want := wantComparisonThrough(t, m, a, b, tuned, tuned)
+	checkShown(t, m, want)
+	if m.cmp.data.A.Tuned != tuned || m.cmp.data.B.Tuned != tuned {
+		t.Errorf("compared through lenses %v and %v, want the tuned lens", m.cmp.data.A.Tuned, m.cmp.data.B.Tuned)
+	}
+	logit := wantComparison(t, m, a, b)
+	if logit.Cells[0][0].KL == want.Cells[0][0].KL {
+		t.Fatal("the test lens does not change the comparison")
+	}
+	press(t, m, "l")
+	checkShown(t, m, logit)
 }
 
 // checkShown holds the explorer's comparison to one computed apart.
@@ -208,6 +259,68 @@ func TestCompareUnpaired(t *testing.T) {
 		}
 		press(t, m, "end")
 	}
+}
+
+// otherLens is a backend whose comparisons read run B through another
+// lens, as the command line's --compare-lens makes them.
+type otherLens struct {
+	*inference.Session
+	lens *tunedlens.Lens
+}
+
+// Compare compares ra with rb read through the other lens.
+func (o otherLens) Compare(ctx context.Context, ra, rb inference.Request, onColumn func(inference.CompareColumn)) (*inference.Comparison, error) {
+	rb.Tuned = o.lens
+	return o.Session.Compare(ctx, ra, rb, onColumn)
+}
+
+// TestCompareWithFixedRun: a run B that reads A's prompt through another
+// lens (Options.CompareWith) opens compare mode at the start, names B on
+// its line, follows every edit of A, and has no prompts to swap.
+func TestCompareWithFixedRun(t *testing.T) {
+	const a = "The Eiffel Tower is in the city of"
+	tuned, err := tunedlens.Load(filepath.Join("..", "weights", "tunedlens", "testdata", "lenses", "f32"), 64, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := realOptions(t, a)
+	opts.CompareWith = "the tuned lens f32"
+	load := opts.Load
+	opts.Load = func(ctx context.Context, progress func(inference.Progress)) (Backend, error) {
+		b, err := load(ctx, progress)
+		if err != nil {
+			return nil, err
+		}
+		return otherLens{b.(*inference.Session), tuned}, nil
+	}
+	m := newModel(opts)
+	m.Update(teaSize(160, 40))
+	m.Update(tea.ColorProfileMsg{Profile: colorprofile.ASCII})
+	settle(t, m, m.Init())
+	if m.loadErr != nil {
+		t.Fatal(m.loadErr)
+	}
+	if s := screen(m); !m.cmp.on || !strings.Contains(s, "B › A's prompt, through the tuned lens f32") {
+		t.Fatalf("compare mode at the start: on %v\n%s", m.cmp.on, s)
+	}
+	checkShown(t, m, wantComparisonThrough(t, m, a, a, nil, tuned))
+
+	typeText(t, m, " Paris") // A's edit is B's
+	checkShown(t, m, wantComparisonThrough(t, m, a+" Paris", a+" Paris", nil, tuned))
+
+	press(t, m, "tab", "x")
+	if s := screen(m); m.prompt.Value() != a+" Paris" || m.cmp.prompt.Value() != "" || !strings.Contains(s, "no prompts to swap") {
+		t.Errorf("x with B fixed to A's prompt: A %q, B %q\n%s", m.prompt.Value(), m.cmp.prompt.Value(), s)
+	}
+	press(t, m, "C")
+	if m.cmp.on {
+		t.Error("C did not leave compare")
+	}
+	press(t, m, "c")
+	if !m.cmp.on || m.cmp.prompt.Value() != "" {
+		t.Errorf("c again: on %v, B's line %q (B reads A's prompt)", m.cmp.on, m.cmp.prompt.Value())
+	}
+	checkShown(t, m, wantComparisonThrough(t, m, a+" Paris", a+" Paris", nil, tuned))
 }
 
 // commonPrefixLen is the length of a's and b's common prefix.

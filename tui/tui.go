@@ -96,6 +96,12 @@ type Options struct {
 	// prompt, fixed (the command line's --compare-prompt); else `c` opens
 	// it with B's prompt editable.
 	ComparePrompt string
+	// CompareWith, when not empty, names a run B that reads A's prompt
+	// through another model or lens (--compare-model, --compare-lens):
+	// compare mode opens with B following every edit of A, and the
+	// backend's Compare makes B differ (it receives B's request equal to
+	// A's).
+	CompareWith string
 	// Remote is set when the explorer runs for a terminal elsewhere (over
 	// SSH): this machine's clipboard is not the user's.
 	Remote bool
