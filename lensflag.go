@@ -59,18 +59,23 @@ func (f *lensChoice) load(ctx context.Context, m *inference.Model, opt hub.Optio
 	}
 	cfg := m.Config()
 	id := m.Info().ID
-	var dir, source string
+	var (
+		l      *tunedlens.Lens
+		source string
+		err    error
+	)
 	switch {
 	case f.src.Published() && id == builtin.Name:
-		return nil, errors.New("the built-in model's tuned lens is not in this build yet: train one with `logitlens tune -m demo` and give --lens tuned:DIR")
+		l, err = tunedlens.LoadFS(builtin.LensFiles(), builtin.LensSource, cfg.NEmbd, cfg.NLayer)
+		source = builtin.LensSource
 	default:
-		d, err := tunedlens.Resolve(ctx, f.src, hubID(m), opt)
-		if err != nil {
+		var dir string
+		if dir, err = tunedlens.Resolve(ctx, f.src, hubID(m), opt); err != nil {
 			return nil, err
 		}
-		dir, source = d, f.src.String()
+		l, err = tunedlens.Load(dir, cfg.NEmbd, cfg.NLayer)
+		source = f.src.String()
 	}
-	l, err := tunedlens.Load(dir, cfg.NEmbd, cfg.NLayer)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/weights/hub"
 	"github.com/logitlens/logitlens/weights/testmodel"
 	"github.com/logitlens/logitlens/weights/tunedlens"
 )
@@ -287,4 +290,84 @@ func TestTunedByReference(t *testing.T) {
 		t.Errorf("cells differ from the reference's by up to %g", worst)
 	}
 	t.Logf("max difference from lens_ref.py --tuned: %.2e", worst)
+}
+
+// The built-in model's tuned lens ships in the binary: --model demo --lens
+// tuned works offline, and on held-out text (a Brown file the model and
+// the lens were not trained on) its mean KL to the output is well below the
+// logit lens's on every row but the output; the explorer's loader gives the
+// same lens, loaded once.
+func TestBuiltinTunedLens(t *testing.T) {
+	t.Setenv("HF_ENDPOINT", "http://127.0.0.1:1") // nothing listens: any download would fail
+	heldout := filepath.Join("weights", "builtin", "testdata", "heldout.txt")
+	meanKL := func(lens string) ([]float64, string) {
+		out, _, err := runCmd(t, "lens", "-m", "demo", "--lens", lens, "--format", "json", "--prompt-file", heldout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Lens  struct{ Kind, Source string }
+			Cells [][]struct {
+				KL float64 `json:"kl_to_final"`
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		rows := make([]float64, len(doc.Cells))
+		for r, row := range doc.Cells {
+			for _, c := range row {
+				rows[r] += c.KL / float64(len(row))
+			}
+		}
+		return rows, doc.Lens.Kind + " " + doc.Lens.Source
+	}
+	logit, _ := meanKL("logit")
+	tuned, lens := meanKL("tuned")
+	if lens != "tuned built-in" {
+		t.Errorf("lens %q, want the built-in tuned lens", lens)
+	}
+	if len(tuned) != 5 || len(logit) != 5 {
+		t.Fatalf("rows: tuned %d, logit %d; want 5", len(tuned), len(logit))
+	}
+	for r := range 4 {
+		t.Logf("row %d: mean KL logit %.4f, tuned %.4f nats", r, logit[r], tuned[r])
+		if !(tuned[r] < 0.5*logit[r]) {
+			t.Errorf("row %d: tuned lens's mean KL %.4f is not clearly below the logit lens's %.4f", r, tuned[r], logit[r])
+		}
+	}
+	if tuned[4] != 0 || logit[4] != 0 {
+		t.Errorf("output row: KL %g and %g, want 0", tuned[4], logit[4])
+	}
+}
+
+// The explorer's and serve's loader: with --lens logit it loads the
+// model's own tuned lens for l (the built-in one for demo), once for every
+// caller; with no model yet it says so.
+func TestTunedLoader(t *testing.T) {
+	m, err := inference.Load(context.Background(), "demo", inference.LoadOptions{Device: "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var choice lensChoice
+	choice.value = "logit"
+	if err := choice.check(); err != nil {
+		t.Fatal(err)
+	}
+	var model *inference.Model
+	hubOpts := func(func(hub.Progress)) hub.Options { return hub.Options{Offline: true} }
+	load := choice.loader(func() *inference.Model { return model }, hubOpts)
+	if _, err := load(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "not loaded") {
+		t.Errorf("no model yet: %v", err)
+	}
+	model = m
+	a, err := load(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := load(context.Background(), nil)
+	if err != nil || a != b || a.Source != "built-in" || len(a.Translators) != 4 {
+		t.Errorf("second load: %v, same lens %v, source %q", err, a == b, a.Source)
+	}
 }

@@ -31,7 +31,7 @@ func TestIsName(t *testing.T) {
 
 func TestPayloadSize(t *testing.T) {
 	var total int64
-	for _, fsys := range []fs.FS{payload, weightsFS} {
+	for _, fsys := range []fs.FS{payload, weightsFS, lensFiles} {
 		err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err

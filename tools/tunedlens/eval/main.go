@@ -100,9 +100,11 @@ func run(model, lensDir string, data []string, maxWindows int, svg, title string
 }
 
 // figure draws KL and cross-entropy per layer, logit against tuned, as two
-// panels of an SVG line chart.
+// panels of an SVG line chart. The KL panel has a logarithmic axis: the
+// embedding row's KL is tens of times the others' on a small model, and
+// the output row, whose KL is 0 by definition, is left out of it.
 func figure(title string, logit, tuned []tune.RowStats) string {
-	const W, H, panelW, panelH, left, top = 760, 330, 320, 220, 60, 60
+	const W, H, panelW, panelH, left, top = 800, 350, 320, 220, 60, 60
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
@@ -110,24 +112,52 @@ func figure(title string, logit, tuned []tune.RowStats) string {
 	panels := []struct {
 		name string
 		get  func(tune.RowStats) float64
+		log  bool
 	}{
-		{"KL(P_output ‖ P_lens), nats", func(s tune.RowStats) float64 { return s.KL }},
-		{"next-token cross-entropy, nats", func(s tune.RowStats) float64 { return s.CE }},
+		{"KL(P_output ‖ P_lens), nats (log scale)", func(s tune.RowStats) float64 { return s.KL }, true},
+		{"next-token cross-entropy, nats", func(s tune.RowStats) float64 { return s.CE }, false},
 	}
 	n := len(logit)
 	for p, panel := range panels {
 		x0 := left + p*(panelW+60)
-		hi := 0.0
-		for r := range n {
-			hi = max(hi, panel.get(logit[r]), panel.get(tuned[r]))
+		rows := n
+		if panel.log {
+			rows = n - 1 // the output row's KL is 0
 		}
-		hi = niceCeil(hi)
+		lo, hi := math.Inf(1), 0.0
+		for r := range rows {
+			for _, v := range []float64{panel.get(logit[r]), panel.get(tuned[r])} {
+				hi = max(hi, v)
+				if v > 0 {
+					lo = min(lo, v)
+				}
+			}
+		}
 		x := func(r int) float64 { return float64(x0) + float64(r)*panelW/float64(max(1, n-1)) }
-		y := func(v float64) float64 { return top + panelH - v/hi*panelH }
+		var y func(v float64) float64
+		var ticks []float64
+		if panel.log {
+			if math.IsInf(lo, 1) {
+				lo = 1
+			}
+			a, z := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(max(hi, lo*10)))
+			y = func(v float64) float64 { return top + panelH - (math.Log10(max(v, 1e-300))-a)/(z-a)*panelH }
+			for e := a; e <= z; e++ {
+				ticks = append(ticks, math.Pow(10, e))
+			}
+		} else { // from a round number below the lowest value: the rows differ by little
+			lo = min(lo, hi)
+			step := niceCeil((hi - lo) / 4)
+			a, z := math.Floor(lo/step)*step, math.Ceil(hi/step)*step
+			z = max(z, a+step)
+			y = func(v float64) float64 { return top + panelH - (v-a)/(z-a)*panelH }
+			for v := a; v <= z+step/2; v += step {
+				ticks = append(ticks, v)
+			}
+		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", x0, top-12, escape(panel.name))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#999"/>`+"\n", x0, top, panelW, panelH)
-		for i := 0; i <= 4; i++ {
-			v := hi * float64(i) / 4
+		for _, v := range ticks {
 			fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" text-anchor="end">%.3g</text>`+"\n",
 				x0, x0+panelW, y(v), y(v), x0-6, y(v)+4, v)
 		}
@@ -145,16 +175,16 @@ func figure(title string, logit, tuned []tune.RowStats) string {
 			dash   string
 		}{{logit, "#440154", "6 4"}, {tuned, "#21918c", ""}} {
 			var pts []string
-			for r := range n {
+			for r := range rows {
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(r), y(panel.get(series.stats[r]))))
 			}
 			fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2" stroke-dasharray="%s"/>`+"\n", strings.Join(pts, " "), series.colour, series.dash)
-			for r := range n {
+			for r := range rows {
 				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", x(r), y(panel.get(series.stats[r])), series.colour)
 			}
 		}
 	}
-	ly := H - 22
+	ly := H - 12
 	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#440154" stroke-width="2" stroke-dasharray="6 4"/><text x="%d" y="%d">logit lens</text>`+"\n", left, left+30, ly, ly, left+36, ly+4)
 	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#21918c" stroke-width="2"/><text x="%d" y="%d">tuned lens</text>`+"\n", left+130, left+160, ly, ly, left+166, ly+4)
 	b.WriteString("</svg>\n")
