@@ -338,8 +338,10 @@ func (m *Model) compareGridView(w, h int) string {
 	c := &m.cmp
 	if c.data == nil {
 		switch {
-		case c.err != "":
-			return m.styles.Error.Render("  " + c.err)
+		case c.err != "": // wrapped: the whole reason, whatever the width
+			lines := strings.Split(m.styles.Error.PaddingLeft(2).Width(max(w, 8)).Render(c.err), "\n")
+			lines = append(lines, m.styles.Muted.Render("  C leaves compare"))
+			return strings.Join(lines[:min(len(lines), max(h, 1))], "\n")
 		case c.computing || m.computing:
 			return m.styles.Muted.Render("  comparing…")
 		}

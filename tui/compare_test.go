@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/logitlens/logitlens/inference"
@@ -321,6 +323,48 @@ func TestCompareWithFixedRun(t *testing.T) {
 		t.Errorf("c again: on %v, B's line %q (B reads A's prompt)", m.cmp.on, m.cmp.prompt.Value())
 	}
 	checkShown(t, m, wantComparisonThrough(t, m, a+" Paris", a+" Paris", nil, tuned))
+}
+
+// refusingB is a backend whose run B cannot be compared.
+type refusingB struct{ *inference.Session }
+
+// Compare refuses, with a long reason.
+func (refusingB) Compare(context.Context, inference.Request, inference.Request, func(inference.CompareColumn)) (*inference.Comparison, error) {
+	return nil, errors.New("--compare-model: inference: the runs cannot be compared: tiny-f32 has 2 layers and small-shape has 4; layers are compared one for one")
+}
+
+// TestCompareErrorShown: a comparison that fails shows its whole reason in
+// the grid's place, wrapped to the width, with the way out; run A's grid
+// comes back with C.
+func TestCompareErrorShown(t *testing.T) {
+	opts := realOptions(t, "The Eiffel Tower is in")
+	opts.CompareWith = "the model small-shape"
+	load := opts.Load
+	opts.Load = func(ctx context.Context, progress func(inference.Progress)) (Backend, error) {
+		b, err := load(ctx, progress)
+		if err != nil {
+			return nil, err
+		}
+		return refusingB{b.(*inference.Session)}, nil
+	}
+	m := newModel(opts)
+	m.Update(teaSize(80, 24))
+	m.Update(tea.ColorProfileMsg{Profile: colorprofile.ASCII})
+	settle(t, m, m.Init())
+	s := screen(m)
+	words := strings.Fields("compare: --compare-model: inference: the runs cannot be compared: tiny-f32 has 2 layers and small-shape has 4; layers are compared one for one")
+	if !containsInOrder(s, words) || !strings.Contains(s, "C leaves compare") {
+		t.Errorf("the comparison's error:\n%s", s)
+	}
+	for _, l := range strings.Split(s, "\n") {
+		if w := ansi.StringWidth(l); w > 80 {
+			t.Errorf("line %d cells wide: %q", w, l)
+		}
+	}
+	press(t, m, "tab", "C")
+	if s := screen(m); m.cmp.on || strings.Contains(s, "C leaves compare") || !strings.Contains(s, "␣Tower") {
+		t.Errorf("after C:\n%s", s)
+	}
 }
 
 // commonPrefixLen is the length of a's and b's common prefix.
