@@ -84,6 +84,9 @@ func TestStatusHintApart(t *testing.T) {
 			if strings.TrimSpace(rest) != "" && !strings.HasPrefix(rest, "  ") {
 				t.Errorf("%s, %d columns: the hint touches the model line: %q", f, w, status)
 			}
+			if strings.TrimSpace(rest) == "…" {
+				t.Errorf("%s, %d columns: a hint of no key: %q", f, w, status)
+			}
 		}
 	}
 }

@@ -132,6 +132,9 @@ func (s statusBar) Lines(width int) []string {
 			if lipgloss.Width(right) > room {
 				right = fitStyled(right, room)
 			}
+			if strings.TrimSpace(ansi.Strip(right)) == "…" { // no key fits: say nothing
+				right = ""
+			}
 		}
 		gap := max(0, width-lw-lipgloss.Width(right))
 		return []string{fitStyled(left+strings.Repeat(" ", gap)+right, width)}
