@@ -573,8 +573,19 @@ func (m *Model) layout() regions {
 // helpArea is the size of the region the help overlay covers.
 func (m *Model) helpArea() (int, int) {
 	r := m.layout()
+	if helpCoversAll(r) {
+		return m.width, m.height - r.statusH
+	}
 	return m.width, r.bodyH
 }
+
+// helpMinBody is the least height the help overlay takes over the grid
+// and the panel alone; on a shorter screen it covers the prompts too.
+const helpMinBody = 12
+
+// helpCoversAll reports whether the help overlay covers the prompts as
+// well as the body: when the body is too short to show a page of keys.
+func helpCoversAll(r regions) bool { return r.bodyH < helpMinBody }
 
 // sync hands every component the state it draws.
 func (m *Model) sync() {
@@ -690,8 +701,14 @@ func (m *Model) render() (string, *tea.Cursor) {
 	}
 	body = block(body, w, r.bodyH)
 	if m.showHelp {
-		body = overlay(body, m.help.View(w, r.bodyH), w, r.bodyH)
 		cursor = nil
+		if hw, hh := m.helpArea(); helpCoversAll(r) {
+			all := strings.Split(overlay(promptLines+"\n"+body, m.help.View(hw, hh), hw, hh), "\n")
+			n := r.promptH + r.compareH
+			promptLines, body = strings.Join(all[:n], "\n"), strings.Join(all[n:], "\n")
+		} else {
+			body = overlay(body, m.help.View(w, r.bodyH), w, r.bodyH)
+		}
 	}
 	bottom := m.status.View(w, r.statusH)
 	if m.focus == focusInput {
