@@ -79,6 +79,7 @@ type Model struct {
 	gen         uint64             // generation of the newest lens request
 	cancelLens  context.CancelFunc // cancels the running request
 	pending     lensRequest        // the newest request's settings
+	settling    view               // a view waiting to rest before the lens restarts for it
 	computing   bool
 	data        *lensData
 	lastElapsed time.Duration
@@ -203,6 +204,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.status.setNotice("history not saved: " + msg.err.Error())
 	case lensDebounceMsg:
 		cmd = m.handleLensDebounce(msg)
+	case viewSettledMsg:
+		cmd = m.handleViewSettled(msg)
 	case lensStreamMsg:
 		cmd = m.handleLensStream(msg)
 	case lensDoneMsg:
