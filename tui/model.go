@@ -86,6 +86,7 @@ type Model struct {
 	lastReused  int
 	lensErr     string            // why the newest lens failed; "" if it did not
 	snaps       []waitingSnapshot // snapshots waiting for their lens
+	quitArmed   bool              // quit was asked once while snapshots waited
 
 	tl tunedState // the tuned lens: l switches to it (tuned.go)
 
@@ -278,6 +279,12 @@ func (m *Model) handleSpin(msg spinner.TickMsg) tea.Cmd {
 // quit records the prompt in the history, stops all work and ends the
 // program. The history is written before the program ends.
 func (m *Model) quit() tea.Cmd {
+	if len(m.snaps) > 0 && !m.quitArmed {
+		// Quitting now would lose a snapshot's lens files: say so once.
+		m.quitArmed = true
+		m.status.setLasting("a snapshot waits for this lens to write "+m.snaps[0].base+".json, .svg and .html: q or ctrl+c again quits without them", lastingNotice)
+		return nil
+	}
 	save := m.recordPrompt()
 	m.stop()
 	if save != nil {
