@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +19,9 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/theme"
 	"github.com/logitlens/logitlens/weights/testmodel"
 	"github.com/logitlens/logitlens/weights/tunedlens"
 )
@@ -466,5 +470,43 @@ func TestFlowCompare(t *testing.T) {
 			x.keys("ctrl+c")
 			x.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 		})
+	}
+}
+
+// The comparison's legend: kl-ab takes the diverging palette's red half
+// only, from the largest KL to white (no difference); the Δ metrics the
+// whole palette, red for −1, blue for +1, white in the middle.
+func TestCompareLegend(t *testing.T) {
+	st := newStyles(theme.RdBu, theme.TrueColor)
+	bg := regexp.MustCompile(`48;2;(\d+);(\d+);(\d+)`)
+	for _, tc := range []struct {
+		metric     export.Metric
+		ends       [2]string
+		blueAtLast bool
+	}{
+		{export.MetricKLAB, [2]string{"4.00", "0 nats"}, false},
+		{export.MetricDeltaTop1, [2]string{"−1", "+1"}, true},
+	} {
+		s := st.compareLegend(export.NewScale(tc.metric, 50257, 4, false), 30)
+		cells := bg.FindAllStringSubmatch(s, -1)
+		plain := ansi.Strip(s)
+		if len(cells) < 4 || !strings.HasPrefix(plain, tc.ends[0]+" ") || !strings.HasSuffix(plain, " "+tc.ends[1]) {
+			t.Fatalf("%s: legend %q with %d colours", tc.metric, plain, len(cells))
+		}
+		rgb := func(c []string) (r, b int) {
+			r, _ = strconv.Atoi(c[1])
+			b, _ = strconv.Atoi(c[3])
+			return r, b
+		}
+		for i, c := range cells {
+			r, b := rgb(c)
+			blue := b > r
+			if i < len(cells)/2 && blue || i == len(cells)-1 && blue != tc.blueAtLast {
+				t.Errorf("%s: cell %d of %d is rgb(%s,%s,%s)", tc.metric, i, len(cells), c[1], c[2], c[3])
+			}
+		}
+		if r, b := rgb(cells[len(cells)-1]); tc.metric == export.MetricKLAB && (r < 230 || b < 200) {
+			t.Errorf("kl-ab's legend does not end near white: rgb(%d,·,%d)", r, b)
+		}
 	}
 }
