@@ -46,7 +46,8 @@ func newExploreCmd(a *app, run func(context.Context, *exploreOptions) error) *co
 Without a command, logitlens opens the explorer: a prompt you edit live, and
 a grid of every layer's residual stream decoded through ln_f and the
 unembedding, one cell per (layer, position), coloured by a metric (m cycles),
-with the cursor cell's top-k in a side panel. ? lists the keys.
+with the cursor cell's top-k in a side panel. f1 (or ? in the grid) lists
+the keys.
 
 The model is any GPT-2 checkpoint in Hugging Face layout: a hub id (fetched
 into the Hugging Face cache), a local directory, or "demo", the small model
