@@ -236,16 +236,48 @@ func (m *Model) view() view {
 	return view{left: g.left, n: g.capacity()}
 }
 
-// reprioritize restarts a running lens when the view moved to columns it
-// has not computed yet, so that those come next; the session keeps what is
-// done, so a restart costs little.
+// viewSettle is how long the view must rest before a running lens
+// restarts for it: scrolling with a key held moves the view every few
+// tens of milliseconds, and restarting on each move would cancel the
+// forward pass before it got anywhere.
+const viewSettle = 150 * time.Millisecond
+
+// viewSettledMsg fires viewSettle after the view became v during request
+// gen.
+type viewSettledMsg struct {
+	gen uint64
+	v   view
+}
+
+// reprioritize notes that the view moved while a lens computes, and
+// schedules a check that it has come to rest (handleViewSettled).
 func (m *Model) reprioritize() tea.Cmd {
-	if !m.computing || m.cancelLens == nil || m.data == nil || m.pending.view == m.view() {
+	if !m.computing || m.cancelLens == nil || m.data == nil {
 		return nil
 	}
 	v := m.view()
+	if v == m.pending.view {
+		m.settling = view{}
+		return nil
+	}
+	if v == m.settling {
+		return nil // a check is on its way
+	}
+	m.settling = v
+	gen := m.gen
+	return tea.Tick(viewSettle, func(time.Time) tea.Msg { return viewSettledMsg{gen, v} })
+}
+
+// handleViewSettled restarts the running lens when the view has rested on
+// columns it has not computed yet, so that those come next; the session
+// keeps what is done, so a restart costs little.
+func (m *Model) handleViewSettled(msg viewSettledMsg) tea.Cmd {
+	if msg.gen != m.gen || msg.v != m.view() || !m.computing || m.cancelLens == nil || m.data == nil {
+		return nil
+	}
+	m.settling = view{}
 	missing := false
-	for _, p := range v.positions(m.data.columns()) {
+	for _, p := range msg.v.positions(m.data.columns()) {
 		missing = missing || !m.data.done[p]
 	}
 	if !missing {
@@ -253,7 +285,7 @@ func (m *Model) reprioritize() tea.Cmd {
 	}
 	m.cancelLens()
 	m.gen++
-	m.pending.view = v
+	m.pending.view = msg.v
 	return m.handleLensDebounce(lensDebounceMsg{m.gen})
 }
 

@@ -79,12 +79,14 @@ type Model struct {
 	gen         uint64             // generation of the newest lens request
 	cancelLens  context.CancelFunc // cancels the running request
 	pending     lensRequest        // the newest request's settings
+	settling    view               // a view waiting to rest before the lens restarts for it
 	computing   bool
 	data        *lensData
 	lastElapsed time.Duration
 	lastReused  int
 	lensErr     string            // why the newest lens failed; "" if it did not
 	snaps       []waitingSnapshot // snapshots waiting for their lens
+	quitArmed   bool              // quit was asked once while snapshots waited
 
 	tl tunedState // the tuned lens: l switches to it (tuned.go)
 
@@ -203,6 +205,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.status.setNotice("history not saved: " + msg.err.Error())
 	case lensDebounceMsg:
 		cmd = m.handleLensDebounce(msg)
+	case viewSettledMsg:
+		cmd = m.handleViewSettled(msg)
 	case lensStreamMsg:
 		cmd = m.handleLensStream(msg)
 	case lensDoneMsg:
@@ -275,6 +279,12 @@ func (m *Model) handleSpin(msg spinner.TickMsg) tea.Cmd {
 // quit records the prompt in the history, stops all work and ends the
 // program. The history is written before the program ends.
 func (m *Model) quit() tea.Cmd {
+	if len(m.snaps) > 0 && !m.quitArmed {
+		// Quitting now would lose a snapshot's lens files: say so once.
+		m.quitArmed = true
+		m.status.setLasting("a snapshot waits for this lens to write "+m.snaps[0].base+".json, .svg and .html: q or ctrl+c again quits without them", lastingNotice)
+		return nil
+	}
 	save := m.recordPrompt()
 	m.stop()
 	if save != nil {

@@ -62,14 +62,26 @@ func TestVisibleFirstFlow(t *testing.T) {
 	x.waitFor(t, "the old grid, dimmed", func(s string) bool {
 		return strings.Contains(s, "computing") && strings.Contains(line(s, "3 out"), "·"+oldTop)
 	})
-	// Home while it computes: the request restarts with the first columns.
-	x.keys("tab", "home")
+	// Home while it computes: the request restarts with the first
+	// columns, once the view rests there: moving back and forth (a key
+	// held) restarts it once, not at every move.
+	b.mu.Lock()
+	calls := b.calls
+	b.mu.Unlock()
+	x.keys("tab", "home", "end", "home", "end", "home")
 	deadline := time.Now().Add(10 * time.Second)
 	for !slices.Equal(b.lastAsked(), span(0, n)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after home, asked for %v first, want %v", b.lastAsked(), span(0, n))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(2 * viewSettle)
+	b.mu.Lock()
+	restarts := b.calls - calls
+	b.mu.Unlock()
+	if restarts != 1 {
+		t.Errorf("moving the view home and back %d times restarted the lens %d times, want once", 3, restarts)
 	}
 	b.mu.Lock()
 	b.delay = 0
