@@ -134,7 +134,7 @@ func (p panel) topK(width, n int) []string {
 	}
 	var lines []string
 	if first > 0 {
-		lines = append(lines, st.Muted.Render(fmt.Sprintf("   ▲ %d more ([)", first)))
+		lines = append(lines, st.Muted.Render(fmt.Sprintf("   ▲ %d more ([ scrolls)", first)))
 	}
 	for i := first; i < last; i++ {
 		pr := c.Top[i]
@@ -146,7 +146,7 @@ func (p panel) topK(width, n int) []string {
 		lines = append(lines, line)
 	}
 	if last < k {
-		lines = append(lines, st.Muted.Render(fmt.Sprintf("   ▼ %d more (])", k-last)))
+		lines = append(lines, st.Muted.Render(fmt.Sprintf("   ▼ %d more (] scrolls)", k-last)))
 	}
 	return lines
 }

@@ -177,7 +177,7 @@ func TestTopKScrolls(t *testing.T) {
 			return fmt.Sprintf("%2d %s", i+1, ansi.Truncate(display.Token(b.TokenBytes(c.Top[i].ID)), 5, ""))
 		}
 		s := screen(m)
-		if !strings.Contains(s, entry(0)) || strings.Contains(s, entry(49)) || !strings.Contains(s, "more (])") {
+		if !strings.Contains(s, entry(0)) || strings.Contains(s, entry(49)) || !strings.Contains(s, "more (] scrolls)") {
 			t.Fatalf("%v: first page:\n%s", size, s)
 		}
 		press(t, m, "tab")
@@ -191,13 +191,13 @@ func TestTopKScrolls(t *testing.T) {
 			}
 			press(t, m, "]")
 		}
-		if len(seen) != 50 || !strings.Contains(screen(m), "more ([)") {
+		if len(seen) != 50 || !strings.Contains(screen(m), "more ([ scrolls)") {
 			t.Errorf("%v: scrolling showed %d of 50 entries:\n%s", size, len(seen), screen(m))
 		}
 		for range 20 {
 			press(t, m, "[")
 		}
-		if s := screen(m); !strings.Contains(s, entry(0)) || strings.Contains(s, "more ([)") {
+		if s := screen(m); !strings.Contains(s, entry(0)) || strings.Contains(s, "more ([ scrolls)") {
 			t.Errorf("%v: back at the top:\n%s", size, s)
 		}
 	}
