@@ -57,7 +57,8 @@ same tokenizer and number of layers; the lens, as --lens takes it) and, per
 cell, compare A with B: KL(P_A ‖ P_B) in nats,
 B's top-1, B's probability of A's top-1 and, with --target, the target's
 Δp. Columns are right-aligned: with n = min(T_A, T_B), column j pairs A's
-position T_A−n+j with B's T_B−n+j, so the last tokens face each other. The
+position T_A−n+j with B's T_B−n+j, so the last tokens face each other; the
+longer prompt's extra positions keep their own top-1, uncompared. The
 JSON gains a "compare" block, the CSV compare columns, the text a compare
 grid; the figures draw the comparison on a diverging palette, --metric
 kl-ab (the default there), delta-top1 or delta-target.`,

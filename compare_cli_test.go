@@ -338,6 +338,38 @@ func TestExploreFixedRunB(t *testing.T) {
 			}
 		})
 	}
+	// A run B that cannot be set up leaves run A working; every comparison
+	// says why.
+	for _, args := range [][]string{
+		{"--compare-model", testmodel.Dir(t, "small-shape")},
+		{"--compare-model", filepath.Join(t.TempDir(), "none")},
+		{"--compare-lens", "tuned:" + filepath.Join(t.TempDir(), "none")},
+	} {
+		var o *exploreOptions
+		run := func(_ context.Context, got *exploreOptions) error { o = got; return nil }
+		if err := parse(t, newExploreCmd(testApp(), run), "", append([]string{"-m", testmodel.Dir(t, "tiny-f32"), "--device", "cpu"}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+		m, err := inference.Load(context.Background(), o.model.spec, o.model.loadOptions(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var loadedB loadedModel
+		backend, err := o.backendB(context.Background(), m, m.NewSession(), &loadedB, nil)
+		if err != nil {
+			t.Fatalf("%v: the explorer failed to load: %v", args, err)
+		}
+		req := inference.Request{IDs: []int{1, 2, 3}, TopK: 5, Target: -1}
+		if _, err := backend.(*fixedRunB).Compare(context.Background(), req, req, nil); err == nil || !strings.HasPrefix(err.Error(), args[0]+": ") {
+			t.Errorf("%v: comparison error %v", args, err)
+		}
+		if _, err := backend.Lens(context.Background(), req, nil); err != nil {
+			t.Errorf("%v: run A: %v", args, err)
+		}
+		loadedB.close()
+		m.Close()
+	}
+
 	// One run B at a time, and an explorer without one compares only when c is pressed.
 	run := func(context.Context, *exploreOptions) error { return nil }
 	var ue usageError

@@ -352,11 +352,11 @@ func (m *Model) handleSnapshot(msg snapshotMsg) tea.Cmd {
 		m.status.setError("snapshot: " + msg.err.Error())
 	case msg.wait && m.data != nil && m.data.lens != nil && !m.computing && sameLens(m.data.req, msg.req):
 		// The lens completed while the text was written.
-		m.snaps = append(m.snaps, waitingSnapshot{msg.base, msg.req})
+		m.snaps, m.quitArmed = append(m.snaps, waitingSnapshot{msg.base, msg.req}), false
 		m.status.setNotice("wrote " + msg.base + ".txt")
 		return m.finishSnapshots(m.data)
 	case msg.wait && m.computing && sameLens(m.pending, msg.req):
-		m.snaps = append(m.snaps, waitingSnapshot{msg.base, msg.req})
+		m.snaps, m.quitArmed = append(m.snaps, waitingSnapshot{msg.base, msg.req}), false
 		m.status.setNotice("wrote " + msg.base + ".txt; its .json, .svg and .html follow when the lens is complete")
 	case msg.wait:
 		m.status.setLasting("wrote "+msg.base+".txt only, no JSON, SVG or HTML: the prompt changed before its lens was complete", lastingNotice)

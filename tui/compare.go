@@ -338,8 +338,10 @@ func (m *Model) compareGridView(w, h int) string {
 	c := &m.cmp
 	if c.data == nil {
 		switch {
-		case c.err != "":
-			return m.styles.Error.Render("  " + c.err)
+		case c.err != "": // wrapped: the whole reason, whatever the width
+			lines := strings.Split(m.styles.Error.PaddingLeft(2).Width(max(w, 8)).Render(c.err), "\n")
+			lines = append(lines, m.styles.Muted.Render("  C leaves compare"))
+			return strings.Join(lines[:min(len(lines), max(h, 1))], "\n")
 		case c.computing || m.computing:
 			return m.styles.Muted.Render("  comparing…")
 		}
@@ -506,12 +508,12 @@ func (m *Model) comparePanelView(w, h int) string {
 		for i := 0; i < len(cell.Top) && len(lines) < h; i++ {
 			lines = append(lines, topLine(m.tokenText(cell.Top[i].ID), display.Prob(cell.Top[i].Prob), "", min(w, 40)))
 		}
-		return m.panelBlock(lines, w, h)
+		return m.panelBlock(m.withCompareLegend(lines, w, h), w, h)
 	}
 	p := d.Cells[row][j]
 	if p.NonFinite {
 		lines = append(lines, st.Warn.Render("not finite in A or B"))
-		return m.panelBlock(lines, w, h)
+		return m.panelBlock(m.withCompareLegend(lines, w, h), w, h)
 	}
 	differ := "same top-1"
 	if p.Top1Differs() {
@@ -549,7 +551,43 @@ func (m *Model) comparePanelView(w, h int) string {
 		}
 		lines = append(lines, fitStyled(l, half)+" "+r)
 	}
-	return m.panelBlock(lines, w, h)
+	return m.panelBlock(m.withCompareLegend(lines, w, h), w, h)
+}
+
+// withCompareLegend ends the panel's lines with the comparison's colour
+// scale, when there is room for it.
+func (m *Model) withCompareLegend(lines []string, w, h int) []string {
+	if len(lines)+3 > h {
+		return lines
+	}
+	c := &m.cmp
+	scale := c.scale(m.info.Config.VocabSize, m.fixed)
+	return append(lines, "", m.styles.Muted.Render("colour ")+c.metric.Label()+m.styles.Muted.Render(" (m)"), c.styles.compareLegend(scale, w))
+}
+
+// compareLegend draws a comparison's colour scale in about width cells:
+// for kl-ab the diverging palette's half from its dark end (the largest
+// KL) to its white centre (no difference), for the Δ metrics the whole
+// palette from −1 through white (no change) to +1; without colour, the
+// glyph ramp.
+func (s Styles) compareLegend(scale export.Scale, width int) string {
+	if s.glyphs() {
+		return s.legend(scale, width)
+	}
+	dark, bright := scale.Ends()
+	span := 1.0
+	if scale.Metric == export.MetricKLAB {
+		span = 0.5 // T(0) = 0.5: KL never goes past the centre
+	}
+	n := max(4, min(16, width-lipgloss.Width(dark)-lipgloss.Width(bright)-2))
+	var b strings.Builder
+	b.WriteString(dark + " ")
+	for i := range n {
+		t := span * (float64(i) + 0.5) / float64(n)
+		b.WriteString(lipgloss.NewStyle().Background(s.scale.Color(t, s.profile)).Render(" "))
+	}
+	b.WriteString(" " + bright)
+	return b.String()
 }
 
 // topLine is one entry of a top-k column: the token cut to the room left

@@ -2,10 +2,13 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,9 +16,12 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/theme"
 	"github.com/logitlens/logitlens/weights/testmodel"
 	"github.com/logitlens/logitlens/weights/tunedlens"
 )
@@ -323,6 +329,48 @@ func TestCompareWithFixedRun(t *testing.T) {
 	checkShown(t, m, wantComparisonThrough(t, m, a+" Paris", a+" Paris", nil, tuned))
 }
 
+// refusingB is a backend whose run B cannot be compared.
+type refusingB struct{ *inference.Session }
+
+// Compare refuses, with a long reason.
+func (refusingB) Compare(context.Context, inference.Request, inference.Request, func(inference.CompareColumn)) (*inference.Comparison, error) {
+	return nil, errors.New("--compare-model: inference: the runs cannot be compared: tiny-f32 has 2 layers and small-shape has 4; layers are compared one for one")
+}
+
+// TestCompareErrorShown: a comparison that fails shows its whole reason in
+// the grid's place, wrapped to the width, with the way out; run A's grid
+// comes back with C.
+func TestCompareErrorShown(t *testing.T) {
+	opts := realOptions(t, "The Eiffel Tower is in")
+	opts.CompareWith = "the model small-shape"
+	load := opts.Load
+	opts.Load = func(ctx context.Context, progress func(inference.Progress)) (Backend, error) {
+		b, err := load(ctx, progress)
+		if err != nil {
+			return nil, err
+		}
+		return refusingB{b.(*inference.Session)}, nil
+	}
+	m := newModel(opts)
+	m.Update(teaSize(80, 24))
+	m.Update(tea.ColorProfileMsg{Profile: colorprofile.ASCII})
+	settle(t, m, m.Init())
+	s := screen(m)
+	words := strings.Fields("compare: --compare-model: inference: the runs cannot be compared: tiny-f32 has 2 layers and small-shape has 4; layers are compared one for one")
+	if !containsInOrder(s, words) || !strings.Contains(s, "C leaves compare") {
+		t.Errorf("the comparison's error:\n%s", s)
+	}
+	for _, l := range strings.Split(s, "\n") {
+		if w := ansi.StringWidth(l); w > 80 {
+			t.Errorf("line %d cells wide: %q", w, l)
+		}
+	}
+	press(t, m, "tab", "C")
+	if s := screen(m); m.cmp.on || strings.Contains(s, "C leaves compare") || !strings.Contains(s, "␣Tower") {
+		t.Errorf("after C:\n%s", s)
+	}
+}
+
 // commonPrefixLen is the length of a's and b's common prefix.
 func commonPrefixLen(a, b []int) int {
 	n := 0
@@ -422,5 +470,43 @@ func TestFlowCompare(t *testing.T) {
 			x.keys("ctrl+c")
 			x.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 		})
+	}
+}
+
+// The comparison's legend: kl-ab takes the diverging palette's red half
+// only, from the largest KL to white (no difference); the Δ metrics the
+// whole palette, red for −1, blue for +1, white in the middle.
+func TestCompareLegend(t *testing.T) {
+	st := newStyles(theme.RdBu, theme.TrueColor)
+	bg := regexp.MustCompile(`48;2;(\d+);(\d+);(\d+)`)
+	for _, tc := range []struct {
+		metric     export.Metric
+		ends       [2]string
+		blueAtLast bool
+	}{
+		{export.MetricKLAB, [2]string{"4.00", "0 nats"}, false},
+		{export.MetricDeltaTop1, [2]string{"−1", "+1"}, true},
+	} {
+		s := st.compareLegend(export.NewScale(tc.metric, 50257, 4, false), 30)
+		cells := bg.FindAllStringSubmatch(s, -1)
+		plain := ansi.Strip(s)
+		if len(cells) < 4 || !strings.HasPrefix(plain, tc.ends[0]+" ") || !strings.HasSuffix(plain, " "+tc.ends[1]) {
+			t.Fatalf("%s: legend %q with %d colours", tc.metric, plain, len(cells))
+		}
+		rgb := func(c []string) (r, b int) {
+			r, _ = strconv.Atoi(c[1])
+			b, _ = strconv.Atoi(c[3])
+			return r, b
+		}
+		for i, c := range cells {
+			r, b := rgb(c)
+			blue := b > r
+			if i < len(cells)/2 && blue || i == len(cells)-1 && blue != tc.blueAtLast {
+				t.Errorf("%s: cell %d of %d is rgb(%s,%s,%s)", tc.metric, i, len(cells), c[1], c[2], c[3])
+			}
+		}
+		if r, b := rgb(cells[len(cells)-1]); tc.metric == export.MetricKLAB && (r < 230 || b < 200) {
+			t.Errorf("kl-ab's legend does not end near white: rgb(%d,·,%d)", r, b)
+		}
 	}
 }

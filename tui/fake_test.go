@@ -47,6 +47,7 @@ var _ Backend = (*fakeBackend)(nil)
 var fakeWords = []string{
 	"The", " the", " cat", " sat", " on", " mat", " Paris", " is", " capital", " of", " France",
 	"\n", "\t", " ", "\xe2\x80", " supercalifragilistic", "é", " city", " Eiffel", " Tower",
+	"Paris",
 }
 
 const fakeEOTText = "<|endoftext|>"

@@ -101,7 +101,7 @@ func (h helpView) body(width int) []string {
 }
 
 // pageLines is how many body lines the box shows at height.
-func (h helpView) pageLines(height int) int { return max(1, height-4-2) }
+func (h helpView) pageLines(height int) int { return max(1, height-5) } // borders, title, blank, footer
 
 // scrollBy moves the view by n lines within the body drawn for width and
 // height.
@@ -125,7 +125,12 @@ func (h helpView) View(width, height int) string {
 	title := st.Title.Render("logitlens keys")
 	footer := "esc, ? or q closes"
 	if len(body) > page {
-		footer = "↑/↓ pgup/pgdn scroll · " + footer
+		// The longest footer that fits the box.
+		for _, f := range []string{"↑/↓ pgup/pgdn scroll · " + footer, "↑/↓ scroll · esc closes", "esc closes"} {
+			if footer = f; lipgloss.Width(f) <= h.innerWidth(width) {
+				break
+			}
+		}
 		title += st.Muted.Render(linesSpan(scroll+1, scroll+len(shown), len(body)))
 	}
 	text := title + "\n\n" + strings.Join(shown, "\n") + "\n" + st.Muted.Render(footer)

@@ -140,6 +140,11 @@ func (m *Model) handleTarget(msg targetMsg) tea.Cmd {
 	m.metric = export.MetricTarget
 	quoted := strconv.Quote(display.Safe(msg.text))
 	switch {
+	case msg.tokens > 1 && msg.spaced != "":
+		// "Tokyo" is several tokens where " Tokyo" is one: the user
+		// almost surely meant that one.
+		m.status.setNotice(fmt.Sprintf("%s is %d tokens; tracking the first, %s; after a word the token is %s, one token with its space: t to change",
+			quoted, msg.tokens, msg.shown, msg.spaced))
 	case msg.tokens > 1:
 		m.status.setNotice(fmt.Sprintf("%s is %d tokens; tracking the first, %s", quoted, msg.tokens, msg.shown))
 	case msg.spaced != "":

@@ -236,16 +236,48 @@ func (m *Model) view() view {
 	return view{left: g.left, n: g.capacity()}
 }
 
-// reprioritize restarts a running lens when the view moved to columns it
-// has not computed yet, so that those come next; the session keeps what is
-// done, so a restart costs little.
+// viewSettle is how long the view must rest before a running lens
+// restarts for it: scrolling with a key held moves the view every few
+// tens of milliseconds, and restarting on each move would cancel the
+// forward pass before it got anywhere.
+const viewSettle = 150 * time.Millisecond
+
+// viewSettledMsg fires viewSettle after the view became v during request
+// gen.
+type viewSettledMsg struct {
+	gen uint64
+	v   view
+}
+
+// reprioritize notes that the view moved while a lens computes, and
+// schedules a check that it has come to rest (handleViewSettled).
 func (m *Model) reprioritize() tea.Cmd {
-	if !m.computing || m.cancelLens == nil || m.data == nil || m.pending.view == m.view() {
+	if !m.computing || m.cancelLens == nil || m.data == nil {
 		return nil
 	}
 	v := m.view()
+	if v == m.pending.view {
+		m.settling = view{}
+		return nil
+	}
+	if v == m.settling {
+		return nil // a check is on its way
+	}
+	m.settling = v
+	gen := m.gen
+	return tea.Tick(viewSettle, func(time.Time) tea.Msg { return viewSettledMsg{gen, v} })
+}
+
+// handleViewSettled restarts the running lens when the view has rested on
+// columns it has not computed yet, so that those come next; the session
+// keeps what is done, so a restart costs little.
+func (m *Model) handleViewSettled(msg viewSettledMsg) tea.Cmd {
+	if msg.gen != m.gen || msg.v != m.view() || !m.computing || m.cancelLens == nil || m.data == nil {
+		return nil
+	}
+	m.settling = view{}
 	missing := false
-	for _, p := range v.positions(m.data.columns()) {
+	for _, p := range msg.v.positions(m.data.columns()) {
 		missing = missing || !m.data.done[p]
 	}
 	if !missing {
@@ -253,7 +285,7 @@ func (m *Model) reprioritize() tea.Cmd {
 	}
 	m.cancelLens()
 	m.gen++
-	m.pending.view = v
+	m.pending.view = msg.v
 	return m.handleLensDebounce(lensDebounceMsg{m.gen})
 }
 
@@ -436,27 +468,32 @@ func (m *Model) startData(msg lensStartMsg) {
 		d.cells[r] = make([]inference.Cell, len(d.ids))
 	}
 	d.done = make([]bool, len(d.ids))
-	// shift is how far the columns moved: BOS added (+1) or removed (−1)
-	// before the same text.
-	shift := 0
-	if old != nil && old.req.text == msg.req.text && old.req.bos != msg.req.bos {
-		shift = 1
-		if !msg.req.bos {
-			shift = -1
-		}
+	// Old columns map to new ones by the common prefix and the common
+	// suffix of the ids: an edit (or BOS toggled) moves the columns after
+	// it by delta, and their old cells, shown dimmed, move with them.
+	var cp, cs, delta int
+	if old != nil {
+		cp = commonPrefix(old.ids, d.ids)
+		cs = commonSuffix(old.ids, d.ids, min(len(old.ids), len(d.ids))-cp)
+		delta = len(d.ids) - len(old.ids)
 	}
 	if old != nil && len(old.rows) == len(d.rows) {
 		same := old.req.sameSettings(msg.req)
-		cp := commonPrefix(old.ids, d.ids)
-		for p := max(0, shift); p < len(d.ids) && p-shift < len(old.ids); p++ {
-			q := p - shift // the same token's column in the old lens
-			if !old.done[q] && (old.stale == nil || !old.stale[q]) {
+		for p := range d.ids {
+			q := -1 // the same token's column in the old lens
+			switch {
+			case p < cp:
+				q = p
+			case p >= len(d.ids)-cs:
+				q = p - delta
+			}
+			if q < 0 || !old.done[q] && (old.stale == nil || !old.stale[q]) {
 				continue
 			}
 			// A column is the same if its prefix and the token it
 			// predicts are; else its old cells stay, dimmed, until the
 			// new ones come (a column still dimmed stays so).
-			keep := old.done[q] && same && (p+1 < cp || cp == len(old.ids) && cp == len(d.ids))
+			keep := old.done[q] && same && p == q && (p+1 < cp || cp == len(old.ids) && cp == len(d.ids))
 			for r := range d.rows {
 				d.cells[r][p] = old.cells[r][q]
 			}
@@ -473,17 +510,18 @@ func (m *Model) startData(msg lensStartMsg) {
 	m.data = d
 	g := &m.grid
 	var cursorRow inference.Row
+	col, left := g.col, g.left
 	onOutput := old == nil || g.row >= len(old.rows)-1
 	if !onOutput && g.row >= 0 {
 		cursorRow = old.rows[g.row]
 	}
 	g.setShape(len(d.rows), d.columns(), followEnd)
 	if old != nil {
-		// The cursor stays on its token and its layer when BOS or the
-		// sublayer rows come or go.
-		if shift != 0 && !followEnd {
-			g.col = clampInt(g.col+shift, 0, g.cols-1)
-			g.left = max(0, g.left+shift)
+		// The cursor stays on its token and its layer when tokens before
+		// it (BOS, an edit) or the sublayer rows come or go.
+		if delta != 0 && !followEnd && col >= old.columns()-cs {
+			g.col = clampInt(col+delta, 0, g.cols-1)
+			g.left = max(0, left+delta)
 		}
 		if len(old.rows) != len(d.rows) && !onOutput {
 			g.row = sameRow(d.rows, cursorRow, g.row)
@@ -586,6 +624,15 @@ func (m *Model) handleLensDone(msg lensDoneMsg) tea.Cmd {
 	m.grid.setShape(len(d.rows), d.columns(), false)
 	m.lastElapsed, m.lastReused = l.Elapsed, l.Reused
 	return tea.Batch(m.requestOther(), m.finishSnapshots(d))
+}
+
+// commonSuffix is the length of the common suffix of a and b, at most n.
+func commonSuffix(a, b []int, n int) int {
+	s := 0
+	for s < n && a[len(a)-1-s] == b[len(b)-1-s] {
+		s++
+	}
+	return s
 }
 
 // commonPrefix is the length of the common prefix of a and b.

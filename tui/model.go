@@ -79,12 +79,14 @@ type Model struct {
 	gen         uint64             // generation of the newest lens request
 	cancelLens  context.CancelFunc // cancels the running request
 	pending     lensRequest        // the newest request's settings
+	settling    view               // a view waiting to rest before the lens restarts for it
 	computing   bool
 	data        *lensData
 	lastElapsed time.Duration
 	lastReused  int
 	lensErr     string            // why the newest lens failed; "" if it did not
 	snaps       []waitingSnapshot // snapshots waiting for their lens
+	quitArmed   bool              // quit was asked once while snapshots waited
 
 	tl tunedState // the tuned lens: l switches to it (tuned.go)
 
@@ -203,6 +205,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.status.setNotice("history not saved: " + msg.err.Error())
 	case lensDebounceMsg:
 		cmd = m.handleLensDebounce(msg)
+	case viewSettledMsg:
+		cmd = m.handleViewSettled(msg)
 	case lensStreamMsg:
 		cmd = m.handleLensStream(msg)
 	case lensDoneMsg:
@@ -275,6 +279,12 @@ func (m *Model) handleSpin(msg spinner.TickMsg) tea.Cmd {
 // quit records the prompt in the history, stops all work and ends the
 // program. The history is written before the program ends.
 func (m *Model) quit() tea.Cmd {
+	if len(m.snaps) > 0 && !m.quitArmed {
+		// Quitting now would lose a snapshot's lens files: say so once.
+		m.quitArmed = true
+		m.status.setLasting("a snapshot waits for this lens to write "+m.snaps[0].base+".json, .svg and .html: q or ctrl+c again quits without them", lastingNotice)
+		return nil
+	}
 	save := m.recordPrompt()
 	m.stop()
 	if save != nil {
@@ -573,8 +583,19 @@ func (m *Model) layout() regions {
 // helpArea is the size of the region the help overlay covers.
 func (m *Model) helpArea() (int, int) {
 	r := m.layout()
+	if helpCoversAll(r) {
+		return m.width, m.height - r.statusH
+	}
 	return m.width, r.bodyH
 }
+
+// helpMinBody is the least height the help overlay takes over the grid
+// and the panel alone; on a shorter screen it covers the prompts too.
+const helpMinBody = 12
+
+// helpCoversAll reports whether the help overlay covers the prompts as
+// well as the body: when the body is too short to show a page of keys.
+func helpCoversAll(r regions) bool { return r.bodyH < helpMinBody }
 
 // sync hands every component the state it draws.
 func (m *Model) sync() {
@@ -690,8 +711,14 @@ func (m *Model) render() (string, *tea.Cursor) {
 	}
 	body = block(body, w, r.bodyH)
 	if m.showHelp {
-		body = overlay(body, m.help.View(w, r.bodyH), w, r.bodyH)
 		cursor = nil
+		if hw, hh := m.helpArea(); helpCoversAll(r) {
+			all := strings.Split(overlay(promptLines+"\n"+body, m.help.View(hw, hh), hw, hh), "\n")
+			n := r.promptH + r.compareH
+			promptLines, body = strings.Join(all[:n], "\n"), strings.Join(all[n:], "\n")
+		} else {
+			body = overlay(body, m.help.View(w, r.bodyH), w, r.bodyH)
+		}
 	}
 	bottom := m.status.View(w, r.statusH)
 	if m.focus == focusInput {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -387,6 +388,15 @@ func TestHelpFromKeyMap(t *testing.T) {
 		seen := screen(m)
 		if !strings.Contains(seen, "logitlens keys") {
 			t.Fatalf("%v: no help:\n%s", size, seen)
+		}
+		// The box is whole (its right border drawn) and shows a page of
+		// keys even on the smallest screen (over the prompt if need be).
+		top, bottom := strings.Count(seen, "╭"), strings.Count(seen, "╮")
+		if top != 1 || bottom != 1 || strings.Count(seen, "╰") != 1 || strings.Count(seen, "╯") != 1 {
+			t.Errorf("%v: the box is cut:\n%s", size, seen)
+		}
+		if size[1] <= 10 && !regexp.MustCompile(`lines 1–[4-9] of`).MatchString(seen) {
+			t.Errorf("%v: the help shows under 4 lines of keys:\n%s", size, seen)
 		}
 		for range 60 { // a page is 3 lines at 40×10
 			press(t, m, "pgdown")

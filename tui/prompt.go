@@ -12,7 +12,8 @@ package tui
 // hide is drawn visibly instead: a tab as "⇥" to the next tab stop, CR as
 // "␍", controls, bidirectional overrides and other zero-width characters as
 // escapes (\x1b, \u202e, \u200b), bytes that are not UTF-8 as \xff, and
-// spaces at the end of a line as "·".
+// spaces at the end of a line as "·". Long lines wrap after a space or a
+// tab, cutting a word only when it is longer than a line.
 
 import (
 	"fmt"
@@ -587,6 +588,11 @@ func layoutLine(rows []visualRow, text string, start, end, textW int, m ansi.Met
 	trail := start + len(strings.TrimRight(text[start:end], " ")) // trailing spaces from here
 	row := visualRow{start: start}
 	x, col := 0, 0 // column in the visual row; column in the logical line (for tab stops)
+	// wordStart indexes the unit after the row's last space or tab, where
+	// the row may wrap; 0 when a word fills the row so far. Lines wrap at
+	// words, as a reader expects; the space stays at the end of its line,
+	// so every byte is on one line and the cursor moves over it.
+	wordStart := 0
 	for i := start; i < end; {
 		n, w := unitAt(text, i, m)
 		u := text[i : i+n]
@@ -603,11 +609,18 @@ func layoutLine(rows []visualRow, text string, start, end, textW int, m ansi.Met
 			draw, special = escapeUnit(u), true
 			w = len(draw)
 		}
-		if x > 0 && x+w > textW {
+		if x > 0 && x+w > textW && wordStart > 0 && wordStart < len(row.draws) {
+			// Wrap at the last space: the word moves to a new line.
+			var next visualRow
+			next, x = row.split(wordStart), x-row.xs[wordStart]
+			rows = append(rows, row)
+			row, wordStart = next, 0
+		}
+		if x > 0 && x+w > textW { // a word longer than the line
 			row.end = i
 			row.offs, row.xs = append(row.offs, i), append(row.xs, x)
 			rows = append(rows, row)
-			row = visualRow{start: i}
+			row, wordStart = visualRow{start: i}, 0
 			x = 0
 		}
 		row.offs, row.xs = append(row.offs, i), append(row.xs, x)
@@ -615,10 +628,30 @@ func layoutLine(rows []visualRow, text string, start, end, textW int, m ansi.Met
 		x += w
 		col += w
 		i += n
+		if u == " " || u == "\t" {
+			wordStart = len(row.draws) // the unit after this space
+		}
 	}
 	row.end = end
 	row.offs, row.xs = append(row.offs, end), append(row.xs, x)
 	return append(rows, row)
+}
+
+// split cuts the row before its unit k, returning the units from k on as
+// a new row starting at column 0.
+func (r *visualRow) split(k int) visualRow {
+	next := visualRow{start: r.offs[k]}
+	shift := r.xs[k]
+	for j := k; j < len(r.draws); j++ {
+		next.offs = append(next.offs, r.offs[j])
+		next.xs = append(next.xs, r.xs[j]-shift)
+		next.draws = append(next.draws, r.draws[j])
+		next.special = append(next.special, r.special[j])
+	}
+	r.end = next.start
+	r.offs, r.xs = append(r.offs[:k], next.start), append(r.xs[:k], shift)
+	r.draws, r.special = r.draws[:k], r.special[:k]
+	return next
 }
 
 // escapeUnit writes a unit that draws as nothing (a control, a

@@ -250,3 +250,48 @@ func TestTypingWhileLoading(t *testing.T) {
 		t.Errorf("first lens of %v, want %v", got, want)
 	}
 }
+
+// TestPromptWrapsAtWords: a long line wraps at its spaces, so words are
+// not cut across lines (a word longer than the line is cut); every byte is
+// on exactly one line, in order, and the cursor at the end of the text
+// sits right after the last line's text.
+func TestPromptWrapsAtWords(t *testing.T) {
+	text := "The quick brown fox jumps over the lazy dog. " + strings.Repeat("x", 40) + " end\tof\tline"
+	for _, width := range []int{12, 20, 33, 80} {
+		p := newPrompt("› ", text, DefaultKeyMap(), newStyles(nil, 0))
+		p.SetWidth(width)
+		lay := p.layout()
+		next := 0
+		for i, r := range lay.rows {
+			if r.start != next {
+				t.Fatalf("width %d: line %d starts at byte %d, want %d", width, i, r.start, next)
+			}
+			next = r.end
+			if r.xs[len(r.xs)-1] > lay.textW {
+				t.Errorf("width %d: line %d is %d cells, more than %d", width, i, r.xs[len(r.xs)-1], lay.textW)
+			}
+			// Cut inside a word only where the word fills a whole line.
+			if i+1 < len(lay.rows) && r.end > 0 && !strings.ContainsAny(text[r.end-1:r.end+1], " \t") {
+				word := len(strings.Fields(text[:r.end+1][strings.LastIndexAny(text[:r.end], " \t")+1:])[0])
+				if word < lay.textW {
+					t.Errorf("width %d: line %d ends inside a word: %q", width, i, text[r.start:r.end])
+				}
+			}
+		}
+		if next != len(text) {
+			t.Errorf("width %d: the lines end at byte %d of %d", width, next, len(text))
+		}
+		row, x := lay.locate(len(text))
+		last := lay.rows[len(lay.rows)-1]
+		if row != len(lay.rows)-1 || x != last.xs[len(last.xs)-1] {
+			t.Errorf("width %d: the end of the text is at line %d column %d, want %d, %d", width, row, x, len(lay.rows)-1, last.xs[len(last.xs)-1])
+		}
+		if width == 20 {
+			v, _ := p.View(20, 10)
+			if lines := strings.Split(ansi.Strip(v), "\n"); len(lines) < 2 || strings.TrimRight(lines[0], " ") != "› The quick brown" ||
+				!strings.HasPrefix(lines[1], "  fox jumps over") {
+				t.Errorf("width 20:\n%s", ansi.Strip(v))
+			}
+		}
+	}
+}

@@ -95,6 +95,15 @@ func TestSnapshotWaitsForLens(t *testing.T) {
 	if files, _ := filepath.Glob(second[1] + ".*"); len(files) != 1 {
 		t.Errorf("the superseded snapshot wrote %v, want its .txt alone", files)
 	}
+
+	// Quitting while a snapshot waits asks once, then quits.
+	slow(150 * time.Millisecond)
+	x.tm.Type(" again") // the prompt has the keys
+	x.waitFor(t, "the edit computing", func(s string) bool { return strings.Contains(s, "computing") })
+	x.keys("tab", "e")
+	x.waitFor(t, "the promise", func(s string) bool { return strings.Contains(flat(s), "follow when the lens is complete") })
+	x.keys("q")
+	x.waitFor(t, "the question", func(s string) bool { return strings.Contains(flat(s), "q or ctrl+c again quits without them") })
 	x.keys("ctrl+c")
 	x.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }

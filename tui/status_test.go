@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // TestStatusNeverCuts: a notice, however long (up to its lines' bound), is
@@ -54,5 +57,36 @@ func TestPanelPositionsWhole(t *testing.T) {
 	s := screen(m)
 	if !strings.Contains(s, fmt.Sprintf("pos 191 of %d", len(b.ids(prompt, false)))) || !strings.Contains(s, "448 tok") {
 		t.Errorf("panel:\n%s", s)
+	}
+}
+
+// TestStatusHintApart: at every width the key hint stays at least two
+// cells from the model line, cut if need be rather than run into it
+// ("401msesc to the grid" was seen at 80 columns).
+func TestStatusHintApart(t *testing.T) {
+	b := &fakeBackend{layers: 2}
+	m := loaded(t, b, fakeOptions(b, "The cat"), 80, 24)
+	m.lastElapsed = 401 * time.Millisecond
+	for _, f := range []string{"prompt", "grid"} {
+		if f == "grid" {
+			press(t, m, "tab")
+		}
+		for w := minWidth; w <= 140; w++ {
+			m.Update(tea.WindowSizeMsg{Width: w, Height: 24})
+			m.sync()
+			lines := strings.Split(screen(m), "\n")
+			status := lines[len(lines)-1]
+			left := ansi.Strip(m.status.left(w))
+			rest, ok := strings.CutPrefix(status, left)
+			if !ok {
+				t.Fatalf("%s, %d columns: status %q does not start with the model line %q", f, w, status, left)
+			}
+			if strings.TrimSpace(rest) != "" && !strings.HasPrefix(rest, "  ") {
+				t.Errorf("%s, %d columns: the hint touches the model line: %q", f, w, status)
+			}
+			if strings.TrimSpace(rest) == "…" {
+				t.Errorf("%s, %d columns: a hint of no key: %q", f, w, status)
+			}
+		}
 	}
 }

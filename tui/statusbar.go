@@ -124,8 +124,17 @@ func (s statusBar) Lines(width int) []string {
 	lw := lipgloss.Width(left)
 	if msg == "" {
 		right := ""
-		if s.hint != nil && width-lw-2 > 0 {
-			right = s.hint(width - lw - 2)
+		if room := width - lw - 2; s.hint != nil && room > 0 {
+			// The help's short view may overrun the width it is given
+			// (its ellipsis): cut it, so two cells always part it from
+			// the model line.
+			right = s.hint(room)
+			if lipgloss.Width(right) > room {
+				right = fitStyled(right, room)
+			}
+			if strings.TrimSpace(ansi.Strip(right)) == "…" { // no key fits: say nothing
+				right = ""
+			}
 		}
 		gap := max(0, width-lw-lipgloss.Width(right))
 		return []string{fitStyled(left+strings.Repeat(" ", gap)+right, width)}

@@ -62,14 +62,26 @@ func TestVisibleFirstFlow(t *testing.T) {
 	x.waitFor(t, "the old grid, dimmed", func(s string) bool {
 		return strings.Contains(s, "computing") && strings.Contains(line(s, "3 out"), "·"+oldTop)
 	})
-	// Home while it computes: the request restarts with the first columns.
-	x.keys("tab", "home")
+	// Home while it computes: the request restarts with the first
+	// columns, once the view rests there: moving back and forth (a key
+	// held) restarts it once, not at every move.
+	b.mu.Lock()
+	calls := b.calls
+	b.mu.Unlock()
+	x.keys("tab", "home", "end", "home", "end", "home")
 	deadline := time.Now().Add(10 * time.Second)
 	for !slices.Equal(b.lastAsked(), span(0, n)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after home, asked for %v first, want %v", b.lastAsked(), span(0, n))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(2 * viewSettle)
+	b.mu.Lock()
+	restarts := b.calls - calls
+	b.mu.Unlock()
+	if restarts != 1 {
+		t.Errorf("moving the view home and back %d times restarted the lens %d times, want once", 3, restarts)
 	}
 	b.mu.Lock()
 	b.delay = 0
@@ -85,4 +97,65 @@ func TestVisibleFirstFlow(t *testing.T) {
 // it, after its "·".
 func display0(b *fakeBackend, id int) string {
 	return strings.TrimRight(fit(display.Token(b.TokenBytes(id)), minColWidth-1), " ")
+}
+
+// TestDimmedCellsFollowTokens: after an edit before them, the columns of
+// the old lens shown dimmed while the new one computes sit under their own
+// tokens, not under the ones now at their old positions, and the grid
+// cursor stays on its token.
+func TestDimmedCellsFollowTokens(t *testing.T) {
+	b := &fakeBackend{layers: 2}
+	prompt := "The cat sat on the mat"
+	m := newModel(fakeOptions(b, prompt))
+	x := newTerm(t, m, 200, 30, colorprofile.ASCII)
+	ids := b.ids(prompt, false)
+	x.waitFor(t, "the first lens", func(s string) bool { return b.lensFor(ids) != nil && !strings.Contains(s, "computing") })
+	old := b.lensFor(ids)
+	x.keys("tab", "home", "right", "right", "right")
+	x.waitFor(t, "the cursor on ␣on", func(s string) bool { return strings.Contains(s, "input  ␣on") })
+
+	b.mu.Lock()
+	b.delay = 300 * time.Millisecond
+	b.mu.Unlock()
+	x.keys("tab", "ctrl+home")
+	x.tm.Type("A ") // two tokens before the rest
+	s := x.waitFor(t, "the recompute", func(s string) bool {
+		f := strings.Fields(line(s, "input"))
+		return strings.Contains(s, "computing") && len(f) > 1 && f[1] == "A"
+	})
+	header, out := []rune(line(s, "input")), []rune(line(s, "2 out"))
+	for q, id := range ids {
+		tok := []rune(display.Token(b.TokenBytes(id)))
+		i := runeIndex(header, tok)
+		if i < 1 {
+			t.Fatalf("token %q not in the header %q", string(tok), string(header))
+		}
+		top := []rune(display.Token(b.TokenBytes(old.Cells[2][q].Top[0].ID)))
+		top = top[:min(len(top), 4)]
+		got := string(out[i-1 : min(len(out), i+len(top))])
+		if got != "·"+string(top) && got != "["+string(top) {
+			t.Errorf("under %q: %q, want its old top-1 %q dimmed\n%s", string(tok), got, string(top), s)
+		}
+	}
+	if !strings.Contains(s, "input  ␣on") {
+		t.Errorf("the cursor left ␣on:\n%s", s)
+	}
+	b.mu.Lock()
+	b.delay = 0
+	b.mu.Unlock()
+	x.waitFor(t, "the new lens, the cursor on ␣on", func(s string) bool {
+		return !strings.Contains(s, "computing") && strings.Contains(s, "input  ␣on") && strings.Contains(s, "pos 6 of 8")
+	})
+	x.keys("ctrl+c")
+	x.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// runeIndex is the index of sub in s, in runes; -1 if absent.
+func runeIndex(s, sub []rune) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if string(s[i:i+len(sub)]) == string(sub) {
+			return i
+		}
+	}
+	return -1
 }
