@@ -163,7 +163,7 @@ func TestPromptFileBytes(t *testing.T) {
 	}
 	var srv *serveOptions
 	cmd = newServeCmd(testApp(), func(_ context.Context, o *serveOptions) error { srv = o; return nil })
-	if err := parse(t, cmd, "", "--prompt-file", path); err != nil || srv.serve.Prompt != text {
+	if err := parse(t, cmd, "", "--prompt-file", path); err != nil || srv.serve.Session.Prompt != text {
 		t.Errorf("serve: %+v, %v", srv, err)
 	}
 }
@@ -174,18 +174,18 @@ func TestExploreFlags(t *testing.T) {
 	if err := parse(t, newExploreCmd(testApp(), run), ""); err != nil {
 		t.Fatal(err)
 	}
-	if got.model.spec != "gpt2" || got.model.named || got.prompt != defaultPrompt || got.lens.topK != 10 || got.palette != "viridis" {
+	if got.model.spec != "gpt2" || got.model.named || got.prompt != defaultPrompt || got.explorer.lens.topK != 10 || got.explorer.palette != "viridis" {
 		t.Errorf("defaults %+v", got)
 	}
 	got = nil
 	if err := parse(t, newExploreCmd(testApp(), run), "", "-m", "demo", "-p", "hi", "-k", "3", "--palette", "gray", "--bos"); err != nil {
 		t.Fatal(err)
 	}
-	if got.model.spec != "demo" || !got.model.named || got.prompt != "hi" || got.lens.topK != 3 || got.palette != "gray" || !got.lens.bos {
+	if got.model.spec != "demo" || !got.model.named || got.prompt != "hi" || got.explorer.lens.topK != 3 || got.explorer.palette != "gray" || !got.explorer.lens.bos {
 		t.Errorf("parsed %+v", got)
 	}
 	if err := parse(t, newExploreCmd(testApp(), run), "", "--metric", "ce", "--kl-scale", "fixed", "--cell-width", "12"); err != nil ||
-		got.metric != export.MetricCE || !got.fixed || got.cellWidth != 12 {
+		got.explorer.metric != export.MetricCE || !got.explorer.fixed || got.explorer.cellWidth != 12 {
 		t.Errorf("colour flags: %v %+v", err, got)
 	}
 	// --prompt-file gives the explorer the file's exact bytes.
@@ -217,12 +217,20 @@ func TestServeFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := serve.Options{Listen: "127.0.0.1:0", AuthorizedKeys: "~/.ssh/authorized_keys", HostKey: serve.DefaultHostKeyPath(),
-		Prompt: defaultPrompt, TopK: 7, Palette: "viridis", IdleTimeout: -1, MaxSession: time.Hour,
-		MaxConns: serve.DefaultMaxConns, RatePerSec: serve.DefaultRatePerSec}
+		Session:     tui.Options{Prompt: defaultPrompt, TopK: 7, Palette: "viridis", Metric: export.MetricProb},
+		IdleTimeout: -1, MaxSession: time.Hour, MaxConns: serve.DefaultMaxConns, RatePerSec: serve.DefaultRatePerSec}
+	got.serve.Session.LoadTuned = nil // a func: DeepEqual fails on any
 	if !reflect.DeepEqual(got.serve, want) || got.model.spec != "demo" {
 		t.Errorf("parsed %+v\nwant   %+v", got.serve, want)
 	}
-	for _, args := range [][]string{{"-k", "0"}, {"--palette", "jet"}, {"extra"}} {
+	// Every session starts as the explorer would with the same flags.
+	if err := parse(t, newServeCmd(testApp(), run), "", "--target", " Paris", "--bos", "--sublayers", "--metric", "target", "--kl-scale", "fixed", "--cell-width", "9"); err != nil {
+		t.Fatal(err)
+	}
+	if s := got.serve.Session; s.Target != " Paris" || !s.BOS || !s.Sublayers || s.Metric != export.MetricTarget || !s.FixedScale || s.CellWidth != 9 {
+		t.Errorf("session options %+v", s)
+	}
+	for _, args := range [][]string{{"-k", "0"}, {"--palette", "jet"}, {"extra"}, {"--metric", "target"}, {"--metric", "kl-ab"}, {"--cell-width", "2"}, {"--kl-scale", "log"}} {
 		var ue usageError
 		if err := parse(t, newServeCmd(testApp(), run), "", args...); !errors.As(err, &ue) {
 			t.Errorf("%v: %v, want a usage error", args, err)
@@ -234,8 +242,8 @@ func TestServeFlags(t *testing.T) {
 		t.Errorf("serve with a %d-byte prompt: %v, want a usage error", len(long), err)
 	}
 	exact := "a\r\n\tb  "
-	if err := parse(t, newServeCmd(testApp(), run), exact, "--prompt-file", "-"); err != nil || got.serve.Prompt != exact {
-		t.Errorf("serve --prompt-file: %v, %q", err, got.serve.Prompt)
+	if err := parse(t, newServeCmd(testApp(), run), exact, "--prompt-file", "-"); err != nil || got.serve.Session.Prompt != exact {
+		t.Errorf("serve --prompt-file: %v, %q", err, got.serve.Session.Prompt)
 	}
 }
 

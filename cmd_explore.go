@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/logitlens/logitlens/display"
-	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/tui"
 	"github.com/logitlens/logitlens/weights/hub"
@@ -18,15 +15,10 @@ import (
 
 // exploreOptions are the explorer's settings, parsed and checked.
 type exploreOptions struct {
-	model     modelFlags
-	prompt    string
-	lens      lensFlags
-	tuned     lensChoice // --lens
-	palette   string
-	metric    export.Metric // the first colour
-	fixed     bool          // --kl-scale fixed
-	cellWidth int           // --cell-width; 0 sizes columns to the space
-	compare   compareFlags  // run B, fixed by --compare-prompt, --compare-model or --compare-lens; none lets c open compare with B's prompt editable
+	model    modelFlags
+	prompt   string
+	explorer explorerFlags
+	compare  compareFlags // run B, fixed by --compare-prompt, --compare-model or --compare-lens; none lets c open compare with B's prompt editable
 }
 
 // newExploreCmd is the root command: the explorer. run replaces the
@@ -37,7 +29,6 @@ func newExploreCmd(a *app, run func(context.Context, *exploreOptions) error) *co
 	}
 	o := &exploreOptions{}
 	var pf promptFlags
-	var metric, scale string
 	cmd := &cobra.Command{
 		Use:   "logitlens",
 		Short: "Watch GPT-2 think: the logit lens in your terminal",
@@ -46,7 +37,8 @@ func newExploreCmd(a *app, run func(context.Context, *exploreOptions) error) *co
 Without a command, logitlens opens the explorer: a prompt you edit live, and
 a grid of every layer's residual stream decoded through ln_f and the
 unembedding, one cell per (layer, position), coloured by a metric (m cycles),
-with the cursor cell's top-k in a side panel. ? lists the keys.
+with the cursor cell's top-k in a side panel. f1 (or ? in the grid) lists
+the keys.
 
 The model is any GPT-2 checkpoint in Hugging Face layout: a hub id (fetched
 into the Hugging Face cache), a local directory, or "demo", the small model
@@ -61,36 +53,14 @@ gpt2 is neither cached nor reachable.`,
 			if err := o.model.check(cmd); err != nil {
 				return err
 			}
-			if err := o.lens.check(); err != nil {
+			if err := o.explorer.check(); err != nil {
 				return err
-			}
-			if err := o.tuned.check(); err != nil {
-				return err
-			}
-			if err := checkPalette(o.palette); err != nil {
-				return err
-			}
-			var err error
-			if o.metric, err = export.ParseMetric(metric); err != nil {
-				return flagError("--metric", err)
-			}
-			if o.metric.Pairwise() {
-				return usagef("--metric %s colours a comparison of two runs: c in the grid opens one (or --compare-prompt), m then cycles its metrics; the grid of one lens takes %s", o.metric, strings.Join(lensMetricNames(), ", "))
-			}
-			if o.metric == export.MetricTarget && o.lens.target == "" {
-				return usagef("--metric target needs a token to track: give --target")
 			}
 			if err := o.compare.check(cmd); err != nil {
 				return err
 			}
 			if o.compare.promptSet && o.compare.prompt == "" {
 				return usagef("--compare-prompt is empty: give run B's prompt (or press c in the explorer to type it)")
-			}
-			if o.fixed, err = parseScale(scale); err != nil {
-				return err
-			}
-			if o.cellWidth != 0 && (o.cellWidth < tui.MinCellWidth || o.cellWidth > tui.MaxCellWidth) {
-				return usagef("--cell-width %d is outside %d..%d (or 0: fit the space)", o.cellWidth, tui.MinCellWidth, tui.MaxCellWidth)
 			}
 			prompt, err := pf.read(cmd, cmd.InOrStdin())
 			if err != nil {
@@ -105,15 +75,8 @@ gpt2 is neither cached nor reachable.`,
 	}
 	o.model.register(cmd)
 	pf.register(cmd, defaultPrompt, "the first prompt; edit it live")
-	o.lens.register(cmd, "predictions in the cursor panel")
-	o.tuned.register(cmd)
-	registerPalette(cmd, &o.palette, "colour scale")
-	fs := cmd.Flags()
-	fs.StringVar(&metric, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(lensMetricNames(), ", "))
-	cmd.RegisterFlagCompletionFunc("metric", completeFixed(lensMetricNames()))
+	o.explorer.register(cmd)
 	o.compare.register(cmd)
-	registerScale(cmd, &scale, "scale of the kl and ce colours (K toggles)")
-	fs.IntVar(&o.cellWidth, "cell-width", 0, fmt.Sprintf("grid column width in cells, %d..%d; 0 widens columns to fill the space", tui.MinCellWidth, tui.MaxCellWidth))
 	sortFlagsAsRegistered(cmd)
 	return cmd
 }
@@ -124,24 +87,21 @@ func runExplore(ctx context.Context, o *exploreOptions) error {
 	var loaded, loadedB loadedModel
 	defer loaded.close()
 	defer loadedB.close()
-	return tui.Run(ctx, tui.Options{
-		ModelID: o.model.spec, Prompt: o.prompt, TopK: o.lens.topK, Target: o.lens.target,
-		BOS: o.lens.bos, Sublayers: o.lens.sublayers, Palette: o.palette, Tuned: o.tuned.tuned,
-		LoadTuned:   o.tuned.loader(loaded.model, func(p func(hub.Progress)) hub.Options { return o.model.loadOptions(p).Hub }),
-		HistoryFile: tui.DefaultHistoryFile(),
-		Metric:      o.metric, FixedScale: o.fixed, CellWidth: o.cellWidth,
-		ComparePrompt: o.compare.prompt, CompareWith: o.compareWith(),
-		Load: func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
-			m, err := inference.Load(ctx, o.model.spec, o.model.loadOptions(progress))
-			if err != nil {
-				return nil, err
-			}
-			if !loaded.keep(m) {
-				return nil, errors.New("the explorer ended while the model loaded")
-			}
-			return o.backendB(ctx, m, m.NewSession(), &loadedB, progress)
-		},
-	})
+	opts := o.explorer.options()
+	opts.ModelID, opts.Prompt, opts.HistoryFile = o.model.spec, o.prompt, tui.DefaultHistoryFile()
+	opts.LoadTuned = o.explorer.tuned.loader(loaded.model, func(p func(hub.Progress)) hub.Options { return o.model.loadOptions(p).Hub })
+	opts.ComparePrompt, opts.CompareWith = o.compare.prompt, o.compareWith()
+	opts.Load = func(ctx context.Context, progress func(inference.Progress)) (tui.Backend, error) {
+		m, err := inference.Load(ctx, o.model.spec, o.model.loadOptions(progress))
+		if err != nil {
+			return nil, err
+		}
+		if !loaded.keep(m) {
+			return nil, errors.New("the explorer ended while the model loaded")
+		}
+		return o.backendB(ctx, m, m.NewSession(), &loadedB, progress)
+	}
+	return tui.Run(ctx, opts)
 }
 
 // loadedModel is the model the explorer's loader opened, closed (with its
@@ -188,13 +148,4 @@ func checkExplorerPrompt(prompt string) error {
 			display.Bytes(int64(len(prompt))), display.Bytes(tui.MaxPromptBytes), display.Bytes(maxPromptFile))
 	}
 	return nil
-}
-
-// lensMetricNames names the metrics of one lens (not a comparison's).
-func lensMetricNames() []string {
-	var names []string
-	for _, m := range export.Metrics() {
-		names = append(names, m.String())
-	}
-	return names
 }

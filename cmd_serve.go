@@ -13,9 +13,9 @@ import (
 
 // serveOptions are a serve command line, parsed and checked.
 type serveOptions struct {
-	model modelFlags
-	tuned lensChoice // --lens
-	serve serve.Options
+	model    modelFlags
+	explorer explorerFlags // how every session starts
+	serve    serve.Options
 }
 
 // newServeCmd is `logitlens serve`. run replaces the server in tests of the
@@ -43,13 +43,7 @@ internet; see README, Serving over SSH.`,
 			if err := o.model.check(cmd); err != nil {
 				return err
 			}
-			if err := checkTopK(o.serve.TopK); err != nil {
-				return err
-			}
-			if err := checkPalette(o.serve.Palette); err != nil {
-				return err
-			}
-			if err := o.tuned.check(); err != nil {
+			if err := o.explorer.check(); err != nil {
 				return err
 			}
 			prompt, err := pf.read(cmd, cmd.InOrStdin())
@@ -59,7 +53,8 @@ internet; see README, Serving over SSH.`,
 			if err := checkExplorerPrompt(prompt); err != nil {
 				return err
 			}
-			o.serve.Prompt = prompt
+			o.serve.Session = o.explorer.options()
+			o.serve.Session.Prompt = prompt
 			// On the command line 0 means never; in serve.Options a
 			// negative value does.
 			if o.serve.IdleTimeout == 0 {
@@ -73,9 +68,7 @@ internet; see README, Serving over SSH.`,
 	}
 	o.model.register(cmd)
 	pf.register(cmd, defaultPrompt, "every session's first prompt")
-	registerTopK(cmd, &o.serve.TopK, "predictions in the cursor panel")
-	registerPalette(cmd, &o.serve.Palette, "colour scale")
-	o.tuned.register(cmd)
+	o.explorer.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&o.serve.Listen, "listen", serve.DefaultListen, "host:port to listen on (keep it off the internet)")
 	fs.StringVar(&o.serve.AuthorizedKeys, "authorized-keys", "~/.ssh/authorized_keys", `OpenSSH authorized_keys file of the keys that may connect ("" to use only --trusted-ca)`)
@@ -104,8 +97,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	defer m.Close()
-	o.serve.Tuned = o.tuned.tuned
-	o.serve.LoadTuned = o.tuned.loader(func() *inference.Model { return m }, func(p func(hub.Progress)) hub.Options { return o.model.loadOptions(p).Hub })
+	o.serve.Session.LoadTuned = o.explorer.tuned.loader(func() *inference.Model { return m }, func(p func(hub.Progress)) hub.Options { return o.model.loadOptions(p).Hub })
 	srv, err := serve.New(o.serve, m)
 	if err != nil {
 		return err

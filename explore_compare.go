@@ -112,7 +112,7 @@ func (o *exploreOptions) setUpB(ctx context.Context, f *fixedRunB, m *inference.
 	if !loadedB.keep(mb) {
 		return nil, errExplorerEnded
 	}
-	load := o.tuned.loader(func() *inference.Model { return mb }, hubOpts)
+	load := o.explorer.tuned.loader(func() *inference.Model { return mb }, hubOpts)
 	f.tunedB = func(ctx context.Context) (*tunedlens.Lens, error) { return load(ctx, nil) }
 	return mb, nil
 }

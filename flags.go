@@ -14,8 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/export"
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/theme"
+	"github.com/logitlens/logitlens/tui"
 	"github.com/logitlens/logitlens/weights/builtin"
 	"github.com/logitlens/logitlens/weights/hub"
 )
@@ -196,6 +198,77 @@ func flagError(flag string, err error) error {
 		msg = rest
 	}
 	return usagef("%s: %s", flag, msg)
+}
+
+// explorerFlags are how an explorer starts, shared by the explorer and
+// serve (whose every session starts with them): what the cells show and how
+// they are coloured.
+type explorerFlags struct {
+	lens      lensFlags
+	tuned     lensChoice    // --lens
+	palette   string        // --palette
+	metric    export.Metric // --metric, the first colour
+	fixed     bool          // --kl-scale fixed
+	cellWidth int           // --cell-width; 0 sizes columns to the space
+
+	metricName, scale string // as given, parsed by check
+}
+
+func (f *explorerFlags) register(cmd *cobra.Command) {
+	f.lens.register(cmd, "predictions in the cursor panel")
+	f.tuned.register(cmd)
+	registerPalette(cmd, &f.palette, "colour scale")
+	fs := cmd.Flags()
+	fs.StringVar(&f.metricName, "metric", export.MetricProb.String(), "the first colour metric (m cycles): "+strings.Join(lensMetricNames(), ", "))
+	cmd.RegisterFlagCompletionFunc("metric", completeFixed(lensMetricNames()))
+	registerScale(cmd, &f.scale, "scale of the kl and ce colours (K toggles)")
+	fs.IntVar(&f.cellWidth, "cell-width", 0, fmt.Sprintf("grid column width in cells, %d..%d; 0 widens columns to fill the space", tui.MinCellWidth, tui.MaxCellWidth))
+}
+
+func (f *explorerFlags) check() error {
+	if err := f.lens.check(); err != nil {
+		return err
+	}
+	if err := f.tuned.check(); err != nil {
+		return err
+	}
+	if err := checkPalette(f.palette); err != nil {
+		return err
+	}
+	var err error
+	if f.metric, err = export.ParseMetric(f.metricName); err != nil {
+		return flagError("--metric", err)
+	}
+	if f.metric.Pairwise() {
+		return usagef("--metric %s colours a comparison of two runs: c in the grid opens one, m then cycles its metrics; the grid of one lens takes %s", f.metric, strings.Join(lensMetricNames(), ", "))
+	}
+	if f.metric == export.MetricTarget && f.lens.target == "" {
+		return usagef("--metric target needs a token to track: give --target")
+	}
+	if f.fixed, err = parseScale(f.scale); err != nil {
+		return err
+	}
+	if f.cellWidth != 0 && (f.cellWidth < tui.MinCellWidth || f.cellWidth > tui.MaxCellWidth) {
+		return usagef("--cell-width %d is outside %d..%d (or 0: fit the space)", f.cellWidth, tui.MinCellWidth, tui.MaxCellWidth)
+	}
+	return nil
+}
+
+// options are the explorer's options these flags set.
+func (f *explorerFlags) options() tui.Options {
+	return tui.Options{
+		TopK: f.lens.topK, Target: f.lens.target, BOS: f.lens.bos, Sublayers: f.lens.sublayers,
+		Tuned: f.tuned.tuned, Palette: f.palette, Metric: f.metric, FixedScale: f.fixed, CellWidth: f.cellWidth,
+	}
+}
+
+// lensMetricNames names the metrics of one lens (not a comparison's).
+func lensMetricNames() []string {
+	var names []string
+	for _, m := range export.Metrics() {
+		names = append(names, m.String())
+	}
+	return names
 }
 
 // compareFlags name a run B that differs from the lens's run in one thing.

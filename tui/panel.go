@@ -157,10 +157,10 @@ func (p panel) legend(width int) []string {
 	if p.data != nil {
 		scale = export.NewScale(p.metric, p.data.vocab, p.data.maxValue(p.metric), p.fixed)
 	}
-	return []string{
-		p.styles.Muted.Render("colour ") + p.metric.Label() + p.styles.Muted.Render(" (m)"),
-		p.styles.legend(scale, width),
-	}
+	// The label wraps rather than being cut ("KL(P_final ‖ P_row) (nats)"
+	// fills a narrow panel).
+	mu := p.styles.Muted.Render
+	return append(flow(width, "  ", mu("colour"), p.metric.Label(), mu("(m)")), p.styles.legend(scale, width))
 }
 
 // View draws the panel in width×height cells.

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/logitlens/logitlens/display"
+	"github.com/logitlens/logitlens/export"
 )
 
 // TestSelectionWithoutColour: with no colour at all (NO_COLOR, a dumb
@@ -165,5 +166,21 @@ func TestHistoryPersists(t *testing.T) {
 	t.Setenv("HOME", "/home/u")
 	if got := DefaultHistoryFile(); got != "/home/u/.local/state/logitlens/history" {
 		t.Errorf("with a relative XDG_STATE_HOME: %q", got)
+	}
+}
+
+// TestLegendWraps: the colour legend's label is never cut, however narrow
+// the panel: it wraps.
+func TestLegendWraps(t *testing.T) {
+	b := &fakeBackend{layers: 2}
+	for _, w := range []int{100, 120, 200} {
+		opts := fakeOptions(b, "The cat")
+		opts.Metric = export.MetricKL
+		m := loaded(t, b, opts, w, 35)
+		flat := strings.Join(strings.Fields(screen(m)), " ")
+		if !strings.Contains(flat, "colour "+export.MetricKL.Label()+" (m)") &&
+			!strings.Contains(flat, "colour "+export.MetricKL.Label()+" │ (m)") {
+			t.Errorf("%d columns: the legend's label is cut:\n%s", w, screen(m))
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/logitlens/logitlens/inference"
+	"github.com/logitlens/logitlens/tui"
 )
 
 // TestCompareOverSSH: compare mode works over SSH like everything else: c
@@ -19,7 +20,7 @@ import (
 func TestCompareOverSSH(t *testing.T) {
 	const b = "Rome is in"
 	key := newSigner(t)
-	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Prompt: firstPrompt})
+	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Session: tui.Options{Prompt: firstPrompt}})
 	c, err := ts.dial("bob", gossh.PublicKeys(key))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/inference/cuda"
+	"github.com/logitlens/logitlens/tui"
 	"github.com/logitlens/logitlens/weights/testmodel"
 )
 
@@ -32,7 +33,7 @@ func TestConnectionsFreeDeviceMemory(t *testing.T) {
 	}
 	weights := emu.Allocated()
 	key := newSigner(t)
-	ts := startServerOn(t, Options{AuthorizedKeys: authorizedKeys(t, key), Prompt: firstPrompt, Burst: n, RatePerSec: 100}, m)
+	ts := startServerOn(t, Options{AuthorizedKeys: authorizedKeys(t, key), Session: tui.Options{Prompt: firstPrompt}, Burst: n, RatePerSec: 100}, m)
 	want := expect(t, tinyModel(t), firstPrompt) // the CPU's lens: the panel must show the same
 	for b := 0; b < n; b += batch {
 		var wg sync.WaitGroup

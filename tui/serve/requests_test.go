@@ -7,6 +7,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/logitlens/logitlens/tui"
 )
 
 // TestEnvAndTermCapped: a client sending 10,000 environment variables of
@@ -14,7 +16,7 @@ import (
 // two lines; a 30 KB TERM is logged cut; the session then works.
 func TestEnvAndTermCapped(t *testing.T) {
 	key := newSigner(t)
-	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Prompt: firstPrompt})
+	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Session: tui.Options{Prompt: firstPrompt}})
 	c, err := ts.dial("alice", gossh.PublicKeys(key))
 	if err != nil {
 		t.Fatal(err)

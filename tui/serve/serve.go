@@ -54,7 +54,6 @@ import (
 	"github.com/logitlens/logitlens/inference"
 	"github.com/logitlens/logitlens/theme"
 	"github.com/logitlens/logitlens/tui"
-	"github.com/logitlens/logitlens/weights/tunedlens"
 )
 
 // SharedModel is the loaded model every session computes on.
@@ -105,13 +104,11 @@ type Options struct {
 	TrustedCA      string // file of trusted user CA public keys; "" for none
 	HostKey        string // private host key, created when missing; DefaultHostKeyPath() when empty
 
-	Prompt  string // every session's initial prompt
-	TopK    int    // predictions per cell; 0 means 10
-	Palette string // theme scale name; "" for viridis
-	// Tuned starts every session with the tuned lens; LoadTuned loads it
-	// (tui.Options.LoadTuned; sessions share what it loads).
-	Tuned     bool
-	LoadTuned func(ctx context.Context, progress func(inference.Progress)) (*tunedlens.Lens, error)
+	// Session is how every session's explorer starts: its prompt, top-k
+	// (0 means 10), target, rows, lens (LoadTuned: sessions share what it
+	// loads) and colours. The server sets the model, the backend and what
+	// a remote explorer may not do (snapshots, a history file).
+	Session tui.Options
 
 	IdleTimeout time.Duration // end a session after this long without input; negative: never
 	MaxSession  time.Duration // end a session after this long; negative: never
@@ -216,11 +213,11 @@ func Check(opts Options) error {
 }
 
 func checkOptions(opts Options) error {
-	if _, err := theme.Lookup(opts.Palette); err != nil {
+	if _, err := theme.Lookup(opts.Session.Palette); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if opts.TopK < 1 || opts.TopK > inference.MaxTopK {
-		return fmt.Errorf("serve: top-k %d is outside 1..%d", opts.TopK, inference.MaxTopK)
+	if k := opts.Session.TopK; k < 1 || k > inference.MaxTopK {
+		return fmt.Errorf("serve: top-k %d is outside 1..%d", k, inference.MaxTopK)
 	}
 	return nil
 }
@@ -235,8 +232,8 @@ func withDefaults(o Options) Options {
 	o.AuthorizedKeys = expandHome(o.AuthorizedKeys)
 	o.TrustedCA = expandHome(o.TrustedCA)
 	o.HostKey = expandHome(o.HostKey)
-	if o.TopK == 0 {
-		o.TopK = 10
+	if o.Session.TopK == 0 {
+		o.Session.TopK = 10
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
@@ -474,15 +471,13 @@ func (s *Server) handle(sess ssh.Session) {
 	lensSession := s.model.NewSession()
 	defer lensSession.Close() // runs after cancel() below: a lens in flight ends first, then the device's memory is freed
 	backend := newFairBackend(lensSession, s.sched, ctx)
-	m := tui.New(tui.Options{
-		ModelID: s.model.Info().ID, Prompt: s.opts.Prompt, TopK: s.opts.TopK, Palette: s.opts.Palette,
-		NoSnapshots: "snapshots are off over SSH: they would be written on the server (run `logitlens lens … -o FILE` there)",
-		Remote:      true,
-		Tuned:       s.opts.Tuned, LoadTuned: s.opts.LoadTuned,
-		Load: func(context.Context, func(inference.Progress)) (tui.Backend, error) {
-			return backend, nil
-		},
-	})
+	explorer := s.opts.Session
+	explorer.ModelID = s.model.Info().ID
+	explorer.NoSnapshots = "snapshots are off over SSH: they would be written on the server (run `logitlens lens … -o FILE` there)"
+	explorer.Remote = true
+	explorer.HistoryFile = "" // one user's prompts are not another's
+	explorer.Load = func(context.Context, func(inference.Progress)) (tui.Backend, error) { return backend, nil }
+	m := tui.New(explorer)
 	in := &activityReader{r: sess}
 	in.touch()
 	opts := append(bubbletea.MakeOptions(sess),

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/logitlens/logitlens/tui"
 )
 
 func fmtFloat2(f float64) string { return fmt.Sprintf("%.2f", f) }
@@ -25,7 +27,7 @@ const firstPrompt = "The Eiffel Tower is in"
 // and for how long.
 func TestExplorerOverSSH(t *testing.T) {
 	key := newSigner(t)
-	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Prompt: firstPrompt})
+	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Session: tui.Options{Prompt: firstPrompt}})
 	c, err := ts.dial("alice", gossh.PublicKeys(key))
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +80,7 @@ func waitLog(t *testing.T, ts *testServer, s string) {
 // gives the session 24-bit colour.
 func TestTrueColourWhenSent(t *testing.T) {
 	key := newSigner(t)
-	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Prompt: firstPrompt})
+	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Session: tui.Options{Prompt: firstPrompt}})
 	c, err := ts.dial("alice", gossh.PublicKeys(key))
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +267,7 @@ func TestConcurrentSessions(t *testing.T) {
 // server goes on serving the next client.
 func TestClientKilledMidComputation(t *testing.T) {
 	key := newSigner(t)
-	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Prompt: firstPrompt})
+	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Session: tui.Options{Prompt: firstPrompt}})
 
 	c, err := ts.dial("victim", gossh.PublicKeys(key))
 	if err != nil {
@@ -360,7 +362,7 @@ func TestIdleAndMaxSession(t *testing.T) {
 // a notice and returns promptly.
 func TestShutdown(t *testing.T) {
 	key := newSigner(t)
-	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Prompt: firstPrompt})
+	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Session: tui.Options{Prompt: firstPrompt}})
 	c, err := ts.dial("alice", gossh.PublicKeys(key))
 	if err != nil {
 		t.Fatal(err)
@@ -519,5 +521,25 @@ func TestNewRefusesNoKeys(t *testing.T) {
 				t.Errorf("error %q, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSessionStartsAsConfigured: every session starts with the server's
+// explorer options (here sublayer rows and a pinned target), not the
+// explorer's defaults.
+func TestSessionStartsAsConfigured(t *testing.T) {
+	key := newSigner(t)
+	ts := startServer(t, Options{AuthorizedKeys: authorizedKeys(t, key), Session: tui.Options{Prompt: firstPrompt, Sublayers: true, Target: " Paris"}})
+	c, err := ts.dial("alice", gossh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	x := openScreen(t, c, 120, 35)
+	s := x.waitFor(t, "the sublayer rows", 20*time.Second, func(s string) bool { return strings.Contains(s, "1.attn") })
+	for _, want := range []string{"2.attn", "target"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("screen lacks %q:\n%s", want, s)
+		}
 	}
 }
