@@ -18,7 +18,9 @@
 #    (tools/tunedlens/eval): the table and figure of docs/TUNED.md.
 #
 # Needs Go, npm and /usr/bin/python3 (brown_text.py reuses tools/train/prep.py,
-# which imports numpy). Training is CPU-bound: ~20 minutes on 2 idle cores.
+# which imports numpy). Training is CPU-bound: 163,840 tokens at 30–90 tokens/s on
+# 2 cores (docs/TUNED.md, Speed), 30–90 minutes; the held-out measurement ~30
+# minutes more.
 # Ctrl-C keeps a checkpoint in weights/builtin/lens/checkpoint; running the
 # script again resumes it.
 set -euo pipefail
