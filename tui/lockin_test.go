@@ -40,14 +40,18 @@ func TestLockInFlow(t *testing.T) {
 			l := b.lensFor(ids)
 			x.keys("tab", "L", "h")
 			x.waitFor(t, "the marks", func(s string) bool { return strings.Contains(s, "▲") })
-			r := m.layout()
-			lw, cw, hl := m.grid.labelWidth(), m.grid.colWidth(), m.grid.headerLines()
+			// The geometry and the cursor, from a twin driven to the same
+			// state: the program's model is the program's goroutine's.
+			gb := &fakeBackend{layers: 4, settle: true}
+			g := twin(t, gb, fakeOptions(gb, prompt), 120, 30, "tab", "L", "h")
+			r := g.layout()
+			lw, cw, hl := g.grid.labelWidth(), g.grid.colWidth(), g.grid.headerLines()
 			levels := map[int]bool{}
-			for i, row := range m.grid.order() {
+			for i, row := range g.grid.order() {
 				for p := range ids {
 					want := wantLockIn(l, p) == row
 					cell := x.emu.CellAt(r.gridX+lw+p*cw, r.gridY+hl+i)
-					if got := cell.Content == "▲"; got != want && !(row == m.grid.row && p == m.grid.col) {
+					if got := cell.Content == "▲"; got != want && !(row == g.grid.row && p == g.grid.col) {
 						t.Errorf("row %d pos %d: lead %q, lock-in mark %v, want %v", row, p, cell.Content, got, want)
 					}
 					levels[wantLockIn(l, p)] = true

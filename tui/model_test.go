@@ -66,6 +66,16 @@ func loaded(t *testing.T, b *fakeBackend, opts Options, w, h int) *Model {
 	return m
 }
 
+// twin is a model driven step by step, with its own backend b, to the
+// state a running program's model reaches with these keys, for a test to
+// read its layout without racing the program's goroutine.
+func twin(t *testing.T, b *fakeBackend, opts Options, w, h int, keys ...string) *Model {
+	t.Helper()
+	m := loaded(t, b, opts, w, h)
+	press(t, m, keys...)
+	return m
+}
+
 // press sends keys (one key name per argument, or literal text) and settles.
 func press(t *testing.T, m *Model, keys ...string) bool {
 	t.Helper()

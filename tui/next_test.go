@@ -34,7 +34,11 @@ func TestNextTokenFlow(t *testing.T) {
 				return strings.Contains(s, "next →") && !strings.Contains(s, "computing") && !strings.Contains(s, " ·  ") // no pending cell
 			})
 
-			r := m.layout()
+			// The geometry, from a twin driven to the same state: the
+			// program's model is the program's goroutine's to read.
+			gb := &fakeBackend{layers: 3, oracle: true}
+			g := twin(t, gb, fakeOptions(gb, prompt), 120, 30, "tab")
+			r := g.layout()
 			lines := strings.Split(s, "\n")
 			nextLine := lines[r.gridY+1]
 			var wantNext []string
@@ -43,16 +47,16 @@ func TestNextTokenFlow(t *testing.T) {
 				if p+1 < len(ids) {
 					tok = display.Token(b.TokenBytes(ids[p+1]))
 				}
-				wantNext = append(wantNext, shownText(m, tok, false))
+				wantNext = append(wantNext, shownText(g, tok, false))
 			}
 			if !containsInOrder(nextLine, wantNext) {
 				t.Errorf("next row %q, want %q", nextLine, wantNext)
 			}
 
 			// Underlined exactly where the top-1 is the next token.
-			lw, cw, hl := m.grid.labelWidth(), m.grid.colWidth(), m.grid.headerLines()
+			lw, cw, hl := g.grid.labelWidth(), g.grid.colWidth(), g.grid.headerLines()
 			hits := 0
-			for i, row := range m.grid.order() {
+			for i, row := range g.grid.order() {
 				for p := range ids {
 					c := l.Cells[row][p]
 					want := p+1 < len(ids) && c.Top[0].ID == ids[p+1]

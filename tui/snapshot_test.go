@@ -39,7 +39,7 @@ func TestSnapshotWaitsForLens(t *testing.T) {
 	flat := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 	// Completed later: the lens files follow.
-	slow(150 * time.Millisecond)
+	slow(time.Second) // long enough that the keys below come before the lens completes, on a loaded machine too
 	x.tm.Type(" sat")
 	x.waitFor(t, "the edit computing", func(s string) bool { return strings.Contains(s, "computing") })
 	x.keys("tab", "e")
@@ -68,7 +68,7 @@ func TestSnapshotWaitsForLens(t *testing.T) {
 	}
 
 	// Superseded: the prompt changes before the lens completes.
-	slow(150 * time.Millisecond)
+	slow(time.Second) // long enough that the keys below come before the lens completes, on a loaded machine too
 	x.keys("tab")
 	x.tm.Type(" on")
 	x.waitFor(t, "the edit computing", func(s string) bool { return strings.Contains(s, "computing") })
@@ -97,7 +97,7 @@ func TestSnapshotWaitsForLens(t *testing.T) {
 	}
 
 	// Quitting while a snapshot waits asks once, then quits.
-	slow(150 * time.Millisecond)
+	slow(time.Second)   // long enough that the keys below come before the lens completes, on a loaded machine too
 	x.tm.Type(" again") // the prompt has the keys
 	x.waitFor(t, "the edit computing", func(s string) bool { return strings.Contains(s, "computing") })
 	x.keys("tab", "e")
