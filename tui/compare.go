@@ -399,24 +399,7 @@ func (m *Model) compareGridView(w, h int) string {
 	bh := g.bodyHeight()
 	for i := g.top; i < len(o) && i < g.top+bh; i++ {
 		row := o[i]
-		b.WriteByte('\n')
-		mark := " "
-		switch {
-		case i == g.top && g.top > 0:
-			mark = "▴"
-		case i == g.top+bh-1 && i < len(o)-1:
-			mark = "▾"
-		}
-		ls := st.Label
-		switch {
-		case row == g.row:
-			ls = st.LabelCursor
-		case row == g.rows-1:
-			ls = st.LabelOutput
-		}
-		b.WriteString(st.Muted.Render(mark))
-		b.WriteString(ls.Render(fitLeft(rowLabel(d.A.Rows[row], row == g.rows-1), lw-2)))
-		b.WriteByte(' ')
+		g.writeRowLabel(&b, st, d.A.Rows[row], i, row, len(o), lw)
 		for x := g.left; x < g.left+n && x < g.cols; x++ {
 			cursor := row == g.row && x == g.col
 			pa, pb, j := c.positions(x)

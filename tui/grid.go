@@ -246,6 +246,31 @@ func (g grid) hit(x, y int) (row, col int, ok bool) {
 	return o[i], c, true
 }
 
+// writeRowLabel starts the grid's body line i, showing lens row row of
+// shown: a new line, the scroll mark (▴ ▾ where rows are out of view) and
+// the row's label in the label column's width lw, styled for the cursor's
+// row and the output, with the space before the cells.
+func (g grid) writeRowLabel(b *strings.Builder, st Styles, r inference.Row, i, row, shown, lw int) {
+	b.WriteByte('\n')
+	mark := " "
+	switch {
+	case i == g.top && g.top > 0:
+		mark = "▴"
+	case i == g.top+g.bodyHeight()-1 && i < shown-1:
+		mark = "▾"
+	}
+	ls := st.Label
+	switch {
+	case row == g.row:
+		ls = st.LabelCursor
+	case row == g.rows-1:
+		ls = st.LabelOutput
+	}
+	b.WriteString(st.Muted.Render(mark))
+	b.WriteString(ls.Render(fitLeft(rowLabel(r, row == g.rows-1), lw-2)))
+	b.WriteByte(' ')
+}
+
 // rowLabel names a lens row: "emb", the block number, "N.attn", and the last
 // row marked as the model output.
 func rowLabel(r inference.Row, last bool) string {
@@ -321,24 +346,7 @@ func (g grid) View(width, height int) string {
 	h := g.bodyHeight()
 	for i := g.top; i < len(o) && i < g.top+h; i++ {
 		row := o[i]
-		b.WriteByte('\n')
-		mark := " "
-		switch {
-		case i == g.top && g.top > 0:
-			mark = "▴"
-		case i == g.top+h-1 && i < len(o)-1:
-			mark = "▾"
-		}
-		ls := st.Label
-		switch {
-		case row == g.row:
-			ls = st.LabelCursor
-		case row == g.rows-1:
-			ls = st.LabelOutput
-		}
-		b.WriteString(st.Muted.Render(mark))
-		b.WriteString(ls.Render(fitLeft(rowLabel(d.rows[row], row == g.rows-1), lw-2)))
-		b.WriteByte(' ')
+		g.writeRowLabel(&b, st, d.rows[row], i, row, len(o), lw)
 		for p := g.left; p < g.left+n && p < g.cols; p++ {
 			cursor := row == g.row && p == g.col
 			lock := g.locks && lockRows[p-g.left] == row
