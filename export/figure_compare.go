@@ -36,15 +36,7 @@ func (l *layout) comparePos(x int) (pa, pb, j int) {
 // and A's and B's tokens below it.
 func (l *layout) writeCompareAxes(w *bytes.Buffer) {
 	d := l.d
-	for r, row := range d.Rows {
-		y := l.rowY(r) + l.rowH/2 + 4
-		class, weight := "row-label", "normal"
-		if r == len(d.Rows)-1 {
-			class, weight = "row-label output", "bold"
-		}
-		fmt.Fprintf(w, `<text class="%s" x="%g" y="%g" text-anchor="end" font-weight="%s" fill="%s">%s</text>`+"\n",
-			class, l.gridX-6, y, weight, l.ink, esc(l.rowLabel(r, row)))
-	}
+	l.writeRowLabels(w)
 	bottom := l.gridY + l.gridH
 	differ := tokensDiffer(d)
 	fmt.Fprintf(w, `<text x="%g" y="%g" text-anchor="end" fill="%s">A next →</text>`+"\n", l.gridX-6, l.gridY-7, l.muted)

@@ -118,9 +118,9 @@ func (l *layout) writeTitle(w *bytes.Buffer) {
 	}
 }
 
-// writeAxes writes the row labels on the left, the next tokens above the
-// grid and the input tokens below it.
-func (l *layout) writeAxes(w *bytes.Buffer) {
+// writeRowLabels writes each row's label left of the grid, the output's
+// in bold.
+func (l *layout) writeRowLabels(w *bytes.Buffer) {
 	d := l.d
 	for r, row := range d.Rows {
 		y := l.rowY(r) + l.rowH/2 + 4
@@ -131,6 +131,13 @@ func (l *layout) writeAxes(w *bytes.Buffer) {
 		fmt.Fprintf(w, `<text class="%s" x="%g" y="%g" text-anchor="end" font-weight="%s" fill="%s">%s</text>`+"\n",
 			class, l.gridX-6, y, weight, l.ink, esc(l.rowLabel(r, row)))
 	}
+}
+
+// writeAxes writes the row labels on the left, the next tokens above the
+// grid and the input tokens below it.
+func (l *layout) writeAxes(w *bytes.Buffer) {
+	d := l.d
+	l.writeRowLabels(w)
 	fmt.Fprintf(w, `<text x="%g" y="%g" text-anchor="end" fill="%s">next →</text>`+"\n", l.gridX-6, l.gridY-7, l.muted)
 	bottom := l.gridY + l.gridH
 	fmt.Fprintf(w, `<text x="%g" y="%g" text-anchor="end" fill="%s">input →</text>`+"\n", l.gridX-6, bottom+15, l.muted)

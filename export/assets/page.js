@@ -153,19 +153,7 @@
     labelled('input', 'input', tok.display);
     if (p + 1 < doc.tokens.length) labelled('next', 'next', doc.tokens[p + 1].display);
     parts.push(toks);
-    var table = el('table', 'top');
-    (c.top || []).forEach(function (t, i) {
-      var tr = el('tr');
-      tr.appendChild(el('td', 'n', String(i + 1)));
-      tr.appendChild(el('td', 'tok', t.display));
-      var bar = el('td', 'bar'), fill = el('div');
-      fill.style.width = (100 * (t.prob || 0)).toFixed(1) + '%';
-      bar.appendChild(fill);
-      tr.appendChild(bar);
-      tr.appendChild(el('td', 'prob', pct(t.prob)));
-      table.appendChild(tr);
-    });
-    parts.push(table);
+    parts.push(topTable(c.top));
     var dl = el('dl', 'stats');
     stat(dl, 'entropy', nats(c.entropy), 'entropy');
     stat(dl, 'KL(P_final‖P_row)', nats(c.kl_to_final), 'kl');
