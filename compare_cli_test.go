@@ -87,17 +87,9 @@ func TestLensCompareMatchesReference(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("inference", "devicetest", "testdata", "compare", tc.golden+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var g compareGoldenDoc
-			if err := json.Unmarshal(b, &g); err != nil {
-				t.Fatal(err)
-			}
+			g := readCompareGoldenDoc(t, tc.golden)
 			dir := testmodel.Dir(t, g.Model)
-			testmodel.CheckPin(t, g.Model, tc.golden+".json", g.SHA256)
-			args := append([]string{"lens", "--model", dir, "--prompt", g.Prompt, "--format", "json"}, tc.args(&g)...)
+			args := append([]string{"lens", "--model", dir, "--prompt", g.Prompt, "--format", "json"}, tc.args(g)...)
 			out, _, err := runCmd(t, args...)
 			if err != nil {
 				t.Fatal(err)
@@ -167,16 +159,8 @@ func TestLensCompareCSVMatchesReference(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("inference", "devicetest", "testdata", "compare", tc.golden+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var g compareGoldenDoc
-			if err := json.Unmarshal(b, &g); err != nil {
-				t.Fatal(err)
-			}
-			testmodel.CheckPin(t, g.Model, tc.golden+".json", g.SHA256)
-			args := append([]string{"lens", "--model", testmodel.Dir(t, g.Model), "--prompt", g.Prompt, "--format", "csv"}, tc.args(&g)...)
+			g := readCompareGoldenDoc(t, tc.golden)
+			args := append([]string{"lens", "--model", testmodel.Dir(t, g.Model), "--prompt", g.Prompt, "--format", "csv"}, tc.args(g)...)
 			out, _, err := runCmd(t, args...)
 			if err != nil {
 				t.Fatal(err)
@@ -242,6 +226,23 @@ type compareGoldenDoc struct {
 	} `json:"compare"`
 }
 
+// readCompareGoldenDoc reads the comparison golden name of the conformance
+// suite (inference/devicetest/testdata/compare), checking that run A's
+// checkpoint is still the one testmodel generates.
+func readCompareGoldenDoc(t *testing.T, name string) *compareGoldenDoc {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("inference", "devicetest", "testdata", "compare", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g compareGoldenDoc
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	testmodel.CheckPin(t, g.Model, name+".json", g.SHA256)
+	return &g
+}
+
 // testLens is the folder of one of the tuned lenses written for tiny-f32
 // (weights/tunedlens/testdata/lenses).
 func testLens(name string) string {
@@ -283,18 +284,10 @@ func TestExploreFixedRunB(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("inference", "devicetest", "testdata", "compare", tc.golden+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var g compareGoldenDoc
-			if err := json.Unmarshal(b, &g); err != nil {
-				t.Fatal(err)
-			}
-			testmodel.CheckPin(t, g.Model, tc.golden+".json", g.SHA256)
+			g := readCompareGoldenDoc(t, tc.golden)
 			var o *exploreOptions
 			run := func(_ context.Context, got *exploreOptions) error { o = got; return nil }
-			if err := parse(t, newExploreCmd(testApp(), run), "", append([]string{"-m", testmodel.Dir(t, g.Model), "--device", "cpu"}, tc.args(&g)...)...); err != nil {
+			if err := parse(t, newExploreCmd(testApp(), run), "", append([]string{"-m", testmodel.Dir(t, g.Model), "--device", "cpu"}, tc.args(g)...)...); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.HasPrefix(o.compareWith(), tc.name) {
