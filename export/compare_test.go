@@ -150,10 +150,10 @@ func TestCompareJSONUnpairedB(t *testing.T) {
 	}
 }
 
-// The CSV adds the compare columns to every record of A, empty at the
-// positions B has no partner for.
-func TestCompareCSV(t *testing.T) {
-	d, c := compareDoc(t, "The Eiffel Tower is in the city of", "Rome is the city of", 1748)
+// csvRecords writes d as CSV and reads it back: its records, the header
+// first, and each column's index by name.
+func csvRecords(t *testing.T, d *Document) ([][]string, map[string]int) {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := Write(&buf, CSV, d, Options{}); err != nil {
 		t.Fatal(err)
@@ -166,6 +166,14 @@ func TestCompareCSV(t *testing.T) {
 	for i, h := range recs[0] {
 		col[h] = i
 	}
+	return recs, col
+}
+
+// The CSV adds the compare columns to every record of A, empty at the
+// positions B has no partner for.
+func TestCompareCSV(t *testing.T) {
+	d, c := compareDoc(t, "The Eiffel Tower is in the city of", "Rome is the city of", 1748)
+	recs, col := csvRecords(t, d)
 	for _, name := range []string{"compare_column", "b_position", "kl_ab", "top1_b_id", "prob_b_of_top1_a", "delta_top1", "top1_differs", "delta_target", "top_b_ids"} {
 		if _, ok := col[name]; !ok {
 			t.Fatalf("no column %s in %v", name, recs[0])
@@ -198,18 +206,7 @@ func TestCompareCSV(t *testing.T) {
 // nothing of A or of the pair.
 func TestCompareCSVUnpairedB(t *testing.T) {
 	d, c := compareDoc(t, "Rome is the city of", "The Eiffel Tower is in the city of", -1)
-	var buf bytes.Buffer
-	if err := Write(&buf, CSV, d, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(&buf).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, h := range recs[0] {
-		col[h] = i
-	}
+	recs, col := csvRecords(t, d)
 	off := len(c.B.IDs) - c.Columns
 	seen := map[[2]int]bool{}
 	for _, rec := range recs[1:] {
